@@ -1,0 +1,172 @@
+"""One typed configuration for the whole pipeline: YAML file, then environment, then overrides.
+
+Precedence (last wins): defaults here < the YAML file (``TOPICTENSOR_CONFIG`` or ``./topictensor.yaml``)
+< environment variables ``TOPICTENSOR__<SECTION>__<FIELD>`` < explicit overrides (DAG params, CLI flags).
+Relative paths in the file are resolved against the file's folder, so tasks started from any
+working directory agree on where the store is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from topictensor.errors import ConfigError
+from topictensor.train.params import TrainConfig
+
+ENV_PREFIX = "TOPICTENSOR__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    uri: str = Field(".data/store", description="Local directory or s3://bucket/prefix for artifacts.")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto).")
+
+
+class IngestConfig(_Section):
+    input_uri: str = Field(".data/raw", description="Raw prefix holding posts/ and bloggers/ files.")
+    max_reject_share: float = Field(0.01, ge=0, le=1, description="Fail when more rows than this are rejected.")
+
+
+class NormalizeConfig(_Section):
+    detect_languages: list[str] = Field(
+        default_factory=lambda: ["en", "ru", "es", "pt", "it", "de", "fr"],
+        description="ISO 639-1 codes the language identifier chooses among when a blogger has no lang.",
+    )
+    max_tag_length: int = Field(64, ge=1)
+    fallback_language: str = Field("und", description="Language of bloggers the identifier cannot place.")
+
+
+class FilterConfig(_Section):
+    languages: list[str] | None = Field(None, description="Languages to keep; None keeps every language present.")
+    min_bloggers: int = Field(3, ge=1, description="Keep tags used by at least this many distinct bloggers.")
+    min_bloggers_by_lang: dict[str, int] = Field(default_factory=dict, description="Per-language override.")
+    blacklist: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per-language non-thematic tags to drop ('*' applies to all)."
+    )
+    review_top_n: int = Field(1000, ge=0, description="Most frequent tags per language written for review.")
+
+    def threshold(self, lang: str) -> int:
+        return self.min_bloggers_by_lang.get(lang, self.min_bloggers)
+
+    def blacklist_for(self, lang: str) -> set[str]:
+        return set(self.blacklist.get("*", [])) | set(self.blacklist.get(lang, []))
+
+
+class ReweightConfig(_Section):
+    habit_power: float = Field(
+        0.5, ge=0, le=1, description="A blogger's tag used in c posts gets weight c**-habit_power per use."
+    )
+
+
+class SplitConfig(_Section):
+    heldout_share: float = Field(0.05, gt=0, lt=0.5)
+    salt: str = Field("topictensor", description="Changes which posts are held out.")
+
+
+class EvaluateConfig(_Section):
+    max_posts: int | None = Field(None, description="Evaluate on at most this many held-out posts (sampled).")
+
+
+class GateConfig(_Section):
+    min_quality: float = Field(0.05, ge=0, le=1, description="Absolute floor on held-out quality.")
+    tolerance: float = Field(0.01, ge=0, le=1, description="Allowed drop below the production model's quality.")
+
+
+class PipelineConfig(_Section):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    reweight: ReweightConfig = Field(default_factory=ReweightConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    def open_store(self):
+        from topictensor.store import open_store
+
+        return open_store(self.store.uri, endpoint_url=self.store.endpoint_url)
+
+
+def default_config_path() -> Path | None:
+    env = os.environ.get("TOPICTENSOR_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("topictensor.yaml")
+    return local if local.is_file() else None
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
+                *, use_env: bool = True) -> PipelineConfig:
+    """Build the config from file, environment and overrides; errors name the offending field."""
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    cfg_path = Path(path) if path else default_config_path()
+    if cfg_path is not None:
+        if not cfg_path.is_file():
+            raise ConfigError(f"config file {cfg_path} does not exist")
+        try:
+            loaded = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {cfg_path} must hold a mapping at the top level")
+        data = loaded
+        base_dir = cfg_path.resolve().parent
+    if use_env:
+        data = deep_merge(data, _env_overrides())
+    if overrides:
+        data = deep_merge(data, overrides)
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration ({cfg_path or 'defaults'}): {problems}") from None
+    return _resolve_paths(config, base_dir)
+
+
+def _resolve_paths(config: PipelineConfig, base_dir: Path) -> PipelineConfig:
+    def resolve(uri: str) -> str:
+        if "://" in uri or Path(uri).is_absolute():
+            return uri
+        return str((base_dir / uri).resolve())
+
+    config.store.uri = resolve(config.store.uri)
+    config.ingest.input_uri = resolve(config.ingest.input_uri)
+    return config
+
+
+def _env_overrides() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return out
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

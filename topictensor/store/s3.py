@@ -1,0 +1,166 @@
+"""S3 (or any S3-compatible server: MinIO, moto) as the object store, through boto3.
+
+Errors name the bucket and key. The production pointer uses S3 conditional writes:
+``IfNoneMatch="*"`` for the first write, ``IfMatch=<etag>`` after that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from topictensor.errors import ArtifactNotFound, StoreError
+from topictensor.store.base import ObjectInfo, Store, VersionToken
+
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Store(Store):
+    def __init__(self, uri: str, *, endpoint_url: str | None = None, cache_dir: str | None = None):
+        import boto3
+        from botocore.config import Config
+
+        if not uri.startswith("s3://"):
+            raise StoreError(f"not an s3:// uri: {uri!r}")
+        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        if not bucket:
+            raise StoreError(f"no bucket in {uri!r}")
+        self.uri = uri.rstrip("/")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        endpoint_url = endpoint_url or os.environ.get("TOPICTENSOR_S3_ENDPOINT_URL") or None
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+        default_cache = Path(tempfile.gettempdir()) / "topictensor-s3-cache"
+        self.cache_dir = Path(cache_dir or os.environ.get("TOPICTENSOR_CACHE_DIR") or default_cache)
+
+    def _key(self, key: str) -> str:
+        key = key.strip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        code = _error_code(exc)
+        where = f"bucket {self.bucket!r}, key {self._key(key)!r}"
+        if code in _MISSING_CODES:
+            return ArtifactNotFound(f"{action}: {where} does not exist")
+        if code == "NoSuchBucket":
+            return StoreError(f"{action}: bucket {self.bucket!r} does not exist (key {self._key(key)!r})")
+        if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
+            return StoreError(f"{action}: access denied to {where} ({code}); check the credentials")
+        return StoreError(f"{action}: {where} failed: {exc}")
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception as exc:  # botocore.exceptions.ClientError, connection errors
+            err = self._fail("exists", key, exc)
+            if isinstance(err, ArtifactNotFound):
+                return False
+            if _error_code(exc) == "404":
+                return False
+            raise err from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.read_versioned_strict(key)[0]
+
+    def read_versioned_strict(self, key: str) -> tuple[bytes, str]:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return obj["Body"].read(), obj["ETag"]
+        except Exception as exc:
+            raise self._fail("read", key, exc) from exc
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def upload_file(self, key: str, path: Path) -> None:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key))
+        except Exception as exc:
+            raise self._fail("upload", key, exc) from exc
+
+    def local_path(self, key: str) -> Path:
+        """Download once into a cache keyed by bucket, key and ETag, so a replaced object
+        (raw input is mutable) is fetched again while artifacts are fetched once."""
+        try:
+            etag = self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"]
+        except Exception as exc:
+            raise self._fail("download", key, exc) from exc
+        digest = hashlib.sha1(f"{self.bucket}/{self._key(key)}/{etag}".encode()).hexdigest()[:16]
+        target = self.cache_dir / digest / Path(key).name
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(tmp))
+            os.replace(tmp, target)
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._fail("download", key, exc) from exc
+        return target
+
+    def list(self, prefix: str) -> list[str]:
+        return [info.key for info in self.list_info(prefix)]
+
+    def list_info(self, prefix: str) -> list[ObjectInfo]:
+        full = self._key(prefix)
+        if prefix.strip("/") and not full.endswith("/"):
+            full_dir = full + "/"
+        else:
+            full_dir = full
+        infos: list[ObjectInfo] = []
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_dir):
+                for item in page.get("Contents", []):
+                    rel = item["Key"][len(self.prefix) + 1:] if self.prefix else item["Key"]
+                    infos.append(ObjectInfo(key=rel, size=int(item["Size"]), version=item["ETag"].strip('"')))
+        except Exception as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(infos, key=lambda i: i.key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(k)} for k in keys[start:start + 1000]]
+            try:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+            except Exception as exc:
+                raise self._fail("delete", prefix, exc) from exc
+        return len(keys)
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, VersionToken]:
+        try:
+            return self.read_versioned_strict(key)
+        except ArtifactNotFound:
+            return None, None
+
+    def write_if_match(self, key: str, data: bytes, token: VersionToken) -> bool:
+        kwargs = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **kwargs)
+            return True
+        except Exception as exc:
+            if _error_code(exc) in _CONFLICT_CODES:
+                return False
+            raise self._fail("conditional write", key, exc) from exc
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    if not code:
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(status or "")
+    return code

@@ -1,0 +1,1 @@
+"""The embedding trainer: StarSpace's margin ranking objective, compiled with numba."""

@@ -1,0 +1,35 @@
+"""Hyperparameters of the embedding trainer (StarSpace's algorithm)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """Every knob of the trainer; recorded verbatim in model.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["skipgram", "cbow", "pair"] = Field(
+        "skipgram",
+        description="How a post's tags are paired: one tag against each other tag (skipgram), "
+        "the rest of the post against one tag (cbow), or two random tags (pair).",
+    )
+    loss: Literal["hinge", "softmax"] = Field(
+        "hinge", description="hinge: StarSpace's margin ranking loss; softmax: over sampled negatives."
+    )
+    dim: int = Field(100, ge=2, le=1024)
+    epochs: int = Field(5, ge=1, le=1000)
+    negatives: int = Field(10, ge=1, le=1000, description="Negative tags sampled per positive pair.")
+    margin: float = Field(0.05, gt=0, le=2.0)
+    lr: float = Field(0.01, gt=0)
+    lr_decay: bool = Field(True, description="Decay the learning rate linearly to 0 over training.")
+    adagrad: bool = True
+    neg_power: float = Field(1.0, ge=0, le=1.0, description="Negatives ~ count**neg_power.")
+    init_sd: float = Field(0.001, gt=0)
+    min_count: int = Field(1, ge=1)
+    threads: int = Field(0, ge=0, description="0 = all cores.")
+    seed: int = 0
+    deterministic: bool = Field(False, description="Single thread, bit-identical reruns.")
