@@ -96,19 +96,35 @@ def artifact_key(stage: str, code: str, params: Any, inputs: Mapping[str, Any]) 
 
 
 def _plain(params: Any) -> Any:
+    """Parameters as plain JSON-able values that hash the same in every process.
+
+    Sets become sorted lists: their iteration order (and so ``str(set)``) changes with the
+    interpreter's hash seed, which would give every worker a different key.
+    """
     if hasattr(params, "model_dump"):
         return params.model_dump(mode="json")
+    if isinstance(params, Mapping):
+        return {str(k): _plain(v) for k, v in params.items()}
+    if isinstance(params, (set, frozenset)):
+        return sorted((_plain(v) for v in params), key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    if isinstance(params, (list, tuple)):
+        return [_plain(v) for v in params]
     return params
+
+
+_REF_FIELDS = {"stage", "key", "reused", "counts", "metrics", "seconds"}
 
 
 def _input_keys(value: Any) -> Any:
     if value is None:
         return None
+    if isinstance(value, Mapping) and {"stage", "key"} <= set(value) <= _REF_FIELDS:
+        value = ArtifactRef.from_dict(value)  # a ref that came through XCom as a dict
     if isinstance(value, ArtifactRef):
-        return f"{value.stage}/{value.key}"
+        return f"{value.stage}/{value.key}"  # only the key: not reused/seconds, which vary per run
     if isinstance(value, (list, tuple)):
         return [_input_keys(v) for v in value]
-    return value  # a plain value that identifies the input (a raw prefix plus its listing hash)
+    return _plain(value)  # a plain value that identifies the input (a raw prefix plus its listing hash)
 
 
 @dataclass
@@ -127,7 +143,10 @@ class Workspace:
         self.root = root
 
     def path(self, name: str) -> Path:
-        p = self.root / name
+        p = (self.root / name).resolve()
+        if self.root.resolve() not in p.parents:
+            # A file outside the workspace would silently be left out of the artifact.
+            raise ValueError(f"output file name {name!r} escapes the stage workspace {self.root}")
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -165,6 +184,9 @@ def run_stage(
     scratch = Path(tempfile.mkdtemp(prefix=f"topictensor-{stage}-"))
     try:
         result = compute(Workspace(scratch))
+        if not isinstance(result, StageResult):
+            raise TypeError(f"{stage}: compute must return a StageResult, got {type(result).__name__}")
+        counts, metrics = _counts(stage, result.counts), _metrics(stage, result.metrics)
         files = []
         for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
             name = path.relative_to(scratch).as_posix()
@@ -182,8 +204,8 @@ def run_stage(
         "params": _plain(params),
         "inputs": {name: _input_keys(v) for name, v in inputs.items()},
         "files": files,
-        "counts": result.counts,
-        "metrics": result.metrics,
+        "counts": counts,
+        "metrics": metrics,
         "extra": result.extra,
         "seconds": seconds,
         "created_at": datetime.now(timezone.utc).isoformat(),
@@ -191,7 +213,22 @@ def run_stage(
     }
     store.write_text(manifest_key, json.dumps(manifest, indent=2, sort_keys=True, default=str))
     log.info("%s: wrote artifact %s (%d files) in %.1f s", stage, key, len(files), seconds)
-    return ArtifactRef(stage=stage, key=key, reused=False, counts=result.counts, metrics=result.metrics, seconds=seconds)
+    return ArtifactRef(stage=stage, key=key, reused=False, counts=counts, metrics=metrics, seconds=seconds)
+
+
+def _counts(stage: str, counts: Mapping[str, Any]) -> dict[str, int]:
+    """Plain ints: numpy scalars are not JSON (XCom) and would be stringified in the manifest."""
+    try:
+        return {str(name): int(value) for name, value in counts.items()}
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{stage}: counts must be integers, got {dict(counts)!r}") from exc
+
+
+def _metrics(stage: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    try:
+        return {str(name): float(value) for name, value in metrics.items()}
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{stage}: metrics must be numbers, got {dict(metrics)!r}") from exc
 
 
 def _sha256(path: Path) -> str:

@@ -170,3 +170,20 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def config_from_params(params: dict[str, Any] | None, path: str | os.PathLike | None = None) -> PipelineConfig:
+    """Map an Airflow run's params (or any dict of the same shape) onto the config.
+
+    Recognised: ``input_uri``, ``languages``, ``train`` (trainer overrides) and ``overrides``
+    (any section, e.g. ``{"gate": {"min_quality": 0.1}}``). Empty values mean 'as configured'.
+    """
+    params = params or {}
+    overrides: dict[str, Any] = dict(params.get("overrides") or {})
+    if params.get("input_uri"):
+        overrides = deep_merge(overrides, {"ingest": {"input_uri": params["input_uri"]}})
+    if params.get("languages"):
+        overrides = deep_merge(overrides, {"filter": {"languages": list(params["languages"])}})
+    if params.get("train"):
+        overrides = deep_merge(overrides, {"train": dict(params["train"])})
+    return load_config(path, overrides=overrides)

@@ -19,7 +19,7 @@ VersionToken = str | None
 class ObjectInfo:
     key: str
     size: int
-    version: str  # ETag on S3, size+mtime on disk: changes when the object is replaced
+    version: str  # ETag on S3, size+mtime+inode on disk: changes when the object is replaced
 
 
 class Store(ABC):

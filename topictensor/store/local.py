@@ -25,17 +25,24 @@ class LocalStore(Store):
             raise StoreError(f"key {key!r} escapes the store root {self.root}")
         return path
 
+    def _object_path(self, key: str) -> Path:
+        """Path of an object to write: a key naming the root itself is not an object."""
+        path = self._path(key)
+        if path == self.root:
+            raise StoreError(f"key {key!r} names the store root {self.root}, not an object")
+        return path
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def read_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ArtifactNotFound(f"{self.url(key)} does not exist") from None
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+        path = self._object_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -49,7 +56,7 @@ class LocalStore(Store):
             raise
 
     def upload_file(self, key: str, path: Path) -> None:
-        target = self._path(key)
+        target = self._object_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
@@ -69,7 +76,7 @@ class LocalStore(Store):
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix.strip("/") else self.root
         if base.is_file():
-            return [prefix.strip("/")]
+            return [base.relative_to(self.root).as_posix()]
         if not base.is_dir():
             return []
         keys = []
@@ -85,7 +92,9 @@ class LocalStore(Store):
         out = []
         for key in self.list(prefix):
             st = self._path(key).stat()
-            out.append(ObjectInfo(key=key, size=st.st_size, version=f"{st.st_size}-{st.st_mtime_ns}"))
+            # The inode changes on every write here (a new file is renamed over the old), so a
+            # replacement is seen even within the file system's mtime granularity (ms on ext4).
+            out.append(ObjectInfo(key=key, size=st.st_size, version=f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"))
         return out
 
     def delete_prefix(self, prefix: str) -> int:
@@ -101,14 +110,16 @@ class LocalStore(Store):
     def read_versioned(self, key: str) -> tuple[bytes | None, VersionToken]:
         try:
             data = self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None, None
         return data, self._token(data)
 
     def write_if_match(self, key: str, data: bytes, token: VersionToken) -> bool:
         lock_dir = self.root / ".locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = lock_dir / (hashlib.sha1(key.encode()).hexdigest() + ".lock")
+        # One lock per object, whatever spelling of its key ("a" and "/a" are the same object).
+        rel = self._object_path(key).relative_to(self.root).as_posix()
+        lock_path = lock_dir / (hashlib.sha1(rel.encode()).hexdigest() + ".lock")
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # serialises writers on this host; rename keeps it atomic
             _, current = self.read_versioned(key)

@@ -39,6 +39,7 @@ class S3Store(Store):
         )
         default_cache = Path(tempfile.gettempdir()) / "topictensor-s3-cache"
         self.cache_dir = Path(cache_dir or os.environ.get("TOPICTENSOR_CACHE_DIR") or default_cache)
+        self._bucket_exists = False
 
     def _key(self, key: str) -> str:
         key = key.strip("/")
@@ -55,17 +56,36 @@ class S3Store(Store):
             return StoreError(f"{action}: access denied to {where} ({code}); check the credentials")
         return StoreError(f"{action}: {where} failed: {exc}")
 
-    def exists(self, key: str) -> bool:
+    def _head(self, action: str, key: str) -> dict | None:
+        """HEAD the object: its metadata, or None when the key is absent.
+
+        A HEAD answers a bare 404 both for a missing key and for a missing bucket, so the
+        first 404 checks the bucket once: a wrong bucket name must fail loudly, not read as
+        'nothing computed yet'.
+        """
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:  # botocore.exceptions.ClientError, connection errors
-            err = self._fail("exists", key, exc)
-            if isinstance(err, ArtifactNotFound):
-                return False
-            if _error_code(exc) == "404":
-                return False
-            raise err from exc
+            if _error_code(exc) not in _MISSING_CODES:
+                raise self._fail(action, key, exc) from exc
+        self._check_bucket(action, key)
+        return None
+
+    def _check_bucket(self, action: str, key: str) -> None:
+        if self._bucket_exists:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if _error_code(exc) in _MISSING_CODES | {"NoSuchBucket"}:
+                raise StoreError(
+                    f"{action}: bucket {self.bucket!r} does not exist (key {self._key(key)!r})"
+                ) from exc
+            raise self._fail(action, key, exc) from exc
+        self._bucket_exists = True
+
+    def exists(self, key: str) -> bool:
+        return self._head("exists", key) is not None
 
     def read_bytes(self, key: str) -> bytes:
         return self.read_versioned_strict(key)[0]
@@ -92,16 +112,18 @@ class S3Store(Store):
     def local_path(self, key: str) -> Path:
         """Download once into a cache keyed by bucket, key and ETag, so a replaced object
         (raw input is mutable) is fetched again while artifacts are fetched once."""
-        try:
-            etag = self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"]
-        except Exception as exc:
-            raise self._fail("download", key, exc) from exc
+        head = self._head("download", key)
+        if head is None:
+            raise ArtifactNotFound(f"download: bucket {self.bucket!r}, key {self._key(key)!r} does not exist")
+        etag = head["ETag"]
         digest = hashlib.sha1(f"{self.bucket}/{self._key(key)}/{etag}".encode()).hexdigest()[:16]
         target = self.cache_dir / digest / Path(key).name
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
             self.client.download_file(self.bucket, self._key(key), str(tmp))
             os.replace(tmp, target)
@@ -114,20 +136,28 @@ class S3Store(Store):
         return [info.key for info in self.list_info(prefix)]
 
     def list_info(self, prefix: str) -> list[ObjectInfo]:
-        full = self._key(prefix)
-        if prefix.strip("/") and not full.endswith("/"):
-            full_dir = full + "/"
-        else:
-            full_dir = full
-        infos: list[ObjectInfo] = []
+        # "a" lists "a" itself and "a/...", never the sibling "ab/...": S3 prefixes are plain
+        # string prefixes, so the directory form "a/" is listed, plus the exact key "a".
+        rel_prefix = prefix.strip("/")
+        full = self._key(rel_prefix) if rel_prefix else self.prefix
+        full_dir = f"{full}/" if full else ""
+        items: list[dict] = []
         try:
+            if rel_prefix:
+                # The exact key sorts first among keys starting with it, so one key answers.
+                first = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+                items.extend(i for i in first.get("Contents", []) if i["Key"] == full)
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full_dir):
-                for item in page.get("Contents", []):
-                    rel = item["Key"][len(self.prefix) + 1:] if self.prefix else item["Key"]
-                    infos.append(ObjectInfo(key=rel, size=int(item["Size"]), version=item["ETag"].strip('"')))
+                items.extend(page.get("Contents", []))
         except Exception as exc:
             raise self._fail("list", prefix, exc) from exc
+        self._bucket_exists = True
+        skip = len(self.prefix) + 1 if self.prefix else 0
+        infos = [
+            ObjectInfo(key=item["Key"][skip:], size=int(item["Size"]), version=item["ETag"].strip('"'))
+            for item in items
+        ]
         return sorted(infos, key=lambda i: i.key)
 
     def delete_prefix(self, prefix: str) -> int:
@@ -135,9 +165,17 @@ class S3Store(Store):
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start:start + 1000]]
             try:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             except Exception as exc:
                 raise self._fail("delete", prefix, exc) from exc
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"delete: {len(errors)} of {len(batch)} objects under bucket {self.bucket!r}, "
+                    f"prefix {self._key(prefix)!r} were not deleted; first: key {first.get('Key')!r} "
+                    f"({first.get('Code')}: {first.get('Message')})"
+                )
         return len(keys)
 
     def read_versioned(self, key: str) -> tuple[bytes | None, VersionToken]:
@@ -152,15 +190,27 @@ class S3Store(Store):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **kwargs)
             return True
         except Exception as exc:
-            if _error_code(exc) in _CONFLICT_CODES:
+            code = _error_code(exc)
+            if code in _CONFLICT_CODES:
                 return False
+            if token is not None and code == "NoSuchKey":
+                return False  # deleted since it was read at ``token``: it moved
             raise self._fail("conditional write", key, exc) from exc
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    if not code:
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = str(status or "")
-    return code
+def _error_code(exc: BaseException) -> str:
+    """S3 error code of a botocore ClientError, also when wrapped (boto3's S3UploadFailedError
+    carries the ClientError only as its ``__context__``)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        response = getattr(current, "response", None) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        if not code:
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = str(status or "")
+        if code:
+            return code
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return ""

@@ -23,7 +23,15 @@ class TrainConfig(BaseModel):
     dim: int = Field(100, ge=2, le=1024)
     epochs: int = Field(5, ge=1, le=1000)
     negatives: int = Field(10, ge=1, le=1000, description="Negative tags sampled per positive pair.")
-    margin: float = Field(0.05, gt=0, le=2.0)
+    margin: float = Field(0.05, gt=0, le=2.0, description="Hinge loss margin on cosine similarity.")
+    temperature: float = Field(
+        0.1, gt=0, le=10.0, description="softmax loss: logits are cosine / temperature."
+    )
+    separate_rhs: bool = Field(
+        False,
+        description="Learn a second matrix for the right-hand side (context) tags; the output vectors "
+        "are then the sum of both unit-normalised matrices.",
+    )
     lr: float = Field(0.01, gt=0)
     lr_decay: bool = Field(True, description="Decay the learning rate linearly to 0 over training.")
     adagrad: bool = True

@@ -1,0 +1,57 @@
+# TopicTensor: `make demo` runs the whole weekly refresh through Airflow on a demo corpus;
+# `make test` runs the test suite. Both create .venv and install the project first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__PARALLELISM := 2
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+export TOPICTENSOR_CONFIG := $(CURDIR)/topictensor.yaml
+
+.PHONY: install demo test airflow-init clean-demo help
+
+help:
+	@echo "make demo   - install, write the demo corpus, run the topictensor_refresh DAG, print a summary"
+	@echo "make test   - install and run the test suite"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(AIRFLOW_HOME)/.initialised: $(STAMP)
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+	$(BIN)/airflow pools set train 1 "training runs one at a time" > /dev/null
+	touch $@
+
+airflow-init: $(AIRFLOW_HOME)/.initialised
+
+demo: $(AIRFLOW_HOME)/.initialised
+	$(BIN)/topictensor synth --out .data/raw
+	@echo "== running the topictensor_refresh DAG through Airflow (airflow dags test) =="
+	@start=$$(date +%s); \
+	$(BIN)/airflow dags test topictensor_refresh > .data/dag-run.log 2>&1; rc=$$?; \
+	echo "DAG run finished in $$(( $$(date +%s) - start )) s (log: .data/dag-run.log)"; \
+	if [ $$rc -ne 0 ]; then grep -E "ERROR|Error|error:" .data/dag-run.log | tail -20; exit $$rc; fi
+	@$(BIN)/topictensor runs last
+	@echo
+	@echo "Look at the result:"
+	@echo "  $(BIN)/topictensor versions show"
+	@echo "  $(BIN)/topictensor neighbours bmw"
+	@echo "  $(BIN)/topictensor neighbours зеркало"
+
+test: $(AIRFLOW_HOME)/.initialised
+	$(BIN)/python -m pytest
+
+clean-demo:
+	rm -rf .data .airflow

@@ -1,0 +1,67 @@
+"""The DAG run end to end through Airflow itself (dag.test, SQLite, in-process)."""
+
+import json
+import os
+
+import pytest
+
+from topictensor import synth
+from topictensor.registry import Registry
+from topictensor.store import LocalStore
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("topictensor_refresh")
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dagrun")
+    synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=15)), root / "raw")
+    return root / "raw", root / "store"
+
+
+def conf(paths, **extra_overrides):
+    raw, store = paths
+    return {
+        "input_uri": str(raw),
+        "train": {"epochs": 3, "threads": 2},
+        "overrides": {"store": {"uri": str(store)}, "filter": {"min_bloggers": 2}, **extra_overrides},
+    }
+
+
+def last_report(store_dir):
+    store = LocalStore(store_dir)
+    return json.loads(store.read_text(store.list("runs")[-1]))
+
+
+@pytest.mark.airflow
+def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths):
+    _, store_dir = paths
+    first = dag.test(run_conf=conf(paths))
+    assert first.state == "success"
+    report = last_report(store_dir)
+    assert report["promoted"] and not any(s["reused"] for s in report["stages"])
+    assert Registry(LocalStore(store_dir)).production() == report["version"]
+    languages = [s for s in report["stages"] if s["stage"] == "filter"]
+    assert len(languages) >= 3  # one mapped filter task per language
+
+    second = dag.test(run_conf=conf(paths))
+    assert second.state == "success"
+    again = last_report(store_dir)
+    assert all(s["reused"] for s in again["stages"]) and again["version"] == report["version"]
+    assert not again["promoted"]
+
+
+@pytest.mark.airflow
+def test_a_failed_gate_fails_the_run_and_leaves_production_alone(dag, paths):
+    _, store_dir = paths
+    registry = Registry(LocalStore(store_dir))
+    before, n_versions = registry.production(), len(registry.list_versions())
+    run = dag.test(run_conf=conf(paths, gate={"min_quality": 0.99}))
+    assert run.state == "failed"
+    assert registry.production() == before
+    assert len(registry.list_versions()) == n_versions

@@ -1,0 +1,103 @@
+"""The whole refresh on a small planted corpus, without Airflow: results, reuse, crash safety."""
+
+import pytest
+
+from topictensor import synth
+from topictensor.artifacts import Artifact
+from topictensor.config import load_config
+from topictensor.embeddings import Embeddings
+from topictensor.pipeline import run_pipeline
+from topictensor.registry import Registry
+
+BLACKLIST = {"*": sorted(set(synth.SPAM_TAGS["en"]))}
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raw")
+    synth.write(synth.generate(synth.SynthConfig(seed=3, n_bloggers=500, posts_per_blogger_mean=20)), out)
+    return out
+
+
+def make_config(store_dir, raw_dir, **train):
+    return load_config(overrides={
+        "store": {"uri": str(store_dir)},
+        "ingest": {"input_uri": str(raw_dir)},
+        "filter": {"min_bloggers": 2, "blacklist": BLACKLIST},
+        "train": {"epochs": 5, "threads": 2, "seed": 1, **train},
+    }, use_env=False)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, raw_dir):
+    store_dir = tmp_path_factory.mktemp("store")
+    config = make_config(store_dir, raw_dir)
+    return config, run_pipeline(config, run_id="first")
+
+
+def test_first_run_computes_every_stage_and_promotes(first_run):
+    config, report = first_run
+    assert report["promoted"] and report["previous_production"] is None
+    assert all(not s["reused"] for s in report["stages"])
+    assert {s["stage"] for s in report["stages"]} == {"ingest", "normalize", "filter", "reweight", "split",
+                                                        "train", "evaluate"}
+    registry = Registry(config.open_store())
+    assert registry.production() == report["version"]
+    manifest = registry.get_version(report["version"])
+    assert manifest["metrics"]["quality"] == report["quality"] > 0.1
+    assert manifest["counts"]["ingest"]["posts_out"] > 5000
+
+
+def test_car_tags_are_nearest_to_bmw(first_run):
+    config, report = first_run
+    registry = Registry(config.open_store())
+    emb = Embeddings.load(registry.artifact(None, "train").path("embeddings.parquet"))
+    cars = synth.theme_tags("cars")
+    top = [t for t, _ in emb.neighbours("bmw", k=10, exclude=("bmw",))]
+    assert sum(t in cars for t in top) >= 7, top
+
+
+def test_second_run_does_no_work(first_run):
+    config, report = first_run
+    again = run_pipeline(config, run_id="second")
+    assert all(s["reused"] for s in again["stages"])
+    assert again["version"] == report["version"] and again["promoted"] is False
+
+
+def test_changing_a_training_parameter_reruns_only_downstream(first_run, raw_dir):
+    config, report = first_run
+    changed = make_config(config.store.uri, raw_dir, dim=32)
+    new = run_pipeline(changed, run_id="dim32")
+    reused = {s["stage"]: s["reused"] for s in new["stages"]}
+    assert reused == {"ingest": True, "normalize": True, "filter": True, "reweight": True, "split": True,
+                      "train": False, "evaluate": False}
+    assert new["version"] != report["version"]
+
+
+def test_a_crash_midway_leaves_no_partial_version(tmp_path, raw_dir, monkeypatch):
+    import topictensor.modeldir as modeldir
+
+    config = make_config(tmp_path / "store", raw_dir, epochs=1)
+    real = modeldir.train_to_dir
+
+    def crash_after_partial_write(table, cfg, out_dir):
+        (out_dir / "embeddings.parquet").write_bytes(b"half a file")
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(modeldir, "train_to_dir", crash_after_partial_write)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        run_pipeline(config, run_id="crash")
+    store = config.open_store()
+    assert Registry(store).production() is None
+    assert not [k for k in store.list("artifacts/train") if k.endswith("_MANIFEST.json")]
+    assert store.list("versions") == []
+
+    monkeypatch.setattr(modeldir, "train_to_dir", real)
+    report = run_pipeline(config, run_id="after crash")
+    reused = {s["stage"]: s["reused"] for s in report["stages"]}
+    assert reused["split"] and not reused["train"]  # only the crashed stage onwards is redone
+    registry = Registry(store)
+    assert registry.production() == report["version"]
+    for entries in registry.get_version(report["version"])["stages"].values():
+        for ref in entries:  # every artifact of the promoted version is complete
+            Artifact(store, ref).path(Artifact(store, ref).manifest["files"][0]["name"])

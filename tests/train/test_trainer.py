@@ -1,0 +1,191 @@
+"""The trainer on a planted corpus (4 disjoint groups of 6 tags): the right answer is known."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from topictensor.errors import ResourceError
+from topictensor.quality import quality
+from topictensor.train.memory import check_memory, estimate_memory
+from topictensor.train.params import TrainConfig
+from topictensor.train.trainer import align_init, train
+from topictensor.train.vocab import EncodedPosts, build_vocabulary, encode_posts
+
+SMALL = dict(dim=16, epochs=6, deterministic=True)
+
+
+def _group_purity(vectors, vocab, group_of, k=5) -> float:
+    """Share of each tag's k nearest tags that are in its own group."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    good = 0
+    for i, tag in enumerate(vocab.tags):
+        near = np.argsort(-sims[i])[:k]
+        good += sum(group_of[vocab.tags[j]] == group_of[tag] for j in near)
+    return good / (k * len(vocab))
+
+
+@pytest.fixture
+def corpus(make_posts):
+    train_posts = make_posts(400, seed=1)
+    vocab = build_vocabulary(train_posts)
+    return train_posts, vocab, encode_posts(train_posts, vocab)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "softmax"])
+@pytest.mark.parametrize("mode", ["skipgram", "cbow", "pair"])
+def test_every_mode_and_loss_learns_the_planted_groups(corpus, make_posts, group_of, mode, loss):
+    _, vocab, posts = corpus
+    cfg = TrainConfig(mode=mode, loss=loss, **SMALL)
+    res = train(posts, vocab, cfg)
+    losses = [h["loss"] for h in res.history]
+    # The loss of the untrained vectors: one epoch at a learning rate too small to move them.
+    untrained = train(posts, vocab, cfg.model_copy(update={"epochs": 1, "lr": 1e-12})).history[0]["loss"]
+    assert losses[-1] < 0.5 * untrained
+    assert losses[-1] < losses[0]
+    assert res.vectors.shape == (24, 16) and res.vectors.dtype == np.float32
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+    # Tags that share a group are each other's only neighbours, so the metric is the in-group
+    # optimum: hits can only come from the 5 group mates (about 0.5 for posts of 2-4 of 6 tags).
+    heldout = make_posts(200, seed=2)
+    q = quality((res.vectors, vocab.index), heldout).quality
+    oracle = np.repeat(np.eye(4, dtype=np.float32), 6, axis=0) + np.random.default_rng(0).normal(0, 1e-3, (24, 4))
+    oracle_index = {f"g{g}t{t}": g * 6 + t for g in range(4) for t in range(6)}
+    q_oracle = quality((oracle, oracle_index), heldout).quality
+    assert q > 0.9 * q_oracle
+
+
+def test_history_and_progress_callback(corpus, caplog):
+    _, vocab, posts = corpus
+    seen = []
+    with caplog.at_level(logging.INFO, logger="topictensor.train"):
+        res = train(posts, vocab, TrainConfig(**SMALL), progress=seen.append)
+    assert [h["epoch"] for h in res.history] == list(range(1, 7))
+    assert seen == res.history
+    assert set(res.history[0]) >= {"epoch", "loss", "tags_per_s", "seconds", "lr"}
+    assert res.history[-1]["lr"] < res.history[0]["lr"]  # linear decay
+    assert res.config["dim"] == 16
+    assert any("epoch 6/6" in r.getMessage() for r in caplog.records)
+
+
+def test_zero_weight_tag_never_moves(corpus):
+    train_posts, vocab, _ = corpus
+    frozen = "g0t0"
+    weights = [[0.0 if t == frozen else 1.0 for t in p] for p in train_posts]
+    posts = encode_posts(train_posts, vocab, weights)
+    cfg = TrainConfig(**SMALL)
+    init = np.random.default_rng(5).normal(0, 0.1, (len(vocab), 16)).astype(np.float32)
+    for mode in ("skipgram", "cbow", "pair"):
+        res = train(posts, vocab, cfg.model_copy(update={"mode": mode}), init_vectors=init)
+        i = vocab.index[frozen]
+        assert np.array_equal(res.vectors[i], init[i]), mode
+        other = vocab.index["g0t1"]
+        assert not np.array_equal(res.vectors[other], init[other])
+
+
+def test_deterministic_runs_are_bit_identical(corpus):
+    _, vocab, posts = corpus
+    a = train(posts, vocab, TrainConfig(**SMALL, seed=7))
+    b = train(posts, vocab, TrainConfig(**SMALL, seed=7))
+    c = train(posts, vocab, TrainConfig(**SMALL, seed=8))
+    assert a.vectors.tobytes() == b.vectors.tobytes()
+    assert a.vectors.tobytes() != c.vectors.tobytes()
+    assert a.threads == 1
+
+
+def test_two_threads(corpus, group_of):
+    _, vocab, posts = corpus
+    res = train(posts, vocab, TrainConfig(dim=16, epochs=6, threads=2))
+    assert res.threads in (1, 2)  # capped by the cores numba may use
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+
+
+def test_separate_rhs_learns_the_groups(corpus, group_of):
+    _, vocab, posts = corpus
+    res = train(posts, vocab, TrainConfig(**SMALL, separate_rhs=True))
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+
+
+def test_warm_start_keeps_old_neighbours_and_places_new_tags(make_posts, groups, group_of):
+    old_groups, new_group = groups[:3], [f"new{t}" for t in range(6)]
+    posts_a = make_posts(300, seed=1, groups=old_groups)
+    vocab_a = build_vocabulary(posts_a)
+    res_a = train(encode_posts(posts_a, vocab_a), vocab_a, TrainConfig(**SMALL))
+
+    posts_b = posts_a + make_posts(100, seed=3, groups=[new_group])
+    vocab_b = build_vocabulary(posts_b)
+    init, new_mask = align_init(vocab_a.tags, res_a.vectors, vocab_b.tags, np.random.default_rng(0))
+    assert new_mask.sum() == 6 and all(str(t).startswith("new") for t in vocab_b.tags[new_mask])
+    kept = vocab_b.index["g1t2"]
+    assert np.array_equal(init[kept], res_a.vectors[vocab_a.index["g1t2"]])
+
+    res_b = train(encode_posts(posts_b, vocab_b), vocab_b, TrainConfig(**SMALL), init_vectors=init)
+    labels = {**group_of, **{t: 9 for t in new_group}}
+    assert _group_purity(res_b.vectors, vocab_b, labels) == 1.0
+    # Old tags keep the same 5 neighbours as before the warm start.
+    def near(vectors, vocab, tag):
+        u = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        s = u @ u[vocab.index[tag]]
+        s[vocab.index[tag]] = -np.inf
+        return {vocab.tags[j] for j in np.argsort(-s)[:5]}
+
+    for tag in ("g0t0", "g1t3", "g2t5"):
+        assert near(res_b.vectors, vocab_b, tag) == near(res_a.vectors, vocab_a, tag)
+
+
+def test_align_init_rejects_mismatched_previous_model():
+    with pytest.raises(ValueError, match="prev_tags"):
+        align_init(["a", "b"], np.zeros((3, 4)), ["a"], np.random.default_rng(0))
+
+
+def test_empty_corpus_is_a_clear_error():
+    vocab = build_vocabulary([["a", "b"]])
+    with pytest.raises(ValueError, match="corpus is empty"):
+        train(encode_posts([], vocab), vocab, TrainConfig(**SMALL))
+    with pytest.raises(ValueError, match="corpus is empty"):
+        train(encode_posts([["zz"], ["yy"]], vocab), vocab, TrainConfig(**SMALL))
+
+
+def test_single_tag_posts_are_a_clear_error():
+    vocab = build_vocabulary([["a"], ["b"], ["c"]])
+    with pytest.raises(ValueError, match="2 or more known tags"):
+        train(encode_posts([["a"], ["b"], ["c"]], vocab), vocab, TrainConfig(**SMALL))
+
+
+def test_mismatched_weights_are_a_clear_error():
+    vocab = build_vocabulary([["a", "b"]])
+    with pytest.raises(ValueError, match="post 1: 2 tags but 1 weights"):
+        encode_posts([["a", "b"], ["a", "b"]], vocab, [[1.0, 1.0], [1.0]])
+    with pytest.raises(ValueError, match="weights has 1"):
+        EncodedPosts(offsets=np.array([0, 2]), ids=np.array([0, 1], np.int32), weights=np.ones(1, np.float32))
+
+
+def test_init_vectors_of_wrong_shape_are_a_clear_error(corpus):
+    _, vocab, posts = corpus
+    with pytest.raises(ValueError, match=r"init_vectors has shape \(3, 16\), expected \(24, 16\)"):
+        train(posts, vocab, TrainConfig(**SMALL), init_vectors=np.zeros((3, 16), np.float32))
+
+
+def test_memory_estimate_formula():
+    cfg = TrainConfig(dim=10, adagrad=True)
+    est = estimate_memory(1000, 5000, cfg, n_posts=2000)
+    b = est.breakdown
+    assert b["embedding matrix"] == 1000 * 10 * 4
+    assert b["adagrad state"] == 1000 * 4
+    assert b["corpus arrays"] == 2001 * 8 + 5000 * 8
+    assert b["sampling table"] == 1000 * 8
+    assert est.bytes_total == sum(b.values())
+    sep = estimate_memory(1000, 5000, cfg.model_copy(update={"separate_rhs": True}), n_posts=2000)
+    assert sep.breakdown["embedding matrix"] == 2 * b["embedding matrix"]
+
+
+def test_absurd_size_raises_resource_error_naming_the_dominant_term():
+    est = estimate_memory(10**9, 10**6, TrainConfig(dim=1000))
+    with pytest.raises(ResourceError, match="largest term: embedding matrix") as info:
+        check_memory(est, available_bytes=8 * 1024**3)
+    assert "8.0 GiB is available" in str(info.value)
+    check_memory(estimate_memory(100, 1000, TrainConfig()), available_bytes=8 * 1024**3)  # fits

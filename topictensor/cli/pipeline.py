@@ -1,0 +1,130 @@
+"""Commands that make data and run stages: ``synth``, ``run``, ``stage``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from topictensor.cli.common import ConfigOption, echo_json, load, table
+
+STAGE_NAMES = ["ingest", "normalize", "filter", "reweight", "split", "train", "evaluate"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(synth)
+    app.command()(run)
+    app.command()(stage)
+
+
+def synth(
+    out: Path = typer.Option(Path(".data/raw"), "--out", help="Raw prefix to write posts/ and bloggers/ under."),
+    seed: int = typer.Option(7, help="Same seed, same corpus."),
+    bloggers: int = typer.Option(None, help="Number of bloggers (default: the generator's)."),
+    posts_per_blogger: float = typer.Option(None, help="Mean posts per blogger."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or jsonl."),
+    files: int = typer.Option(1, help="Files per table."),
+    force: bool = typer.Option(False, help="Rewrite even when the same corpus is already there."),
+) -> None:
+    """Write a realistic demo corpus in the raw data contract (deterministic per seed)."""
+    import json
+
+    from topictensor import synth as synthesis
+
+    fields = {"seed": seed, "format": fmt, "files_per_table": files}
+    if bloggers is not None:
+        fields["n_bloggers"] = bloggers
+    if posts_per_blogger is not None:
+        fields["posts_per_blogger_mean"] = posts_per_blogger
+    config = synthesis.SynthConfig(**fields)
+    marker = out / "_truth" / "synth_config.json"
+    if not force and marker.is_file() and json.loads(marker.read_text()) == config.model_dump(mode="json"):
+        typer.echo(f"{out}: the same corpus (seed {seed}) is already there; nothing written")
+        return
+    corpus = synthesis.generate(config)
+    counts = synthesis.write(corpus, out, format=fmt, files_per_table=files)
+    typer.echo(f"wrote {out}: {counts}")
+
+
+def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name of this run in the report.")) -> None:
+    """Run the whole refresh without Airflow; finished stages are reused."""
+    from topictensor.pipeline import run_pipeline
+
+    report = run_pipeline(load(config), run_id=run_id or "cli")
+    typer.echo(format_run_report(report))
+
+
+def stage(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(STAGE_NAMES)}."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="Input artifacts as STAGE/KEY, in order."),
+    lang: str = typer.Option(None, help="Language (filter stage)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Run one stage on given input artifacts and print its reference (JSON)."""
+    from topictensor.artifacts import Artifact, ArtifactRef
+
+    cfg = load(config)
+    store = cfg.open_store()
+    refs = []
+    for text in inputs:
+        stage_name, _, key = text.partition("/")
+        refs.append(Artifact(store, ArtifactRef(stage=stage_name, key=key)).ref)
+    if name == "ingest":
+        from topictensor.stages.ingest import ingest as fn
+
+        ref = fn(cfg)
+    elif name == "normalize":
+        from topictensor.stages.normalize import normalize as fn
+
+        ref = fn(_one(refs, name), cfg)
+    elif name == "filter":
+        from topictensor.stages.filter import filter_language as fn
+
+        if not lang:
+            raise typer.BadParameter("the filter stage needs --lang")
+        ref = fn(_one(refs, name), lang, cfg)
+    elif name == "reweight":
+        from topictensor.stages.reweight import reweight as fn
+
+        ref = fn(refs, cfg)
+    elif name == "split":
+        from topictensor.stages.split import split as fn
+
+        ref = fn(_one(refs, name), cfg)
+    elif name == "train":
+        from topictensor.stages.train import train_model as fn
+
+        ref = fn(_one(refs, name), cfg)
+    elif name == "evaluate":
+        from topictensor.stages.evaluate import evaluate_model as fn
+
+        if len(refs) != 2:
+            raise typer.BadParameter("evaluate needs --input train/KEY --input split/KEY")
+        ref = fn(refs[0], refs[1], cfg)
+    else:
+        raise typer.BadParameter(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}")
+    echo_json(ref.to_dict())
+
+
+def _one(refs, name):
+    if len(refs) != 1:
+        raise typer.BadParameter(f"the {name} stage takes exactly one --input STAGE/KEY")
+    return refs[0]
+
+
+def format_run_report(report: dict) -> str:
+    rows = []
+    for s in report["stages"]:
+        counts = ", ".join(f"{k}={v:,}" for k, v in list(s["counts"].items())[:4])
+        rows.append({"stage": s["stage"], "status": "reused" if s["reused"] else "computed",
+                     "seconds": s["seconds"], "counts": counts})
+    computed = [r for r in rows if r["status"] == "computed"]
+    lines = [
+        f"run {report.get('run_id')}: model version {report['version']}, quality {report['quality']:.4f}",
+        "production: " + (f"moved from {report['previous_production']} to {report['version']}" if report["promoted"]
+                          else f"already {report['version']}, unchanged"),
+        table(rows, ["stage", "status", "seconds", "counts"]),
+        ("no work done: every stage's artifact was already present" if not computed
+         else f"{len(computed)} of {len(rows)} stage artifacts computed"),
+    ]
+    return "\n".join(lines)

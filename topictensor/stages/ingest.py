@@ -1,0 +1,172 @@
+"""Ingest: raw posts and bloggers (any mix of parquet / JSONL files) -> one checked, typed table each.
+
+The contract lives in ``topictensor.contract``. The artifact key follows the raw listing (key,
+size, version of every file), so a new or replaced raw file makes a new artifact and an unchanged
+raw prefix is not read again. Posts are streamed file by file and batch by batch into a scratch
+parquet file; only the post_id column is held in memory, for the duplicate check across files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from topictensor import contract
+from topictensor.artifacts import ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage
+from topictensor.config import PipelineConfig
+from topictensor.errors import ContractError
+from topictensor.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+STAGE = "ingest"
+
+
+def ingest(config: PipelineConfig) -> ArtifactRef:
+    """Read the raw prefix, check every row against the contract, write posts/bloggers/rejects."""
+    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    store = config.open_store()
+    posts_files = contract.raw_files(raw_store, contract.POSTS_DIR)
+    bloggers_files = contract.raw_files(raw_store, contract.BLOGGERS_DIR)
+    if not posts_files:
+        raise ContractError(f"no posts files under {raw_store.url(contract.POSTS_DIR)}/ (raw prefix {raw_store.uri})")
+    if not bloggers_files:
+        raise ContractError(
+            f"no bloggers files under {raw_store.url(contract.BLOGGERS_DIR)}/ (raw prefix {raw_store.uri})"
+        )
+    for info in posts_files + bloggers_files:
+        contract.file_format(raw_store, info.key)  # an unknown extension fails before any reading
+
+    code = code_version(__name__, "topictensor.contract", "topictensor.tags")
+    inputs = {"raw": raw_fingerprint(raw_store, posts_files + bloggers_files)}
+    key = artifact_key(STAGE, code, config.ingest, inputs)
+    rejects_key = f"rejects/{key}/rejects.parquet"
+
+    def compute(ws: Workspace) -> StageResult:
+        return _ingest(raw_store, store, posts_files, bloggers_files, ws,
+                       max_reject_share=config.ingest.max_reject_share, rejects_key=rejects_key)
+
+    return run_stage(store, STAGE, code=code, params=config.ingest, inputs=inputs, compute=compute)
+
+
+def raw_fingerprint(raw_store: Store, files: list) -> dict[str, Any]:
+    """What identifies the raw data: its location and a hash of its listing."""
+    digest = hashlib.sha256()
+    for info in sorted(files, key=lambda i: i.key):
+        digest.update(f"{info.key}\t{info.size}\t{info.version}\n".encode())
+    return {"uri": raw_store.uri, "files": len(files), "listing": digest.hexdigest()[:20]}
+
+
+def _ingest(raw_store: Store, store: Store, posts_files: list, bloggers_files: list, ws: Workspace, *,
+            max_reject_share: float, rejects_key: str) -> StageResult:
+    rejects: list[dict[str, Any]] = []
+
+    bloggers, bloggers_in = _read_bloggers(raw_store, bloggers_files, rejects)
+    pq.write_table(bloggers, ws.path("bloggers.parquet"))
+    known_bloggers = bloggers.column("blogger_id").combine_chunks()
+
+    with tempfile.TemporaryDirectory(prefix="topictensor-ingest-") as scratch:
+        staged = Path(scratch) / "posts-staged.parquet"
+        posts_in, post_ids = _stage_posts(raw_store, posts_files, known_bloggers, staged, rejects)
+        if posts_in == 0:
+            raise ContractError(f"posts files under {raw_store.url(contract.POSTS_DIR)}/ hold no rows")
+        keep = contract.first_occurrences(post_ids)
+        posts_out = _write_unique_posts(staged, keep, ws.path("posts.parquet"), rejects)
+
+    total = posts_in + bloggers_in
+    reasons = Counter(r["reason"] for r in rejects)
+    table = contract.rejects_table(rejects)
+    if total and len(rejects) / total > max_reject_share:
+        with tempfile.TemporaryDirectory(prefix="topictensor-rejects-") as tmp:
+            path = Path(tmp) / "rejects.parquet"
+            pq.write_table(table, path)
+            store.upload_file(rejects_key, path)
+        top = "; ".join(f"{reason}: {n}" for reason, n in reasons.most_common(5))
+        raise ContractError(
+            f"ingest rejected {len(rejects)} of {total} rows ({len(rejects) / total:.2%}), more than "
+            f"ingest.max_reject_share={max_reject_share:.2%}. Top reasons: {top}. "
+            f"Rejected rows: {store.url(rejects_key)}"
+        )
+    pq.write_table(table, ws.path("rejects.parquet"))
+    for reason, n in reasons.most_common():
+        log.warning("ingest: rejected %d rows: %s", n, reason)
+    log.info("ingest: %d/%d posts, %d/%d bloggers kept from %d files", posts_out, posts_in,
+             bloggers.num_rows, bloggers_in, len(posts_files) + len(bloggers_files))
+    return StageResult(
+        counts={
+            "posts_in": posts_in,
+            "posts_out": posts_out,
+            "bloggers_in": bloggers_in,
+            "bloggers_out": bloggers.num_rows,
+            "rejected": len(rejects),
+            "files": len(posts_files) + len(bloggers_files),
+        },
+        metrics={"reject_share": round(len(rejects) / total, 6) if total else 0.0},
+        extra={"reject_reasons": dict(reasons.most_common())},
+    )
+
+
+def _read_bloggers(raw_store: Store, files: list, rejects: list) -> tuple[pa.Table, int]:
+    tables = []
+    rows_in = 0
+    for info in files:
+        for batch in contract.read_raw_file(raw_store, info.key, contract.BLOGGER_FIELDS):
+            rows_in += len(batch) + len(batch.unreadable)
+            checked = contract.check_bloggers(batch, info.key)
+            tables.append(checked.table)
+            rejects.extend(checked.rejects)
+    bloggers = pa.concat_tables(tables) if tables else contract.BLOGGERS_SCHEMA.empty_table()
+    keep = contract.first_occurrences(bloggers.column("blogger_id"))
+    for row in bloggers.filter(pa.array(~keep)).to_pylist():
+        rejects.append(_duplicate_reject(row, contract.REASON_DUPLICATE_BLOGGER_ID))
+    return bloggers.filter(pa.array(keep)), rows_in
+
+
+def _stage_posts(raw_store: Store, files: list, known_bloggers: pa.Array, staged: Path,
+                 rejects: list) -> tuple[int, pa.ChunkedArray]:
+    """Check every posts file batch by batch, appending valid rows to a scratch parquet file."""
+    rows_in = 0
+    post_ids = []
+    with pq.ParquetWriter(staged, contract.POSTS_SCHEMA) as writer:
+        for info in files:
+            for batch in contract.read_raw_file(raw_store, info.key, contract.POST_FIELDS):
+                rows_in += len(batch) + len(batch.unreadable)
+                checked = contract.check_posts(batch, info.key, known_bloggers)
+                rejects.extend(checked.rejects)
+                if checked.table.num_rows:
+                    writer.write_table(checked.table)
+                    post_ids.append(checked.table.column("post_id").combine_chunks())
+    return rows_in, pa.chunked_array(post_ids, type=pa.string())
+
+
+def _write_unique_posts(staged: Path, keep: np.ndarray, target: Path, rejects: list) -> int:
+    """Copy the staged posts except repeated post_ids (the first one is kept) into the output."""
+    written = 0
+    offset = 0
+    with pq.ParquetWriter(target, contract.POSTS_SCHEMA) as writer:
+        for batch in pq.ParquetFile(staged).iter_batches(batch_size=contract.PARQUET_BATCH_ROWS):
+            mask = keep[offset:offset + batch.num_rows]
+            offset += batch.num_rows
+            table = pa.Table.from_batches([batch], schema=contract.POSTS_SCHEMA)
+            if not mask.all():
+                for row in table.filter(pa.array(~mask)).to_pylist():
+                    rejects.append(_duplicate_reject(row, contract.REASON_DUPLICATE_POST_ID))
+                table = table.filter(pa.array(mask))
+            writer.write_table(table)
+            written += table.num_rows
+    return written
+
+
+def _duplicate_reject(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    source_file = row.pop("source_file")
+    source_row = row.pop("source_row")
+    return {"source_file": source_file, "source_row": source_row, "reason": reason,
+            "record": contract.record_text(row)}

@@ -1,0 +1,78 @@
+"""Publish: record the model version (every artifact it is made of) and move the pointer.
+
+The version manifest is written before the pointer moves, and the pointer moves by
+compare-and-swap against the production version the gate compared with: if an operator promoted
+or rolled back meanwhile, the run fails instead of silently overriding them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from topictensor import __version__
+from topictensor.artifacts import Artifact, ArtifactRef
+from topictensor.config import PipelineConfig
+from topictensor.registry import Registry, version_id
+
+RefOrList = ArtifactRef | dict | Sequence[ArtifactRef | dict]
+
+
+def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config: PipelineConfig,
+            *, run_id: str | None = None) -> dict[str, Any]:
+    store = config.open_store()
+    registry = Registry(store)
+    refs = {name: _refs(value) for name, value in stages.items()}
+    stage_keys = {name: [r.key for r in rs] if isinstance(stages[name], (list, tuple)) else rs[0].key
+                  for name, rs in refs.items()}
+    vid = version_id(stage_keys)
+    evaluation = Artifact(store, refs["evaluate"][0]).manifest
+    manifest = {
+        "version": vid,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "run_id": run_id,
+        "package_version": __version__,
+        "stages": {name: [{"stage": r.stage, "key": r.key} for r in rs] for name, rs in refs.items()},
+        "metrics": evaluation["metrics"],
+        "counts": {name: _merge_counts(rs) for name, rs in refs.items()},
+        "code_versions": {name: Artifact(store, rs[0]).manifest["code_version"] for name, rs in refs.items()},
+        "config": config.model_dump(mode="json"),
+        "gate": dict(decision),
+    }
+    _, created = registry.write_version(manifest)
+    event = registry.promote(vid, reason=f"pipeline run {run_id or 'manual'}",
+                             expected=decision.get("production_version"))
+    report = {
+        "run_id": run_id,
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "version": vid,
+        "version_created": created,
+        "promoted": event["changed"],
+        "previous_production": event["previous"],
+        "quality": manifest["metrics"].get("quality"),
+        "stages": [
+            {"stage": name, "key": r.key, "reused": r.reused, "seconds": r.seconds, "counts": r.counts}
+            for name, rs in refs.items() for r in rs
+        ],
+    }
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    store.write_text(f"runs/{stamp}-{vid}.json", json.dumps(report, indent=2, default=str))
+    return report
+
+
+def _refs(value: RefOrList) -> list[ArtifactRef]:
+    if isinstance(value, (list, tuple)):
+        return [ArtifactRef.from_dict(v) for v in value]
+    return [ArtifactRef.from_dict(value)]
+
+
+def _merge_counts(refs: list[ArtifactRef]) -> dict[str, int]:
+    if len(refs) == 1:
+        return dict(refs[0].counts)
+    total: dict[str, int] = {}
+    for r in refs:
+        for k, v in r.counts.items():
+            total[k] = total.get(k, 0) + v
+    return total

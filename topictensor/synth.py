@@ -1,0 +1,836 @@
+"""A synthetic Instagram corpus whose right answers are known, for ``make demo`` and for tests.
+
+Real posts cannot ship with the project, and a model trained on noise proves nothing; so this
+module plants structure that a good tag embedding must recover, and writes the plant next to the
+data (``_truth/``):
+
+* themes with per-language hashtag vocabularies, Zipf-like frequencies inside each theme
+  (``cars``: bmw, audi, машина, тачка, autos ...); ``cats`` and ``dogs`` are two separate themes;
+* ``apple`` in two themes of comparable frequency (``tech``: iphone, macbook; ``fruit``: orchard,
+  harvest), so ``apple - iphone`` should land near the fruit;
+* one concept spelled in every language (``mirror`` theme: зеркало, espejo, specchio, spiegel ...)
+  whose bloggers mix their own words with the English ``mirror``/``reflection``, so words of
+  different languages meet through English;
+* topic-free spam tags (love, instagood, like4like ...) sprinkled over every theme, a few spammer
+  bloggers posting 30 random tags a post, and habitual tags each blogger puts in most posts (what
+  the reweight stage damps);
+* raw-data mess: mixed case, Latin diacritics, a leading ``#``, ~10% of posts with tags only
+  inside the caption, ~30% of bloggers without a language (their language must be detected from
+  captions written in real words).
+
+Default size (``SynthConfig()``, seed 7): 1,500 bloggers + 12 spammers, 38,761 posts (about
+39k for any seed), 156,934 tag occurrences (caption hashtags included) over 1,248 distinct
+normalised tags, of which ~650 are used by 3+ bloggers (the rest are bloggers' own name-like
+tags and spam junk); generated in about 0.4 s.
+
+Everything is a function of the seed: dates count back from a reference date derived from the
+seed, never from ``now()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from topictensor.errors import ConfigError
+from topictensor.tags import normalize_tag as _normalize_tag
+
+# --------------------------------------------------------------------------------------------
+# Vocabularies. Spelled as people write them (diacritics kept); order = frequency rank.
+# Key "en" is the English / international vocabulary (brands, places) that bloggers of every
+# language mix in; the other keys are a language's own words for the theme.
+# --------------------------------------------------------------------------------------------
+
+_VOCAB: dict[str, dict[str, list[str]]] = {
+    "cars": {
+        "en": ["car", "cars", "bmw", "carsofinstagram", "audi", "mercedes", "porsche", "carporn",
+               "instacars", "mercedesbenz", "vw", "volkswagen", "benz", "amg", "ferrari",
+               "lamborghini", "supercars", "carlifestyle", "cargram", "tuning", "bmwm", "gti",
+               "carspotting", "audir8", "drive"],
+        "ru": ["машина", "авто", "тачка", "автомобиль", "машины", "бмв", "мерседес", "тюнинг"],
+        "es": ["coche", "coches", "autos", "carro", "automóviles"],
+        "pt": ["carro", "carros", "carrão", "automóveis"],
+        "it": ["auto", "macchina", "automobili", "motori"],
+        "de": ["auto", "autos", "autoliebe", "sportwagen", "fahrzeug"],
+        "fr": ["voiture", "voitures", "automobile", "bagnole"],
+    },
+    "food": {
+        "en": ["food", "foodie", "restaurant", "foodporn", "instafood", "foodstagram", "london",
+               "londonfood", "thaifood", "thaicuisine", "yummy", "delicious", "dinner", "lunch",
+               "brunch", "foodlover", "streetfood", "pizza", "burger", "foodphotography",
+               "tasty", "homemade", "chef", "café"],
+        "ru": ["еда", "вкусно", "ресторан", "ужин", "завтрак", "обед", "кафе", "домашняяеда"],
+        "es": ["comida", "restaurante", "cena", "delicioso", "tapas", "gastronomía", "almuerzo"],
+        "pt": ["comida", "restaurante", "jantar", "delícia", "paçoca", "gastronomia", "almoço"],
+        "it": ["cibo", "ristorante", "cena", "pasta", "buonissimo", "cucinaitaliana", "pranzo"],
+        "de": ["essen", "lecker", "abendessen", "frühstück", "mittagessen", "kochen"],
+        "fr": ["cuisine", "gourmand", "délicieux", "pâtisserie", "dîner"],
+    },
+    "travel": {
+        "en": ["travel", "travelgram", "wanderlust", "instatravel", "travelphotography",
+               "vacation", "trip", "explore", "adventure", "holiday", "traveling", "beach",
+               "summer", "sea", "paris", "rome", "barcelona", "newyork", "mountains",
+               "traveltheworld", "travelblogger"],
+        "ru": ["путешествия", "путешествие", "отпуск", "море", "отдых", "горы", "лето"],
+        "es": ["viaje", "viajar", "viajes", "playa", "vacaciones", "málaga", "españa", "verano"],
+        "pt": ["viagem", "viajar", "praia", "férias", "brasil", "lisboa", "verão"],
+        "it": ["viaggio", "viaggiare", "mare", "vacanze", "italia", "estate", "spiaggia"],
+        "de": ["reisen", "urlaub", "reise", "meer", "fernweh", "strand", "sommer"],
+        "fr": ["voyage", "vacances", "plage", "été", "voyager"],
+    },
+    "fitness": {
+        "en": ["fitness", "gym", "workout", "fitnessmotivation", "fit", "bodybuilding",
+               "training", "fitfam", "crossfit", "motivation", "health", "healthy", "running",
+               "yoga", "personaltrainer", "gains", "legday", "fitnessgirl", "cardio", "muscle"],
+        "ru": ["фитнес", "спорт", "тренировка", "зож", "спортзал", "тренер", "качалка"],
+        "es": ["entrenamiento", "gimnasio", "deporte", "salud", "vidasana"],
+        "pt": ["treino", "academia", "foco", "saúde", "musculação"],
+        "it": ["allenamento", "palestra", "sport", "salute", "corsa"],
+        "de": ["sport", "fitnessstudio", "gesundheit", "muskeln", "laufen"],
+        "fr": ["entraînement", "musculation", "santé", "salledesport"],
+    },
+    "fashion": {
+        "en": ["fashion", "style", "ootd", "outfit", "fashionista", "streetstyle", "instafashion",
+               "fashionblogger", "model", "dress", "shoes", "outfitoftheday", "lookoftheday",
+               "fashionstyle", "stylish", "vintage", "zara", "gucci", "chanel", "sneakers"],
+        "ru": ["мода", "стиль", "образ", "лук", "одежда", "шопинг", "модныйобраз"],
+        "es": ["moda", "estilo", "tendencia", "ropa", "lookdeldía"],
+        "pt": ["moda", "estilo", "lookdodia", "tendência", "roupa"],
+        "it": ["moda", "stile", "abbigliamento", "tendenze", "modaitaliana"],
+        "de": ["mode", "modeblogger", "stil", "kleid", "schuhe"],
+        "fr": ["mode", "tenue", "robe", "modefemme", "tendance"],
+    },
+    "cats": {
+        "en": ["cat", "cats", "catsofinstagram", "kitten", "catstagram", "meow", "instacat",
+               "kitty", "catlover", "catoftheday", "kittens", "mainecoon", "catlife", "blackcat"],
+        "ru": ["кот", "кошка", "котик", "котёнок", "коты", "кошки", "мяу"],
+        "es": ["gato", "gatos", "gatito", "michi"],
+        "pt": ["gato", "gatos", "gatinho", "gatosdoinstagram"],
+        "it": ["gatto", "gatti", "gattino", "micio"],
+        "de": ["katze", "katzen", "kater", "katzenliebe", "kätzchen"],
+        "fr": ["chat", "chats", "chaton", "miaou"],
+    },
+    "dogs": {
+        "en": ["dog", "dogs", "dogsofinstagram", "puppy", "doggo", "dogstagram", "instadog",
+               "dogoftheday", "puppies", "doglover", "goldenretriever", "frenchbulldog",
+               "labrador", "corgi", "husky", "doglife", "woof"],
+        "ru": ["собака", "пёс", "щенок", "собаки", "пёсик", "собакадругчеловека"],
+        "es": ["perro", "perros", "cachorro", "perrito"],
+        "pt": ["cachorro", "cão", "cachorros", "doguinho"],
+        "it": ["cane", "cani", "cucciolo", "cagnolino"],
+        "de": ["hund", "hunde", "welpe", "hundeliebe", "hundeleben"],
+        "fr": ["chien", "chiens", "chiot", "toutou"],
+    },
+    "japan": {
+        "en": ["japan", "tokyo", "kyoto", "japanese", "sushi", "osaka", "ramen", "japantravel",
+               "anime", "visitjapan", "mtfuji", "shibuya", "harajuku", "sakura", "tokyotrip",
+               "matcha", "japanesefood", "onsen", "kimono", "日本", "東京"],
+        "ru": ["япония", "токио", "суши", "киото", "аниме"],
+        "es": ["japón", "tokio", "viajeajapón"],
+        "pt": ["japão", "tóquio", "culturajaponesa"],
+        "it": ["giappone", "viaggioingiappone"],
+        "de": ["japanreise", "tokio"],
+        "fr": ["japon", "voyageaujapon"],
+    },
+    "beauty": {
+        "en": ["beauty", "makeup", "skincare", "makeupartist", "mua", "lipstick", "makeuplover",
+               "nails", "nailart", "hair", "hairstyle", "beautyblogger", "cosmetics", "glam",
+               "eyeshadow", "lashes", "skincareroutine", "instamakeup"],
+        "ru": ["макияж", "красота", "маникюр", "уходзакожей", "косметика", "ресницы", "брови"],
+        "es": ["maquillaje", "belleza", "uñas", "cuidadodelapiel"],
+        "pt": ["maquiagem", "beleza", "unhas", "cabelo"],
+        "it": ["trucco", "bellezza", "unghie", "capelli"],
+        "de": ["schönheit", "hautpflege", "nägel", "kosmetik"],
+        "fr": ["maquillage", "beauté", "ongles", "soinsdelapeau"],
+    },
+    "photography": {
+        "en": ["photography", "photo", "photographer", "naturephotography", "nature",
+               "landscape", "portrait", "canon", "nikon", "sony", "streetphotography",
+               "landscapephotography", "blackandwhite", "bnw", "35mm", "filmphotography",
+               "photographylovers", "sunset", "goldenhour", "longexposure"],
+        "ru": ["фотография", "фото", "фотограф", "природа", "пейзаж", "портрет", "фотосессия"],
+        "es": ["fotografía", "fotógrafo", "naturaleza", "paisaje", "retrato"],
+        "pt": ["fotografia", "fotógrafo", "natureza", "paisagem", "retrato"],
+        "it": ["fotografia", "fotografo", "natura", "paesaggio", "ritratto"],
+        "de": ["fotografie", "fotograf", "natur", "landschaft", "landschaftsfotografie"],
+        "fr": ["photographie", "photographe", "paysage"],
+    },
+    "tech": {
+        "en": ["iphone", "apple", "macbook", "ipad", "ios", "applewatch", "airpods", "mac",
+               "iphone15pro", "tech", "technology", "gadgets", "desksetup", "macbookpro", "imac",
+               "wwdc", "applefan"],
+        "ru": ["айфон", "гаджеты", "техника", "макбук", "эпл"],
+        "es": ["tecnología", "novedades"],
+        "pt": ["tecnologia", "novidades"],
+        "it": ["tecnologia", "novità"],
+        "de": ["technik", "technologie"],
+        "fr": ["technologie", "hightech"],
+    },
+    "fruit": {
+        "en": ["apple", "fruit", "apples", "orchard", "harvest", "applepie", "garden",
+               "gardening", "fruits", "autumn", "homegrown", "organic", "farm", "pumpkin",
+               "berries", "applepicking", "cider", "growyourown", "vegetables"],
+        "ru": ["яблоко", "яблоки", "сад", "урожай", "дача", "фрукты", "огород", "яблоня"],
+        "es": ["manzana", "manzanas", "huerto", "cosecha", "fruta", "jardín"],
+        "pt": ["maçã", "maçãs", "pomar", "colheita", "fruta", "jardim"],
+        "it": ["mela", "mele", "frutteto", "raccolto", "frutta", "giardino"],
+        "de": ["apfel", "äpfel", "garten", "ernte", "obst", "apfelkuchen", "obstgarten"],
+        "fr": ["pomme", "pommes", "verger", "récolte", "jardinage"],
+    },
+    "mirror": {
+        "en": ["mirror", "reflection", "reflections", "mirrorselfie", "mirrorphotography",
+               "reflectionphotography", "mirrors", "reflectiongram", "puddlegram"],
+        "ru": ["зеркало", "отражение", "отражения", "зеркала", "зеркальное"],
+        "es": ["espejo", "reflejo", "reflejos", "espejos"],
+        "pt": ["espelho", "reflexo", "reflexos", "espelhos"],
+        "it": ["specchio", "riflesso", "riflessi", "specchi"],
+        "de": ["spiegel", "spiegelung", "spiegelbild", "spiegelungen"],
+        "fr": ["miroir", "reflet", "reflets"],
+    },
+}
+
+SPAM_THEME = "spam"
+
+_SPAM_VOCAB: dict[str, list[str]] = {
+    "en": ["love", "instagood", "photooftheday", "like4like", "followme", "instadaily",
+           "picoftheday", "follow", "like", "likeforlike", "follow4follow", "instalike",
+           "beautiful", "happy", "tbt", "repost", "instamood", "l4l", "f4f", "followforfollow",
+           "smile", "igers", "bestoftheday", "nofilter", "instagram", "cute"],
+    "ru": ["лайк", "подписка", "взаимныелайки", "взаимнаяподписка"],
+    "es": ["amor", "síguenos"],
+    "pt": ["amor", "curtir"],
+    "it": ["amore", "seguimi"],
+    "de": ["liebe", "folgen"],
+    "fr": ["amour", "abonnetoi"],
+}
+
+# Only spammers use these: sales junk that belongs to no theme.
+_JUNK: list[str] = ["giveaway", "promo", "sale", "shoutout", "followback", "dm4collab", "free",
+                    "win", "crypto", "bitcoin", "money", "business", "entrepreneur", "forex",
+                    "makemoneyonline", "discount", "onlineshop", "gain", "s4s", "teamfollowback"]
+
+# Share of a non-English blogger's theme tags drawn from the English/international list.
+_ENGLISH_SHARE = {"cars": 0.45, "tech": 0.7, "japan": 0.6, "mirror": 0.5, "fruit": 0.3}
+_DEFAULT_ENGLISH_SHARE = 0.3
+# Themes whose non-English posts always carry a word of their own language AND an English one,
+# so that the languages' words meet through English (the cross-language test of the embedding).
+_BRIDGED_THEMES = ("mirror",)
+
+# How often a theme is someone's main theme (relative). tech and fruit are equal so the two
+# senses of "apple" come out comparable.
+_THEME_POPULARITY = {"cars": 1.2, "food": 1.4, "travel": 1.4, "fitness": 1.1, "fashion": 1.1,
+                     "cats": 0.9, "dogs": 0.9, "japan": 0.7, "beauty": 1.0, "photography": 1.0,
+                     "tech": 0.8, "fruit": 0.8, "mirror": 0.8}
+
+_LANGUAGE_WEIGHT = {"en": 0.35, "ru": 0.2, "es": 0.13, "pt": 0.12, "it": 0.1, "de": 0.1, "fr": 0.1}
+
+# Captions in real words so that a language identifier can place a blogger without a language.
+_CAPTIONS: dict[str, list[str]] = {
+    "en": ["What a beautiful day with my friends", "Sunday drive with the new car",
+           "Feeling grateful for this moment", "Best weekend ever, can't wait to come back",
+           "Just another ordinary morning in the city", "Look at this, I love it so much",
+           "Trying something new today, what do you think?", "Good vibes only this week",
+           "Throwback to the summer holidays", "New post, tell me your opinion in the comments",
+           "This is exactly where I want to be right now", "Coffee first, then everything else"],
+    "ru": ["Какой прекрасный день с друзьями", "Воскресная поездка на новой машине",
+           "Спасибо за этот момент, я очень счастлива", "Лучшие выходные, обязательно вернёмся",
+           "Обычное утро в нашем городе", "Посмотрите, как красиво, мне очень нравится",
+           "Сегодня попробовала что-то новое, как вам?", "Хорошее настроение на всю неделю",
+           "Вспоминаю летний отпуск", "Новый пост, напишите своё мнение в комментариях",
+           "Именно здесь я хочу быть прямо сейчас", "Сначала кофе, а потом всё остальное"],
+    "es": ["Qué día tan bonito con mis amigos", "Paseo de domingo con el coche nuevo",
+           "Agradecida por este momento", "El mejor fin de semana, tenemos que volver",
+           "Otra mañana normal en la ciudad", "Mirad esto, me encanta muchísimo",
+           "Hoy probando algo nuevo, ¿qué os parece?", "Buena energía toda la semana",
+           "Recordando las vacaciones de verano", "Nueva publicación, dejad vuestra opinión",
+           "Aquí es exactamente donde quiero estar ahora", "Primero el café y después todo lo demás"],
+    "pt": ["Que dia lindo com os meus amigos", "Passeio de domingo com o carro novo",
+           "Muito grata por este momento", "Melhor fim de semana, precisamos voltar",
+           "Mais uma manhã normal na cidade", "Olha só isso, eu adoro demais",
+           "Hoje experimentando uma coisa nova, o que vocês acham?", "Boas energias a semana toda",
+           "Saudades das férias de verão", "Post novo, deixem a sua opinião nos comentários",
+           "É exatamente aqui que eu quero estar agora", "Primeiro o café, depois todo o resto"],
+    "it": ["Che bella giornata con i miei amici", "Giro della domenica con la macchina nuova",
+           "Grata per questo momento", "Il fine settimana più bello, dobbiamo tornare",
+           "Un'altra mattina normale in città", "Guardate questo, mi piace tantissimo",
+           "Oggi provo qualcosa di nuovo, cosa ne pensate?", "Buone vibrazioni per tutta la settimana",
+           "Ricordando le vacanze d'estate", "Nuovo post, scrivetemi la vostra opinione nei commenti",
+           "È proprio qui che voglio essere adesso", "Prima il caffè, poi tutto il resto"],
+    "de": ["Was für ein schöner Tag mit meinen Freunden", "Sonntagsausflug mit dem neuen Auto",
+           "Dankbar für diesen Moment", "Das beste Wochenende, wir kommen bestimmt wieder",
+           "Noch ein ganz normaler Morgen in der Stadt", "Schaut euch das an, ich liebe es so sehr",
+           "Heute probiere ich etwas Neues aus, was meint ihr?", "Gute Laune die ganze Woche",
+           "Erinnerung an den Sommerurlaub", "Neuer Beitrag, schreibt mir eure Meinung in die Kommentare",
+           "Genau hier möchte ich jetzt sein", "Zuerst Kaffee, dann alles andere"],
+    "fr": ["Quelle belle journée avec mes amis", "Balade du dimanche avec la nouvelle voiture",
+           "Reconnaissante pour ce moment", "Le meilleur week-end, il faut absolument revenir",
+           "Encore un matin ordinaire dans la ville", "Regardez ça, j'adore vraiment",
+           "Aujourd'hui j'essaie quelque chose de nouveau, vous en pensez quoi ?",
+           "Des bonnes ondes toute la semaine", "Souvenir des vacances d'été",
+           "Nouveau post, dites-moi votre avis en commentaire",
+           "C'est exactement ici que je veux être maintenant", "D'abord le café, ensuite tout le reste"],
+}
+
+_FIRST_NAMES: dict[str, list[str]] = {
+    "en": ["anna", "james", "emily", "jack", "olivia", "harry", "sophie", "mike", "kate", "tom",
+           "lucy", "ben", "chloe", "sam"],
+    "ru": ["masha", "dima", "olga", "sasha", "katya", "ivan", "nastya", "alexey", "lena",
+           "sergey", "yulia", "pavel"],
+    "es": ["lucia", "carlos", "maria", "javier", "carmen", "pablo", "elena", "diego", "sara",
+           "alvaro", "paula", "sergio"],
+    "pt": ["joao", "ana", "pedro", "beatriz", "lucas", "mariana", "rafael", "camila", "tiago",
+           "julia", "gabriel", "larissa"],
+    "it": ["giulia", "marco", "francesca", "luca", "chiara", "matteo", "sofia", "andrea",
+           "alessia", "davide", "martina", "lorenzo"],
+    "de": ["lena", "jonas", "hannah", "felix", "lea", "lukas", "marie", "paul", "laura", "max",
+           "sarah", "tim"],
+    "fr": ["camille", "louis", "manon", "hugo", "chloe", "lucas", "ines", "jules", "lea",
+           "arthur", "emma", "nathan"],
+}
+
+_USERNAME_SUFFIX = {"cars": ["cars", "drives", "garage", "motors"], "food": ["eats", "foodie", "kitchen"],
+                    "travel": ["travels", "wanders", "trips"], "fitness": ["fit", "gym", "coach"],
+                    "fashion": ["style", "looks", "wardrobe"], "cats": ["cats", "meow"],
+                    "dogs": ["dogs", "paws"], "japan": ["japan", "tokyo"],
+                    "beauty": ["beauty", "makeup", "glow"], "photography": ["photo", "shots", "lens"],
+                    "tech": ["tech", "mac", "gadgets"], "fruit": ["garden", "orchard", "farm"],
+                    "mirror": ["reflections", "mirror"], SPAM_THEME: ["promo", "deals", "shop"]}
+
+
+def normalize_tag(raw: str) -> str:
+    """The pipeline's own normal form (``topictensor.tags``), so the truth matches what training sees."""
+    norm = _normalize_tag(raw)
+    if norm is None:
+        raise ValueError(f"synthetic vocabulary word {raw!r} is not a valid tag")
+    return norm
+
+
+def _normalised_vocab(vocab: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for lang, words in vocab.items():
+        seen: dict[str, None] = {}
+        for word in words:
+            seen.setdefault(normalize_tag(word), None)
+        out[lang] = list(seen)
+    return out
+
+
+THEMES: dict[str, dict[str, list[str]]] = {theme: _normalised_vocab(v) for theme, v in _VOCAB.items()}
+"""theme -> language -> normalised tags, most frequent first ("en" = English/international)."""
+
+SPAM_TAGS: dict[str, list[str]] = _normalised_vocab(_SPAM_VOCAB)
+"""language -> normalised topic-free spam tags sprinkled over every theme."""
+
+JUNK_TAGS: list[str] = [normalize_tag(t) for t in _JUNK]
+"""Tags that only spammer bloggers use."""
+
+AMBIGUOUS_TAGS: dict[str, tuple[str, ...]] = {"apple": ("tech", "fruit")}
+"""Tags planted in more than one theme on purpose."""
+
+MIRROR_WORDS: dict[str, list[str]] = {lang: words[:2] for lang, words in THEMES["mirror"].items()}
+"""language -> its words for 'mirror' and 'reflection' (the concept spelled in every language)."""
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_LANGUAGE_WEIGHT)
+
+
+def theme_tags(theme: str, lang: str | None = None) -> set[str]:
+    """Normalised tags of a theme, for one language's vocabulary or for all of them."""
+    if theme not in THEMES:
+        raise KeyError(f"unknown theme {theme!r}; known: {sorted(THEMES)}")
+    vocab = THEMES[theme]
+    if lang is not None:
+        return set(vocab.get(lang, []))
+    return {tag for words in vocab.values() for tag in words}
+
+
+def tag_theme_map() -> dict[str, set[str]]:
+    """normalised tag -> the themes it belongs to (spam tags map to {'spam'})."""
+    out: dict[str, set[str]] = {}
+    for theme in THEMES:
+        for tag in theme_tags(theme):
+            out.setdefault(tag, set()).add(theme)
+    for tag in {t for words in SPAM_TAGS.values() for t in words} | set(JUNK_TAGS):
+        out.setdefault(tag, set()).add(SPAM_THEME)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and result
+# --------------------------------------------------------------------------------------------
+
+
+class SynthConfig(BaseModel):
+    """Size and mess of the synthetic corpus. CLI: --seed, --bloggers (n_bloggers), --format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(7, ge=0, description="Everything, dates included, is a function of it.")
+    n_bloggers: int = Field(1500, ge=1, description="Ordinary bloggers (spammers come on top).")
+    posts_per_blogger_mean: float = Field(25.0, gt=0, description="Mean of a heavy-tailed count.")
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "ru", "es", "pt", "it", "de"],
+        description=f"Blogger languages to draw from; supported: {', '.join(SUPPORTED_LANGUAGES)}.",
+    )
+    share_missing_lang: float = Field(0.3, ge=0, le=1, description="Bloggers (and posts) without lang.")
+    share_caption_only: float = Field(0.1, ge=0, le=1, description="Posts whose tags are only in the caption.")
+    n_spammers: int = Field(12, ge=0, description="Bloggers posting 30 random tags a post.")
+    spammer_posts_mean: float = Field(80.0, gt=0, description="Spammers post a lot.")
+    share_with_caption: float = Field(0.8, ge=0, le=1, description="Tagged posts that also have a caption.")
+    format: Literal["parquet", "jsonl"] = "parquet"
+    files_per_table: int = Field(1, ge=1, description="Split each table into this many part files.")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        unknown = [lang for lang in value if lang not in _LANGUAGE_WEIGHT]
+        if unknown or not value:
+            raise ValueError(f"languages {unknown or value} not supported; choose from {list(SUPPORTED_LANGUAGES)}")
+        return list(dict.fromkeys(value))
+
+    def reference_date(self) -> datetime:
+        """The 'now' of the corpus: a Monday 00:00 UTC chosen by the seed (posts fall in the 8 weeks before)."""
+        return datetime(2026, 1, 5, tzinfo=timezone.utc) + timedelta(weeks=self.seed % 52)
+
+
+@dataclass
+class SynthCorpus:
+    """The generated tables, in memory, in the raw contract's columns (plus the planted truth)."""
+
+    posts: pd.DataFrame
+    bloggers: pd.DataFrame
+    tag_themes: pd.DataFrame
+    blogger_truth: pd.DataFrame
+    config: SynthConfig
+
+
+WINDOW_DAYS = 56
+HABIT_SHARE = 0.7  # of a blogger's posts carry each of their habitual tags
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+class _Vocabulary:
+    """All tags with integer ids, the lists to draw from and their Zipf weights."""
+
+    def __init__(self) -> None:
+        self.norm: list[str] = []
+        self.spelling: list[str] = []
+        self._ids: dict[str, int] = {}
+        self.lists: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        for theme, vocab in _VOCAB.items():
+            for lang, words in vocab.items():
+                self.lists[(theme, lang)] = self._zipf_list(words)
+        for lang, words in _SPAM_VOCAB.items():
+            self.lists[(SPAM_THEME, lang)] = self._zipf_list(words)
+        self.junk_ids = np.array([self.add(w) for w in _JUNK])
+        self.theme_ids = np.array(sorted({i for (t, _), (ids, _) in self.lists.items()
+                                          if t != SPAM_THEME for i in ids}))
+        self.spam_ids = np.unique(np.concatenate(
+            [ids for (t, _), (ids, _) in self.lists.items() if t == SPAM_THEME] + [self.junk_ids]))
+
+    def add(self, spelling: str) -> int:
+        norm = normalize_tag(spelling)
+        if norm not in self._ids:
+            self._ids[norm] = len(self.norm)
+            self.norm.append(norm)
+            self.spelling.append(spelling)
+        return self._ids[norm]
+
+    def _zipf_list(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.array(list(dict.fromkeys(self.add(w) for w in words)))
+        weights = 1.0 / np.arange(1, len(ids) + 1) ** 1.0
+        return ids, np.cumsum(weights / weights.sum())
+
+    def draw(self, rng: np.random.Generator, key: tuple[str, str], n: int) -> np.ndarray:
+        ids, cdf = self.lists[key]
+        return ids[np.minimum(np.searchsorted(cdf, rng.random(n)), len(ids) - 1)]
+
+
+def _count_of_theme_tags(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Theme tags per post: mostly 1-2 (habit and spam tags come on top), long tail to 26."""
+    head = rng.choice([1, 2, 3], size=n, p=[0.55, 0.35, 0.1])
+    tail_sizes = np.arange(4, 27)
+    tail_p = tail_sizes ** -1.6
+    tail = rng.choice(tail_sizes, size=n, p=tail_p / tail_p.sum())
+    return np.where(rng.random(n) < 0.88, head, tail)
+
+
+def _lognormal_counts(rng: np.random.Generator, mean: float, sigma: float, n: int,
+                      low: int, high: int) -> np.ndarray:
+    mu = np.log(mean) - sigma**2 / 2
+    return np.clip(np.rint(rng.lognormal(mu, sigma, n)), low, high).astype(np.int64)
+
+
+def generate(config: SynthConfig | None = None) -> SynthCorpus:
+    """Build the corpus in memory; the same config always gives identical frames."""
+    config = config or SynthConfig()
+    rng = np.random.default_rng(config.seed)
+    vocab = _Vocabulary()
+    themes = list(_VOCAB)
+
+    # ---- bloggers ----------------------------------------------------------------------
+    n_total = config.n_bloggers + config.n_spammers
+    is_spammer = np.zeros(n_total, dtype=bool)
+    if config.n_spammers:
+        is_spammer[rng.choice(n_total, config.n_spammers, replace=False)] = True
+    lang_p = np.array([_LANGUAGE_WEIGHT[lang] for lang in config.languages])
+    blogger_lang = np.array(config.languages, dtype=object)[
+        rng.choice(len(config.languages), n_total, p=lang_p / lang_p.sum())]
+    lang_missing = rng.random(n_total) < config.share_missing_lang
+    followers = np.clip(rng.lognormal(np.log(3000), 2.1, n_total), 100, 10_000_000).astype(np.int64)
+    followers[is_spammer] = np.clip(followers[is_spammer] // 20, 100, None)
+    n_posts = _lognormal_counts(rng, config.posts_per_blogger_mean, 0.8, n_total, 1, 400)
+    n_posts[is_spammer] = _lognormal_counts(rng, config.spammer_posts_mean, 0.3,
+                                            int(is_spammer.sum()), 20, 400)
+
+    popularity = np.array([_THEME_POPULARITY[t] for t in themes])
+    main_themes: list[list[str]] = []
+    theme_share: list[np.ndarray] = []
+    habits: list[list[int]] = []
+    usernames: list[str] = []
+    taken: set[str] = set()
+    for b in range(n_total):
+        lang = blogger_lang[b]
+        if is_spammer[b]:
+            chosen: list[str] = []
+        else:
+            k = rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2])
+            chosen = [themes[i] for i in rng.choice(len(themes), k, replace=False, p=popularity / popularity.sum())]
+        main_themes.append(chosen)
+        share = np.array([0.6, 0.25, 0.15][: len(chosen)]) if chosen else np.zeros(0)
+        theme_share.append(share / share.sum() if chosen else share)
+        usernames.append(_username(rng, lang, chosen[0] if chosen else SPAM_THEME, taken))
+        habits.append([] if is_spammer[b] else _habits(rng, vocab, usernames[-1], chosen, lang))
+
+    blogger_ids = np.array([f"b{i + 1:05d}" for i in range(n_total)], dtype=object)
+
+    # ---- posts: which blogger, which theme ------------------------------------------------
+    post_blogger = np.repeat(np.arange(n_total), n_posts)
+    n_post_total = len(post_blogger)
+    post_theme = np.full(n_post_total, -1, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(n_posts)[:-1]])
+    for b in np.flatnonzero(~is_spammer):
+        own = np.array([themes.index(t) for t in main_themes[b]])
+        post_theme[starts[b]: starts[b] + n_posts[b]] = own[rng.choice(len(own), n_posts[b], p=theme_share[b])]
+
+    parts_post: list[np.ndarray] = []
+    parts_tag: list[np.ndarray] = []
+
+    # theme tags: each draw from the blogger's language list, or from English/international
+    normal_posts = np.flatnonzero(post_theme >= 0)
+    counts = _count_of_theme_tags(rng, len(normal_posts))
+    bridged = np.isin(post_theme[normal_posts], [themes.index(t) for t in _BRIDGED_THEMES]) \
+        & (blogger_lang[post_blogger[normal_posts]] != "en")
+    counts[bridged] = np.maximum(counts[bridged], 2)
+    draw_post = np.repeat(normal_posts, counts)
+    draw_rank = np.arange(len(draw_post)) - np.repeat(np.cumsum(counts) - counts, counts)
+    draw_theme = post_theme[draw_post]
+    draw_lang = blogger_lang[post_blogger[draw_post]]
+    english_share = np.array([_ENGLISH_SHARE.get(t, _DEFAULT_ENGLISH_SHARE) for t in themes])
+    use_english = (rng.random(len(draw_post)) < english_share[draw_theme]) | (draw_lang == "en")
+    # a bridged post says it in its own language first, then in English
+    draw_bridged = np.repeat(bridged, counts)
+    use_english[draw_bridged & (draw_rank == 0)] = False
+    use_english[draw_bridged & (draw_rank == 1)] = True
+    draw_source = np.where(use_english, "en", draw_lang)
+    draw_tag = np.empty(len(draw_post), dtype=np.int64)
+    keys = pd.DataFrame({"theme": draw_theme, "source": draw_source}).groupby(["theme", "source"]).indices
+    for (theme_index, source), rows in sorted(keys.items()):
+        key = (themes[theme_index], source)
+        if key not in vocab.lists:
+            key = (themes[theme_index], "en")
+        draw_tag[rows] = vocab.draw(rng, key, len(rows))
+    parts_post.append(draw_post)
+    parts_tag.append(draw_tag)
+
+    # habitual tags: each in an exact HABIT_SHARE of the blogger's posts
+    for b in np.flatnonzero(~is_spammer):
+        for tag_id in habits[b]:
+            k = max(1, int(round(HABIT_SHARE * n_posts[b])))
+            chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
+            parts_post.append(chosen_posts)
+            parts_tag.append(np.full(k, tag_id))
+
+    # spam tags sprinkled over ordinary posts: 0 (most), 1, 2 or 3
+    spam_counts = rng.choice([0, 1, 2, 3], size=len(normal_posts), p=[0.68, 0.2, 0.08, 0.04])
+    spam_post = np.repeat(normal_posts, spam_counts)
+    spam_lang = blogger_lang[post_blogger[spam_post]]
+    spam_source = np.where(rng.random(len(spam_post)) < 0.75, "en", spam_lang)
+    spam_tag = np.empty(len(spam_post), dtype=np.int64)
+    for source in np.unique(spam_source):
+        rows = np.flatnonzero(spam_source == source)
+        spam_tag[rows] = vocab.draw(rng, (SPAM_THEME, source), len(rows))
+    parts_post.append(spam_post)
+    parts_tag.append(spam_tag)
+
+    # spammers: 30 tags a post, mostly spam and junk, the rest random theme tags
+    spammer_posts = np.flatnonzero(post_theme < 0)
+    if len(spammer_posts):
+        per_post = 30
+        sp_post = np.repeat(spammer_posts, per_post)
+        from_spam = rng.random(len(sp_post)) < 0.6
+        sp_tag = np.where(from_spam, rng.choice(vocab.spam_ids, len(sp_post)),
+                          rng.choice(vocab.theme_ids, len(sp_post)))
+        parts_post.append(sp_post)
+        parts_tag.append(sp_tag)
+
+    occurrences = pd.DataFrame({"post": np.concatenate(parts_post), "tag": np.concatenate(parts_tag)})
+    occurrences["order"] = rng.random(len(occurrences))
+    occurrences = (occurrences.drop_duplicates(["post", "tag"])
+                   .sort_values(["post", "order"], kind="stable").reset_index(drop=True))
+    raw_tags = _render(rng, vocab, occurrences["tag"].to_numpy())
+    bounds = np.searchsorted(occurrences["post"].to_numpy(), np.arange(n_post_total + 1))
+    tag_lists = [raw_tags[bounds[i]: bounds[i + 1]].tolist() for i in range(n_post_total)]
+
+    # ---- captions -----------------------------------------------------------------------
+    post_lang_true = blogger_lang[post_blogger]
+    caption_only = rng.random(n_post_total) < config.share_caption_only
+    has_caption = caption_only | (rng.random(n_post_total) < config.share_with_caption)
+    phrase_pick = rng.integers(0, 12, size=(n_post_total, 2))
+    two_phrases = rng.random(n_post_total) < 0.3
+    captions: list[str | None] = []
+    tags_column: list[list[str] | None] = []
+    for i in range(n_post_total):
+        phrases = _CAPTIONS[post_lang_true[i]]
+        text = phrases[phrase_pick[i, 0]]
+        if two_phrases[i] and phrase_pick[i, 1] != phrase_pick[i, 0]:
+            text = f"{text}. {phrases[phrase_pick[i, 1]]}"
+        if caption_only[i]:
+            hashtags = " ".join(t if t.startswith("#") else f"#{t}" for t in tag_lists[i])
+            captions.append(f"{text} {hashtags}")
+            tags_column.append(None)
+        else:
+            captions.append(text if has_caption[i] else None)
+            tags_column.append(tag_lists[i])
+
+    # ---- time, likes, ids -----------------------------------------------------------------
+    reference = pd.Timestamp(config.reference_date())
+    offsets = rng.integers(1, WINDOW_DAYS * 86_400, size=n_post_total)
+    created_at = (reference - pd.to_timedelta(offsets, unit="s")).as_unit("us")
+    engagement = rng.lognormal(np.log(0.03), 0.9, n_post_total)
+    likes = np.floor(followers[post_blogger] * engagement).astype(np.int64)
+
+    order = np.lexsort((post_blogger, offsets))[::-1]  # oldest first
+    stated_lang = np.where(lang_missing, None, blogger_lang)
+    posts = pd.DataFrame({
+        "post_id": pd.array([f"p{i + 1:07d}" for i in range(n_post_total)], dtype="str"),
+        "blogger_id": pd.array(blogger_ids[post_blogger[order]], dtype="str"),
+        "created_at": created_at[order],
+        "tags": pd.Series([tags_column[i] for i in order], dtype=object),
+        "likes": likes[order],
+        "lang": pd.array(stated_lang[post_blogger[order]], dtype="str"),
+        "caption": pd.array([captions[i] for i in order], dtype="str"),
+    })
+    bloggers = pd.DataFrame({
+        "blogger_id": pd.array(blogger_ids, dtype="str"),
+        "username": pd.array(usernames, dtype="str"),
+        "followers": followers,
+        "lang": pd.array(stated_lang, dtype="str"),
+    })
+    blogger_truth = pd.DataFrame({
+        "blogger_id": pd.array(blogger_ids, dtype="str"),
+        "main_themes": pd.Series(main_themes, dtype=object),
+        "lang": pd.array(blogger_lang, dtype="str"),
+        "is_spammer": is_spammer,
+        "habitual_tags": pd.Series([[vocab.norm[t] for t in h] for h in habits], dtype=object),
+    })
+    return SynthCorpus(posts=posts, bloggers=bloggers, tag_themes=_truth_table(),
+                       blogger_truth=blogger_truth, config=config)
+
+
+def _truth_table() -> pd.DataFrame:
+    rows = [(tag, theme, lang) for theme, vocab in THEMES.items()
+            for lang, words in vocab.items() for tag in words]
+    rows += [(tag, SPAM_THEME, lang) for lang, words in SPAM_TAGS.items() for tag in words]
+    rows += [(tag, SPAM_THEME, "en") for tag in JUNK_TAGS]
+    table = pd.DataFrame(rows, columns=["tag", "theme", "lang"]).drop_duplicates(ignore_index=True)
+    return table.astype({"tag": "str", "theme": "str", "lang": "str"})
+
+
+def _username(rng: np.random.Generator, lang: str, theme: str, taken: set[str]) -> str:
+    first = _FIRST_NAMES[lang][rng.integers(len(_FIRST_NAMES[lang]))]
+    suffix = _USERNAME_SUFFIX[theme][rng.integers(len(_USERNAME_SUFFIX[theme]))]
+    style = rng.integers(4)
+    name = [f"{first}.{suffix}", f"{first}_{suffix}", f"{suffix}_by_{first}",
+            f"{first}{suffix}{rng.integers(1, 99)}"][style]
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _habits(rng: np.random.Generator, vocab: _Vocabulary, username: str, main: list[str],
+            lang: str) -> list[int]:
+    """1-3 tags the blogger puts in most posts: an own name-like tag or a top tag of a main theme."""
+    k = rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])
+    out: list[int] = []
+    if rng.random() < 0.4:
+        own = "".join(ch for ch in username if ch.isalnum())
+        out.append(vocab.add(own.capitalize() if rng.random() < 0.5 else own))
+    while len(out) < k:
+        theme = main[rng.integers(len(main))]
+        source = lang if (theme, lang) in vocab.lists and rng.random() < 0.5 else "en"
+        ids, _ = vocab.lists[(theme, source)]
+        candidate = int(ids[rng.integers(min(8, len(ids)))])
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def _render(rng: np.random.Generator, vocab: _Vocabulary, tag_ids: np.ndarray) -> np.ndarray:
+    """Raw spellings as people type them: diacritics or not, Capitalised, UPPER, leading '#'."""
+    spelling = np.array(vocab.spelling, dtype=object)
+    norm = np.array(vocab.norm, dtype=object)
+    title = np.array([s[:1].upper() + s[1:] for s in vocab.spelling], dtype=object)
+    upper = np.array([s.upper() if len(s) <= 4 else s[:1].upper() + s[1:] for s in vocab.spelling], dtype=object)
+    forms = np.stack([spelling, norm, title, upper])
+    variant = rng.choice(4, size=len(tag_ids), p=[0.72, 0.14, 0.1, 0.04])
+    rendered = forms[variant, tag_ids]
+    hashed = rng.random(len(tag_ids)) < 0.04
+    rendered[hashed] = "#" + rendered[hashed]
+    return rendered
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+POSTS_SCHEMA = pa.schema([
+    ("post_id", pa.string()), ("blogger_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string())),
+    ("likes", pa.int64()), ("lang", pa.string()), ("caption", pa.string()),
+])
+BLOGGERS_SCHEMA = pa.schema([
+    ("blogger_id", pa.string()), ("username", pa.string()), ("followers", pa.int64()),
+    ("lang", pa.string()),
+])
+TAG_THEMES_SCHEMA = pa.schema([("tag", pa.string()), ("theme", pa.string()), ("lang", pa.string())])
+BLOGGER_TRUTH_SCHEMA = pa.schema([
+    ("blogger_id", pa.string()), ("main_themes", pa.list_(pa.string())), ("lang", pa.string()),
+    ("is_spammer", pa.bool_()), ("habitual_tags", pa.list_(pa.string())),
+])
+
+
+def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = None,
+          files_per_table: int | None = None) -> dict[str, int]:
+    """Write the raw tables under ``out_dir`` (posts/, bloggers/) and the truth under ``_truth/``.
+
+    ``format`` ("parquet" or "jsonl") and ``files_per_table`` default to the corpus's config
+    (whose defaults are parquet and 1). Returns the counts of :func:`corpus_counts` plus ``files``.
+
+    Earlier ``part-*`` files in posts/ and bloggers/ are removed first so a smaller rerun leaves
+    no stale parts behind. Each file is written under a temporary ``_``-prefixed name (which
+    ingest ignores) and renamed into place.
+    """
+    format = format or corpus.config.format
+    files_per_table = files_per_table if files_per_table is not None else corpus.config.files_per_table
+    if format not in ("parquet", "jsonl"):
+        raise ConfigError(f"synth format must be 'parquet' or 'jsonl', got {format!r}")
+    if files_per_table < 1:
+        raise ConfigError(f"files_per_table must be >= 1, got {files_per_table}")
+    out = Path(out_dir)
+    posts_dir, bloggers_dir, truth_dir = out / "posts", out / "bloggers", out / "_truth"
+    for folder in (posts_dir, bloggers_dir, truth_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    for folder in (posts_dir, bloggers_dir):
+        for stale in folder.glob("part-*"):
+            stale.unlink()
+
+    files = 0
+    for frame, schema, folder in ((corpus.posts, POSTS_SCHEMA, posts_dir),
+                                  (corpus.bloggers, BLOGGERS_SCHEMA, bloggers_dir)):
+        for index, rows in enumerate(np.array_split(np.arange(len(frame)), files_per_table)):
+            part = frame.iloc[rows]
+            target = folder / f"part-{index:05d}.{format}"
+            if format == "parquet":
+                _atomic_parquet(_to_arrow(part, schema), target)
+            else:
+                _atomic_jsonl(part, target)
+            files += 1
+    _atomic_parquet(_to_arrow(corpus.tag_themes, TAG_THEMES_SCHEMA), truth_dir / "tag_themes.parquet")
+    _atomic_parquet(_to_arrow(corpus.blogger_truth, BLOGGER_TRUTH_SCHEMA), truth_dir / "bloggers.parquet")
+    settings = corpus.config.model_dump(mode="json") | {
+        "format": format, "files_per_table": files_per_table,
+        "reference_date": corpus.config.reference_date().isoformat(), "window_days": WINDOW_DAYS,
+    }
+    _atomic_text(json.dumps(settings, indent=2, sort_keys=True), truth_dir / "synth_config.json")
+    return corpus_counts(corpus) | {"files": files}
+
+
+def corpus_counts(corpus: SynthCorpus) -> dict[str, int]:
+    """Posts, bloggers, tag occurrences (caption hashtags included) and distinct normalised tags."""
+    tags = corpus_tag_lists(corpus.posts)
+    flat = [normalize_tag(t) for ts in tags for t in ts]
+    return {"posts": len(corpus.posts), "bloggers": len(corpus.bloggers),
+            "tag_occurrences": len(flat), "distinct_tags": len(set(flat)),
+            "caption_only_posts": int(corpus.posts["tags"].isna().sum())}
+
+
+def corpus_tag_lists(posts: pd.DataFrame) -> list[list[str]]:
+    """Each post's raw tags, taken from the caption's #hashtags when the tags column is null."""
+    out: list[list[str]] = []
+    for tags, caption in zip(posts["tags"], posts["caption"]):
+        if tags is None or (not isinstance(tags, (list, np.ndarray)) and pd.isna(tags)):
+            out.append([w for w in (caption or "").split() if w.startswith("#") and len(w) > 1])
+        else:
+            out.append(list(tags))
+    return out
+
+
+def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    columns = {}
+    for field in schema:
+        values = frame[field.name]
+        if pa.types.is_list(field.type):
+            columns[field.name] = pa.array([None if v is None else list(v) for v in values], type=field.type)
+        elif pa.types.is_string(field.type):
+            columns[field.name] = pa.array([None if pd.isna(v) else v for v in values], type=field.type)
+        else:
+            columns[field.name] = pa.array(values, type=field.type)
+    return pa.table(columns, schema=schema)
+
+
+def _atomic_parquet(table: pa.Table, target: Path) -> None:
+    tmp = target.with_name(f"_tmp.{target.name}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
+
+
+def _atomic_jsonl(frame: pd.DataFrame, target: Path) -> None:
+    records = frame.copy()
+    if "created_at" in records:
+        records["created_at"] = records["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = []
+    for row in records.itertuples(index=False):
+        item = {}
+        for name, value in zip(records.columns, row):
+            if isinstance(value, list):
+                item[name] = value
+            elif value is None or (not isinstance(value, (list, np.ndarray)) and pd.isna(value)):
+                item[name] = None
+            elif isinstance(value, np.integer):
+                item[name] = int(value)
+            else:
+                item[name] = value
+        lines.append(json.dumps(item, ensure_ascii=False))
+    _atomic_text("\n".join(lines) + "\n", target)
+
+
+def _atomic_text(text: str, target: Path) -> None:
+    tmp = target.with_name(f"_tmp.{target.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)

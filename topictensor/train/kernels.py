@@ -1,0 +1,310 @@
+"""The numba kernels of the trainer (StarSpace's objective on cosine similarity).
+
+Lock-free (Hogwild) SGD: each thread owns a shard of the shuffled post order and writes the
+shared matrices without locks, as StarSpace and word2vec do; collisions on a row are rare and
+harmless to convergence. Everything here is array-in/array-out so it can be cached on disk
+(``cache=True``) and reused by a fresh process without recompiling.
+
+Gradient of an example (left vector l, positive right row r+, sampled negatives r-), with
+weights: the loss and every gradient of the example are multiplied by its weight ``ex_w``:
+- skipgram / pair: ex_w = w(left occurrence) * w(right occurrence);
+- cbow: l = sum_j w_j * E[j] over the other tags of the post, ex_w = w(held-out tag), and
+  row j of the left side receives w_j times the gradient of l.
+So an occurrence of weight 0 never moves its tag's row, and such tags are never drawn as
+negatives (the sampler is built from weighted counts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+MODE_SKIPGRAM = 0
+MODE_CBOW = 1
+MODE_PAIR = 2
+LOSS_HINGE = 0
+LOSS_SOFTMAX = 1
+
+_EPS = 1e-12
+_NEG_TRIES = 5  # redraws when a negative falls inside the post (it would push apart true neighbours)
+
+
+@njit(cache=True, nogil=True)
+def _next(state):
+    """xorshift64*: one 64-bit draw; state is a 1-element uint64 array owned by one thread."""
+    x = state[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    state[0] = x
+    return x * np.uint64(2685821657736338717)
+
+
+@njit(cache=True, nogil=True)
+def _rand_below(state, n):
+    return np.int64((_next(state) >> np.uint64(11)) % np.uint64(n))
+
+
+@njit(cache=True, nogil=True)
+def _rand_unit(state):
+    return np.float64(_next(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def _draw_negative(state, alias_prob, alias_idx, ids, lo, hi):
+    """A tag from the alias table that is not in the post, or -1 after a few failed tries."""
+    v = alias_prob.shape[0]
+    for _ in range(_NEG_TRIES):
+        b = _rand_below(state, v)
+        cand = b if _rand_unit(state) < alias_prob[b] else alias_idx[b]
+        clash = False
+        for k in range(lo, hi):
+            if ids[k] == cand:
+                clash = True
+                break
+        if not clash:
+            return cand
+    return -1
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _update_row(mat, acc, row, grad, scale, lr, adagrad):
+    """row -= lr * scale * grad, Adagrad with one accumulator per row (StarSpace): the mean squared gradient."""
+    dim = mat.shape[1]
+    step = lr * scale
+    if adagrad:
+        s = 0.0
+        for d in range(dim):
+            g = grad[d] * scale
+            s += g * g
+        acc[row] += s / dim
+        step = step / np.sqrt(acc[row] + 1e-8)
+    for d in range(dim):
+        mat[row, d] -= step * grad[d]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _norm(v):
+    s = 0.0
+    for d in range(v.shape[0]):
+        s += v[d] * v[d]
+    return np.sqrt(s)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _example(
+    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi,
+    left_pos, right_pos, ex_w, mode, loss_kind, negatives, margin, temperature,
+    lr, adagrad, alias_prob, alias_idx, state,
+    lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+):
+    """One training example; returns its (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post."""
+    dim = lhs.shape[1]
+    pos = ids[right_pos]
+    # Left vector.
+    if left_pos >= 0:
+        li = ids[left_pos]
+        for d in range(dim):
+            lvec[d] = lhs[li, d]
+    else:
+        for d in range(dim):
+            lvec[d] = 0.0
+        for k in range(lo, hi):
+            if k != right_pos and ids[k] != pos:
+                wk = weights[k]
+                row = ids[k]
+                for d in range(dim):
+                    lvec[d] += wk * lhs[row, d]
+    ln = _norm(lvec)
+    if ln < _EPS:
+        return 0.0
+    rp_norm = _norm(rhs[pos])
+    if rp_norm < _EPS:
+        rp_norm = _EPS
+    dot = 0.0
+    for d in range(dim):
+        dot += lvec[d] * rhs[pos, d]
+    cos_p = dot / (ln * rp_norm)
+
+    # Sample negatives and score them.
+    n_neg = 0
+    for _ in range(negatives):
+        cand = _draw_negative(state, alias_prob, alias_idx, ids, lo, hi)
+        if cand < 0:
+            continue
+        cn = _norm(rhs[cand])
+        if cn < _EPS:
+            cn = _EPS
+        dot = 0.0
+        for d in range(dim):
+            dot += lvec[d] * rhs[cand, d]
+        neg_ids[n_neg] = cand
+        neg_cos[n_neg] = dot / (ln * cn)
+        neg_norm[n_neg] = cn
+        n_neg += 1
+    if n_neg == 0:
+        return 0.0
+
+    # Coefficients: dL/dcos for the positive (c_p) and each negative (neg_cos reused as c_k).
+    loss = 0.0
+    inv_t = 1.0 / temperature
+    zmax = 0.0
+    if loss_kind == LOSS_HINGE:
+        n_viol = 0
+        for k in range(n_neg):
+            viol = margin - cos_p + neg_cos[k]
+            if viol > 0.0:
+                loss += viol
+                neg_ids[n_viol] = neg_ids[k]
+                neg_norm[n_viol] = neg_norm[k]
+                neg_cos[n_viol] = neg_cos[k]
+                n_viol += 1
+        if n_viol == 0:
+            return 0.0
+        # StarSpace averages the gradient over the violating negatives.
+        c_p = -1.0
+        n_neg = n_viol
+        coef_neg = 1.0 / n_viol
+        use_softmax = False
+    else:
+        zmax = cos_p * inv_t
+        for k in range(n_neg):
+            z = neg_cos[k] * inv_t
+            if z > zmax:
+                zmax = z
+        denom = np.exp(cos_p * inv_t - zmax)
+        for k in range(n_neg):
+            denom += np.exp(neg_cos[k] * inv_t - zmax)
+        p0 = np.exp(cos_p * inv_t - zmax) / denom
+        loss = -np.log(max(p0, 1e-30))
+        c_p = (p0 - 1.0) * inv_t
+        coef_neg = inv_t / denom  # times exp(z_k - zmax) per negative
+        use_softmax = True
+
+    # grad_l = c_p * dcos_p/dl + sum_k c_k * dcos_k/dl, with dcos(l,r)/dl = (r/|r| - cos*l/|l|)/|l|.
+    for d in range(dim):
+        grad_l[d] = c_p * (rhs[pos, d] / rp_norm - cos_p * lvec[d] / ln) / ln
+    for k in range(n_neg):
+        if use_softmax:
+            ck = coef_neg * np.exp(neg_cos[k] * inv_t - zmax)
+        else:
+            ck = coef_neg
+        nid = neg_ids[k]
+        nn = neg_norm[k]
+        ncos = neg_cos[k]
+        for d in range(dim):
+            grad_l[d] += ck * (rhs[nid, d] / nn - ncos * lvec[d] / ln) / ln
+        # dcos(l,r)/dr = (l/|l| - cos*r/|r|)/|r|
+        for d in range(dim):
+            grad_r[d] = ck * (lvec[d] / ln - ncos * rhs[nid, d] / nn) / nn
+        _update_row(rhs, acc_r, nid, grad_r, ex_w, lr, adagrad)
+    for d in range(dim):
+        grad_r[d] = c_p * (lvec[d] / ln - cos_p * rhs[pos, d] / rp_norm) / rp_norm
+    _update_row(rhs, acc_r, pos, grad_r, ex_w, lr, adagrad)
+    if left_pos >= 0:
+        _update_row(lhs, acc_l, ids[left_pos], grad_l, ex_w, lr, adagrad)
+    else:
+        for k in range(lo, hi):
+            if k != right_pos and ids[k] != pos and weights[k] > 0.0:
+                _update_row(lhs, acc_l, ids[k], grad_l, ex_w * weights[k], lr, adagrad)
+    return loss
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def shuffle_shards(perm, bounds, seeds):
+    """Fisher-Yates shuffle of each shard's slice of ``perm`` with the shard's own RNG."""
+    n_shards = bounds.shape[0] - 1
+    for s in prange(n_shards):
+        state = np.empty(1, dtype=np.uint64)
+        state[0] = seeds[s] | np.uint64(1)
+        lo = bounds[s]
+        n = bounds[s + 1] - lo
+        for i in range(n - 1, 0, -1):
+            j = _rand_below(state, i + 1)
+            tmp = perm[lo + i]
+            perm[lo + i] = perm[lo + j]
+            perm[lo + j] = tmp
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+def train_chunk(
+    lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, bounds, chunk, n_chunks, seeds,
+    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad,
+    alias_prob, alias_idx, bufs, neg_bufs_i, neg_bufs_f, out_loss, out_examples, out_tags,
+):
+    """Train on chunk ``chunk`` of ``n_chunks`` of every shard's slice of ``perm`` (one thread per shard).
+
+    The learning rate moves linearly from lr_start to lr_end across the chunk. Per shard it
+    writes the loss sum, the number of examples and the number of tag occurrences seen.
+    """
+    n_shards = bounds.shape[0] - 1
+    for s in prange(n_shards):
+        state = np.empty(1, dtype=np.uint64)
+        state[0] = seeds[s] | np.uint64(1)
+        lvec = bufs[s, 0]
+        grad_l = bufs[s, 1]
+        grad_r = bufs[s, 2]
+        neg_ids = neg_bufs_i[s]
+        neg_cos = neg_bufs_f[s, 0]
+        neg_norm = neg_bufs_f[s, 1]
+        size = bounds[s + 1] - bounds[s]
+        start = bounds[s] + (size * chunk) // n_chunks
+        stop = bounds[s] + (size * (chunk + 1)) // n_chunks
+        span = max(stop - start, 1)
+        loss_sum = 0.0
+        n_ex = 0
+        n_tags = 0
+        for t in range(start, stop):
+            lr = lr_start + (lr_end - lr_start) * ((t - start) / span)
+            p = perm[t]
+            lo = offsets[p]
+            hi = offsets[p + 1]
+            n = hi - lo
+            if n < 2:
+                continue
+            n_tags += n
+            if mode == MODE_SKIPGRAM:
+                for i in range(lo, hi):
+                    for j in range(lo, hi):
+                        if i == j or ids[i] == ids[j]:
+                            continue
+                        w = weights[i] * weights[j]
+                        if w <= 0.0:
+                            continue
+                        loss_sum += _example(
+                            lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, i, j, w, mode, loss_kind,
+                            negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
+                            lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                        )
+                        n_ex += 1
+            elif mode == MODE_CBOW:
+                for j in range(lo, hi):
+                    w = weights[j]
+                    if w <= 0.0:
+                        continue
+                    loss_sum += _example(
+                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, -1, j, w, mode, loss_kind,
+                        negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
+                        lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                    )
+                    n_ex += 1
+            else:
+                for _ in range(n):
+                    i = lo + _rand_below(state, n)
+                    j = lo + _rand_below(state, n - 1)
+                    if j >= i:
+                        j += 1
+                    if ids[i] == ids[j]:
+                        continue
+                    w = weights[i] * weights[j]
+                    if w <= 0.0:
+                        continue
+                    loss_sum += _example(
+                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, i, j, w, mode, loss_kind,
+                        negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
+                        lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                    )
+                    n_ex += 1
+        out_loss[s] = loss_sum
+        out_examples[s] = n_ex
+        out_tags[s] = n_tags
