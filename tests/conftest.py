@@ -15,6 +15,12 @@ import pytest
 
 from topictensor.store import LocalStore, Store, open_store
 
+# Tests build their configs explicitly: never pick up the demo's topictensor.yaml or a
+# developer's TOPICTENSOR__* variables (the DAG tests read this file through the DAG's params).
+os.environ["TOPICTENSOR_CONFIG"] = os.path.join(os.path.dirname(__file__), "topictensor.test.yaml")
+for _name in [n for n in os.environ if n.startswith("TOPICTENSOR__")]:
+    del os.environ[_name]
+
 _DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -834,3 +834,17 @@ def _atomic_text(text: str, target: Path) -> None:
     tmp = target.with_name(f"_tmp.{target.name}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
+
+
+def already_written(config: SynthConfig, out_dir: str | os.PathLike) -> bool:
+    """True when ``out_dir`` already holds the corpus of exactly this config: rewriting it would
+    change nothing but file times, and file times are part of the ingest stage's input key."""
+    marker = Path(out_dir) / "_truth" / "synth_config.json"
+    if not marker.is_file():
+        return False
+    try:
+        written = json.loads(marker.read_text())
+    except ValueError:
+        return False
+    wanted = config.model_dump(mode="json")
+    return all(written.get(key) == value for key, value in wanted.items())

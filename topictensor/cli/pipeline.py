@@ -27,8 +27,6 @@ def synth(
     force: bool = typer.Option(False, help="Rewrite even when the same corpus is already there."),
 ) -> None:
     """Write a realistic demo corpus in the raw data contract (deterministic per seed)."""
-    import json
-
     from topictensor import synth as synthesis
 
     fields = {"seed": seed, "format": fmt, "files_per_table": files}
@@ -37,8 +35,7 @@ def synth(
     if posts_per_blogger is not None:
         fields["posts_per_blogger_mean"] = posts_per_blogger
     config = synthesis.SynthConfig(**fields)
-    marker = out / "_truth" / "synth_config.json"
-    if not force and marker.is_file() and json.loads(marker.read_text()) == config.model_dump(mode="json"):
+    if not force and synthesis.already_written(config, out):
         typer.echo(f"{out}: the same corpus (seed {seed}) is already there; nothing written")
         return
     corpus = synthesis.generate(config)
@@ -112,19 +109,43 @@ def _one(refs, name):
     return refs[0]
 
 
+def _in_out(counts: dict, *pairs: tuple[str, str]) -> str:
+    """'in -> out' for the first pair of count names the stage reports, else the single count."""
+    for a, b in pairs:
+        if a in counts and b in counts:
+            return f"{counts[a]:,} -> {counts[b]:,}" if counts[a] != counts[b] else f"{counts[a]:,}"
+        if a in counts and not b:
+            return f"{counts[a]:,}"
+    return ""
+
+
+def stage_row(stage: dict) -> dict:
+    """One report line: what went in and came out of a stage, in the same columns for every stage."""
+    c = stage["counts"]
+    return {
+        "stage": stage["stage"] + (f"[{stage['label']}]" if stage.get("label") else ""),
+        "status": "reused" if stage["reused"] else "computed",
+        "seconds": stage["seconds"],
+        "posts": _in_out(c, ("posts_in", "posts_out"), ("posts", ""), ("train_posts", "")),
+        "bloggers": _in_out(c, ("bloggers_in", "bloggers_out"), ("bloggers", "")),
+        "tag uses": _in_out(c, ("occurrences_in", "occurrences_out"), ("tags_in", "tags_out"), ("occurrences", "")),
+        "distinct tags": _in_out(c, ("tags_in", "tags_kept"), ("vocabulary", "")) if "tags_kept" in c or "vocabulary" in c else "",
+        "rejected": _in_out(c, ("rejected", "")),
+    }
+
+
 def format_run_report(report: dict) -> str:
-    rows = []
-    for s in report["stages"]:
-        counts = ", ".join(f"{k}={v:,}" for k, v in list(s["counts"].items())[:4])
-        rows.append({"stage": s["stage"], "status": "reused" if s["reused"] else "computed",
-                     "seconds": s["seconds"], "counts": counts})
+    rows = [stage_row(s) for s in report["stages"]]
     computed = [r for r in rows if r["status"] == "computed"]
+    quality = report.get("quality")
     lines = [
-        f"run {report.get('run_id')}: model version {report['version']}, quality {report['quality']:.4f}",
+        f"run {report.get('run_id')}: model version {report['version']}, held-out quality "
+        + (f"{quality:.4f}" if quality is not None else "-"),
         "production: " + (f"moved from {report['previous_production']} to {report['version']}" if report["promoted"]
                           else f"already {report['version']}, unchanged"),
-        table(rows, ["stage", "status", "seconds", "counts"]),
+        table(rows, ["stage", "status", "seconds", "posts", "bloggers", "tag uses", "distinct tags", "rejected"]),
         ("no work done: every stage's artifact was already present" if not computed
-         else f"{len(computed)} of {len(rows)} stage artifacts computed"),
+         else f"{len(computed)} of {len(rows)} stage artifacts computed, "
+              f"{sum(r['seconds'] for r in computed):.1f} s of stage work"),
     ]
     return "\n".join(lines)

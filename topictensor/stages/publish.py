@@ -53,13 +53,19 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
         "previous_production": event["previous"],
         "quality": manifest["metrics"].get("quality"),
         "stages": [
-            {"stage": name, "key": r.key, "reused": r.reused, "seconds": r.seconds, "counts": r.counts}
+            {"stage": name, "label": _label(store, r), "key": r.key, "reused": r.reused, "seconds": r.seconds,
+             "counts": r.counts}
             for name, rs in refs.items() for r in rs
         ],
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     store.write_text(f"runs/{stamp}-{vid}.json", json.dumps(report, indent=2, default=str))
     return report
+
+
+def _label(store, ref: ArtifactRef) -> str | None:
+    """Tells mapped artifacts apart in the report (the language of a filter artifact)."""
+    return Artifact(store, ref).manifest.get("params", {}).get("lang")
 
 
 def _refs(value: RefOrList) -> list[ArtifactRef]:

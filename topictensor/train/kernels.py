@@ -93,7 +93,7 @@ def _norm(v):
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _example(
-    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi,
+    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m,
     left_pos, right_pos, ex_w, mode, loss_kind, negatives, margin, temperature,
     lr, adagrad, alias_prob, alias_idx, state,
     lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
@@ -109,7 +109,8 @@ def _example(
     else:
         for d in range(dim):
             lvec[d] = 0.0
-        for k in range(lo, hi):
+        for q in range(m):
+            k = kept[q]
             if k != right_pos and ids[k] != pos:
                 wk = weights[k]
                 row = ids[k]
@@ -204,7 +205,8 @@ def _example(
     if left_pos >= 0:
         _update_row(lhs, acc_l, ids[left_pos], grad_l, ex_w, lr, adagrad)
     else:
-        for k in range(lo, hi):
+        for q in range(m):
+            k = kept[q]
             if k != right_pos and ids[k] != pos and weights[k] > 0.0:
                 _update_row(lhs, acc_l, ids[k], grad_l, ex_w * weights[k], lr, adagrad)
     return loss
@@ -230,12 +232,15 @@ def shuffle_shards(perm, bounds, seeds):
 def train_chunk(
     lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, bounds, chunk, n_chunks, seeds,
     mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad,
-    alias_prob, alias_idx, bufs, neg_bufs_i, neg_bufs_f, out_loss, out_examples, out_tags,
+    alias_prob, alias_idx, keep_prob, bufs, kept_bufs, neg_bufs_i, neg_bufs_f,
+    out_loss, out_examples, out_tags,
 ):
     """Train on chunk ``chunk`` of ``n_chunks`` of every shard's slice of ``perm`` (one thread per shard).
 
-    The learning rate moves linearly from lr_start to lr_end across the chunk. Per shard it
-    writes the loss sum, the number of examples and the number of tag occurrences seen.
+    Each tag occurrence is kept with probability keep_prob[tag] (frequent-tag subsampling,
+    redrawn every epoch); the post's kept occurrences are then paired by ``mode``. The learning
+    rate moves linearly from lr_start to lr_end across the chunk. Per shard it writes the loss
+    sum, the number of examples and the number of tag occurrences seen.
     """
     n_shards = bounds.shape[0] - 1
     for s in prange(n_shards):
@@ -244,6 +249,7 @@ def train_chunk(
         lvec = bufs[s, 0]
         grad_l = bufs[s, 1]
         grad_r = bufs[s, 2]
+        kept = kept_bufs[s]
         neg_ids = neg_bufs_i[s]
         neg_cos = neg_bufs_f[s, 0]
         neg_norm = neg_bufs_f[s, 1]
@@ -259,50 +265,60 @@ def train_chunk(
             p = perm[t]
             lo = offsets[p]
             hi = offsets[p + 1]
-            n = hi - lo
-            if n < 2:
+            n_tags += hi - lo
+            m = 0
+            for k in range(lo, hi):
+                kp = keep_prob[ids[k]]
+                if kp >= 1.0 or _rand_unit(state) < kp:
+                    kept[m] = k
+                    m += 1
+            if m < 2:
                 continue
-            n_tags += n
             if mode == MODE_SKIPGRAM:
-                for i in range(lo, hi):
-                    for j in range(lo, hi):
+                for a in range(m):
+                    i = kept[a]
+                    for b in range(m):
+                        j = kept[b]
                         if i == j or ids[i] == ids[j]:
                             continue
                         w = weights[i] * weights[j]
                         if w <= 0.0:
                             continue
                         loss_sum += _example(
-                            lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, i, j, w, mode, loss_kind,
-                            negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
-                            lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                            lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
+                            loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
+                            alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
                         )
                         n_ex += 1
             elif mode == MODE_CBOW:
-                for j in range(lo, hi):
+                for b in range(m):
+                    j = kept[b]
                     w = weights[j]
                     if w <= 0.0:
                         continue
                     loss_sum += _example(
-                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, -1, j, w, mode, loss_kind,
-                        negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
-                        lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, -1, j, w, mode,
+                        loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
+                        alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
                     )
                     n_ex += 1
             else:
-                for _ in range(n):
-                    i = lo + _rand_below(state, n)
-                    j = lo + _rand_below(state, n - 1)
-                    if j >= i:
-                        j += 1
+                for _ in range(m):
+                    a = _rand_below(state, m)
+                    b = _rand_below(state, m - 1)
+                    if b >= a:
+                        b += 1
+                    i = kept[a]
+                    j = kept[b]
                     if ids[i] == ids[j]:
                         continue
                     w = weights[i] * weights[j]
                     if w <= 0.0:
                         continue
                     loss_sum += _example(
-                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, i, j, w, mode, loss_kind,
-                        negatives, margin, temperature, lr, adagrad, alias_prob, alias_idx, state,
-                        lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
+                        loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
+                        alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
                     )
                     n_ex += 1
         out_loss[s] = loss_sum

@@ -36,6 +36,13 @@ class TrainConfig(BaseModel):
     lr_decay: bool = Field(True, description="Decay the learning rate linearly to 0 over training.")
     adagrad: bool = True
     neg_power: float = Field(1.0, ge=0, le=1.0, description="Negatives ~ count**neg_power.")
+    subsample: float = Field(
+        0.0,
+        ge=0,
+        le=1.0,
+        description="Drop occurrences of tags whose share of all occurrences f exceeds this, "
+        "keeping each with probability sqrt(t/f) + t/f (word2vec); 0 = off.",
+    )
     init_sd: float = Field(0.001, gt=0)
     min_count: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="0 = all cores.")

@@ -56,6 +56,17 @@ def resolve_threads(cfg: TrainConfig) -> int:
     return most if cfg.threads == 0 else max(1, min(cfg.threads, most))
 
 
+def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
+    """word2vec's subsampling: an occurrence of a tag with corpus share f is kept with probability
+    min(1, sqrt(t/f) + t/f); 0 disables it (every occurrence kept)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if threshold <= 0:
+        return np.ones(len(counts), dtype=np.float32)
+    share = counts / max(counts.sum(), 1e-300)
+    ratio = np.divide(threshold, share, out=np.full_like(share, np.inf), where=share > 0)
+    return np.minimum(1.0, np.sqrt(ratio) + ratio).astype(np.float32)
+
+
 def _normal(rng: np.random.Generator, sd: float, shape: tuple[int, int]) -> np.ndarray:
     """normal(0, sd) drawn directly in float32 (no float64 temporary of the whole matrix)."""
     out = rng.standard_normal(size=shape, dtype=np.float32)
@@ -143,7 +154,8 @@ def compile_kernels() -> float:
     kernels.train_chunk(
         lhs, lhs, acc, acc, offsets, ids, weights, perm, bounds, 0, 1, seeds,
         kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, table.prob, table.alias,
-        np.zeros((1, 3, 2), dtype=np.float32), np.zeros((1, 1), dtype=np.int32),
+        np.ones(2, dtype=np.float32), np.zeros((1, 3, 2), dtype=np.float32),
+        np.zeros((1, 2), dtype=np.int64), np.zeros((1, 1), dtype=np.int32),
         np.zeros((1, 2, 1), dtype=np.float32), np.zeros(1), np.zeros(1, dtype=np.int64),
         np.zeros(1, dtype=np.int64),
     )
@@ -206,7 +218,10 @@ def train(
     occ_per_epoch = int(posts.post_lengths()[trainable].sum())
     n_chunks = max(1, math.ceil(occ_per_epoch / CHUNK_OCCURRENCES))
 
+    keep_prob = keep_probabilities(weighted_counts, cfg.subsample)
+    lengths = posts.post_lengths()
     bufs = np.zeros((n_shards, 3, dim), dtype=np.float32)
+    kept = np.zeros((n_shards, int(lengths.max())), dtype=np.int64)
     neg_i = np.zeros((n_shards, cfg.negatives), dtype=np.int32)
     neg_f = np.zeros((n_shards, 2, cfg.negatives), dtype=np.float32)
     out_loss = np.zeros(n_shards, dtype=np.float64)
@@ -239,8 +254,8 @@ def train(
                 lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, posts.weights, perm, bounds,
                 chunk, n_chunks, _seeds(cfg.seed, epoch, n_shards, chunk + 1),
                 _MODES[cfg.mode], _LOSSES[cfg.loss], cfg.negatives, cfg.margin, cfg.temperature,
-                lr_start, lr_end, cfg.adagrad, table.prob, table.alias,
-                bufs, neg_i, neg_f, out_loss, out_ex, out_tags,
+                lr_start, lr_end, cfg.adagrad, table.prob, table.alias, keep_prob,
+                bufs, kept, neg_i, neg_f, out_loss, out_ex, out_tags,
             )
             ep_loss += float(out_loss.sum())
             ep_ex += int(out_ex.sum())
