@@ -14,11 +14,12 @@ export AIRFLOW__CORE__PARALLELISM := 2
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export TOPICTENSOR_CONFIG := $(CURDIR)/topictensor.yaml
 
-.PHONY: install demo test airflow-init clean-demo help
+.PHONY: install demo test bench airflow-init clean-demo help
 
 help:
 	@echo "make demo   - install, write the demo corpus, run the topictensor_refresh DAG, print a summary"
 	@echo "make test   - install and run the test suite"
+	@echo "make bench  - trainer benchmark against gensim and PPMI-SVD (prints a table)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,18 @@ demo: $(AIRFLOW_HOME)/.initialised
 
 test: $(AIRFLOW_HOME)/.initialised
 	$(BIN)/python -m pytest
+
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: $(BENCH_STAMP) demo
+	@echo "== trainer benchmark: ../shared/bench =="
+	$(BIN)/python benchmarks/bench_trainer.py --threads 2 --scaling
+	@echo "== trainer benchmark: the demo corpus (its production split) =="
+	$(BIN)/python benchmarks/demo_split.py .data/bench-demo
+	$(BIN)/python benchmarks/bench_trainer.py --threads 2 --train .data/bench-demo/train.parquet --heldout .data/bench-demo/heldout.parquet
 
 clean-demo:
 	rm -rf .data .airflow

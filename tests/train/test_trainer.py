@@ -175,7 +175,7 @@ def test_memory_estimate_formula():
     est = estimate_memory(1000, 5000, cfg, n_posts=2000)
     b = est.breakdown
     assert b["embedding matrix"] == 1000 * 10 * 4
-    assert b["adagrad state"] == 1000 * 4
+    assert b["row state (adagrad, norm)"] == 1000 * 8
     assert b["corpus arrays"] == 2001 * 8 + 5000 * 8
     assert b["sampling table"] == 1000 * 8
     assert est.bytes_total == sum(b.values())
@@ -189,3 +189,23 @@ def test_absurd_size_raises_resource_error_naming_the_dominant_term():
         check_memory(est, available_bytes=8 * 1024**3)
     assert "8.0 GiB is available" in str(info.value)
     check_memory(estimate_memory(100, 1000, TrainConfig()), available_bytes=8 * 1024**3)  # fits
+
+
+def test_keep_probabilities_follow_word2vec():
+    from topictensor.train.trainer import keep_probabilities
+
+    counts = np.array([900, 90, 10, 0])  # shares 0.9, 0.09, 0.01, 0
+    np.testing.assert_allclose(keep_probabilities(counts, 0.0), 1.0)
+    kp = keep_probabilities(counts, 0.01)
+    np.testing.assert_allclose(kp[:2], [np.sqrt(0.01 / 0.9) + 0.01 / 0.9, np.sqrt(0.01 / 0.09) + 0.01 / 0.09], rtol=1e-6)
+    assert kp[2] == 1.0 and kp[3] == 1.0
+
+
+def test_capped_context_and_subsampling_still_learn_the_groups(corpus, group_of):
+    _, vocab, posts = corpus
+    cfg = TrainConfig(**SMALL, max_context=1, subsample=0.01)
+    res = train(posts, vocab, cfg)
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+    full = train(posts, vocab, TrainConfig(**SMALL))
+    # Fewer examples per epoch: each tag meets one other tag, and frequent tags are dropped at times.
+    assert res.history[0]["examples"] < 0.6 * full.history[0]["examples"]

@@ -6,11 +6,76 @@ from pathlib import Path
 
 import typer
 
-from topictensor.cli.common import ConfigOption, load, table
+from topictensor.cli.common import ConfigOption, echo_json, load, table
 
 
 def register(app: typer.Typer) -> None:
     app.command()(neighbours)
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+
+
+def train_command(
+    posts: Path = typer.Option(..., "--posts", help="Parquet file with a `tags` list<string> column (optional `weights`)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (embeddings.parquet, model.json)."),
+    mode: str = typer.Option(None, help="skipgram | cbow | pair."),
+    loss: str = typer.Option(None, help="hinge | softmax."),
+    dim: int = typer.Option(None), epochs: int = typer.Option(None), negatives: int = typer.Option(None),
+    lr: float = typer.Option(None), threads: int = typer.Option(None, help="0 = all cores."),
+    seed: int = typer.Option(None), min_count: int = typer.Option(None, "--min-count"),
+    deterministic: bool = typer.Option(False, "--deterministic", help="One thread, bit-identical reruns."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Any other trainer field, KEY=VALUE (repeatable)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Train tag embeddings on any posts file, outside the pipeline (same trainer as the DAG)."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from topictensor.modeldir import train_to_dir
+
+    flags = {"mode": mode, "loss": loss, "dim": dim, "epochs": epochs, "negatives": negatives, "lr": lr,
+             "threads": threads, "seed": seed, "min_count": min_count, "deterministic": deterministic or None}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    cfg = load(config, overrides={"train": overrides}).train
+    table = _read_posts(posts, pq)
+    summary = train_to_dir(table, cfg, out)
+    typer.echo(f"wrote {out}: {summary}")
+
+
+def evaluate_command(
+    model: Path = typer.Option(..., "--model", help="A model directory written by `topictensor train`."),
+    posts: Path = typer.Option(..., "--posts", help="Held-out posts: Parquet with a `tags` column."),
+) -> None:
+    """Held-out quality of a model directory, as JSON."""
+    import dataclasses
+    import pyarrow.parquet as pq
+
+    from topictensor.embeddings import Embeddings
+    from topictensor.quality import quality
+
+    emb = Embeddings.load(model)
+    table = _read_posts(posts, pq)
+    echo_json(dataclasses.asdict(quality(emb, table.column("tags").to_pylist())))
+
+
+def _read_posts(path: Path, pq):
+    from topictensor.errors import ContractError
+
+    if not path.is_file():
+        raise ContractError(f"{path}: no such file")
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise ContractError(f"{path}: not a readable Parquet file ({exc})") from None
+    if "tags" not in schema.names:
+        raise ContractError(f"{path}: no 'tags' column (columns: {schema.names})")
+    columns = [c for c in ("tags", "weights") if c in schema.names]
+    return pq.read_table(path, columns=columns)
 
 
 def neighbours(

@@ -68,8 +68,12 @@ def _draw_negative(state, alias_prob, alias_idx, ids, lo, hi):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _update_row(mat, acc, row, grad, scale, lr, adagrad):
-    """row -= lr * scale * grad, Adagrad with one accumulator per row (StarSpace): the mean squared gradient."""
+def _update_row(mat, state, row, grad, scale, lr, adagrad):
+    """row -= lr * scale * grad, then refresh the row's cached norm.
+
+    ``state[row, 0]`` is the Adagrad accumulator, one per row as in StarSpace (the mean squared
+    gradient); ``state[row, 1]`` caches |row| so that scoring a negative costs one dot product.
+    """
     dim = mat.shape[1]
     step = lr * scale
     if adagrad:
@@ -77,10 +81,14 @@ def _update_row(mat, acc, row, grad, scale, lr, adagrad):
         for d in range(dim):
             g = grad[d] * scale
             s += g * g
-        acc[row] += s / dim
-        step = step / np.sqrt(acc[row] + 1e-8)
+        state[row, 0] += s / dim
+        step = step / np.sqrt(state[row, 0] + 1e-8)
+    sq = 0.0
     for d in range(dim):
-        mat[row, d] -= step * grad[d]
+        x = mat[row, d] - step * grad[d]
+        mat[row, d] = x
+        sq += x * x
+    state[row, 1] = np.sqrt(sq)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -119,7 +127,7 @@ def _example(
     ln = _norm(lvec)
     if ln < _EPS:
         return 0.0
-    rp_norm = _norm(rhs[pos])
+    rp_norm = acc_r[pos, 1]
     if rp_norm < _EPS:
         rp_norm = _EPS
     dot = 0.0
@@ -133,7 +141,7 @@ def _example(
         cand = _draw_negative(state, alias_prob, alias_idx, ids, lo, hi)
         if cand < 0:
             continue
-        cn = _norm(rhs[cand])
+        cn = acc_r[cand, 1]
         if cn < _EPS:
             cn = _EPS
         dot = 0.0
@@ -212,6 +220,14 @@ def _example(
     return loss
 
 
+@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+def init_row_state(mat, state):
+    """Adagrad accumulators to 0 and cached row norms to |row| (before the first epoch)."""
+    for r in prange(mat.shape[0]):
+        state[r, 0] = 0.0
+        state[r, 1] = _norm(mat[r])
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def shuffle_shards(perm, bounds, seeds):
     """Fisher-Yates shuffle of each shard's slice of ``perm`` with the shard's own RNG."""
@@ -231,7 +247,7 @@ def shuffle_shards(perm, bounds, seeds):
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def train_chunk(
     lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, bounds, chunk, n_chunks, seeds,
-    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad,
+    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad, max_context,
     alias_prob, alias_idx, keep_prob, bufs, kept_bufs, neg_bufs_i, neg_bufs_f,
     out_loss, out_examples, out_tags,
 ):
@@ -239,7 +255,9 @@ def train_chunk(
 
     Each tag occurrence is kept with probability keep_prob[tag] (frequent-tag subsampling,
     redrawn every epoch); the post's kept occurrences are then paired by ``mode``. The learning
-    rate moves linearly from lr_start to lr_end across the chunk. Per shard it writes the loss
+    rate moves linearly from lr_start to lr_end across the chunk. In skipgram, a tag of a post
+    with more than ``max_context`` other kept tags is paired with ``max_context`` of them drawn at
+    random (0 = all), which bounds the quadratic cost of 30-tag posts. Per shard it writes the loss
     sum, the number of examples and the number of tag occurrences seen.
     """
     n_shards = bounds.shape[0] - 1
@@ -275,9 +293,17 @@ def train_chunk(
             if m < 2:
                 continue
             if mode == MODE_SKIPGRAM:
+                capped = max_context > 0 and m - 1 > max_context
+                n_right = max_context if capped else m
                 for a in range(m):
                     i = kept[a]
-                    for b in range(m):
+                    for c in range(n_right):
+                        if capped:
+                            b = _rand_below(state, m - 1)
+                            if b >= a:
+                                b += 1
+                        else:
+                            b = c
                         j = kept[b]
                         if i == j or ids[i] == ids[j]:
                             continue

@@ -46,7 +46,7 @@ def estimate_memory(
 
     ``n_posts`` defaults to ``n_occurrences`` (an upper bound: every post has at least one tag).
     Terms: embedding matrix V*dim*4 (x2 with separate_rhs, plus the V*dim*4 output combining
-    both), Adagrad state V*4 per matrix, corpus (offsets 8 B/post, ids and weights 4 B/occurrence
+    both), row state (Adagrad accumulator and cached norm) V*8 per matrix, corpus (offsets 8 B/post, ids and weights 4 B/occurrence
     each), post order 8 B/post, alias table 8 B/tag, and a fixed overhead.
     """
     v = int(n_tags_vocab)
@@ -56,7 +56,7 @@ def estimate_memory(
     breakdown = {
         "embedding matrix": n_mats * v * cfg.dim * _F32,
         "output matrix": (v * cfg.dim * _F32) if cfg.separate_rhs else 0,
-        "adagrad state": (n_mats * v * _F32) if cfg.adagrad else 0,
+        "row state (adagrad, norm)": n_mats * v * 2 * _F32,
         "corpus arrays": (posts + 1) * _I64 + occ * (_I32 + _F32),
         "post order": posts * _I64,
         "sampling table": v * (_F32 + _I32),

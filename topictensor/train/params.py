@@ -35,7 +35,21 @@ class TrainConfig(BaseModel):
     lr: float = Field(0.01, gt=0)
     lr_decay: bool = Field(True, description="Decay the learning rate linearly to 0 over training.")
     adagrad: bool = True
-    neg_power: float = Field(1.0, ge=0, le=1.0, description="Negatives ~ count**neg_power.")
+    neg_power: float = Field(
+        0.0,
+        ge=0,
+        le=1.0,
+        description="Negatives ~ count**neg_power (weighted counts). 0 = uniform over the vocabulary: "
+        "the candidates of a neighbour search are uniform too, and on every corpus measured 0 beat "
+        "StarSpace's 1.0 (sampling from the data) by a wide margin (table in benchmarks/bench_trainer_quick.py).",
+    )
+    max_context: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="skipgram: pair each tag with at most this many other tags of its post, drawn "
+        "at random (bounds the n*(n-1) cost of long posts); 0 = all.",
+    )
     subsample: float = Field(
         0.0,
         ge=0,

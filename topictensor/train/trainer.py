@@ -142,7 +142,7 @@ def compile_kernels() -> float:
     """
     t = time.perf_counter()
     lhs = np.full((2, 2), 0.1, dtype=np.float32)
-    acc = np.zeros(2, dtype=np.float32)
+    acc = np.zeros((2, 2), dtype=np.float32)
     offsets = np.array([0, 2], dtype=np.int64)
     ids = np.array([0, 1], dtype=np.int32)
     weights = np.ones(2, dtype=np.float32)
@@ -150,10 +150,11 @@ def compile_kernels() -> float:
     bounds = np.array([0, 1], dtype=np.int64)
     seeds = np.ones(1, dtype=np.uint64)
     table = build_alias_table(np.ones(2))
+    kernels.init_row_state(lhs, acc)
     kernels.shuffle_shards(perm, bounds, seeds)
     kernels.train_chunk(
         lhs, lhs, acc, acc, offsets, ids, weights, perm, bounds, 0, 1, seeds,
-        kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, table.prob, table.alias,
+        kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, 0, table.prob, table.alias,
         np.ones(2, dtype=np.float32), np.zeros((1, 3, 2), dtype=np.float32),
         np.zeros((1, 2), dtype=np.int64), np.zeros((1, 1), dtype=np.int32),
         np.zeros((1, 2, 1), dtype=np.float32), np.zeros(1), np.zeros(1, dtype=np.int64),
@@ -202,13 +203,16 @@ def train(
         lhs = _normal(rng, cfg.init_sd, (V, dim))
     else:
         lhs = np.array(init_vectors, dtype=np.float32, order="C", copy=True)
+    # Per row: [Adagrad accumulator, cached norm] (see kernels._update_row).
+    acc_l = np.zeros((V, 2), dtype=np.float32)
+    kernels.init_row_state(lhs, acc_l)
     if cfg.separate_rhs:
         rhs = _normal(rng, cfg.init_sd, (V, dim))
-        acc_l = np.zeros(V, dtype=np.float32)
-        acc_r = np.zeros(V, dtype=np.float32)
+        acc_r = np.zeros((V, 2), dtype=np.float32)
+        kernels.init_row_state(rhs, acc_r)
     else:
         rhs = lhs
-        acc_l = acc_r = np.zeros(V, dtype=np.float32)
+        acc_r = acc_l
 
     weighted_counts = np.bincount(posts.ids, weights=posts.weights, minlength=V)
     table = build_alias_table(sampling_weights(weighted_counts, cfg.neg_power))
@@ -254,7 +258,7 @@ def train(
                 lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, posts.weights, perm, bounds,
                 chunk, n_chunks, _seeds(cfg.seed, epoch, n_shards, chunk + 1),
                 _MODES[cfg.mode], _LOSSES[cfg.loss], cfg.negatives, cfg.margin, cfg.temperature,
-                lr_start, lr_end, cfg.adagrad, table.prob, table.alias, keep_prob,
+                lr_start, lr_end, cfg.adagrad, cfg.max_context, table.prob, table.alias, keep_prob,
                 bufs, kept, neg_i, neg_f, out_loss, out_ex, out_tags,
             )
             ep_loss += float(out_loss.sum())

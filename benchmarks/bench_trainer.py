@@ -1,0 +1,198 @@
+"""Trainer benchmark: our StarSpace trainer against gensim's Word2Vec and a PPMI + SVD baseline,
+on the same split, the same threads, in one run. Prints one table.
+
+    make bench                                   # ../shared/bench, then the demo corpus
+    python benchmarks/bench_trainer.py --train T.parquet --heldout H.parquet --threads 2
+
+Each system runs in its own child process so that its peak memory (max RSS) is its own.
+``train s`` is the training time alone, with our numba kernels already compiled and cached
+(``NUMBA_CACHE_DIR``); the one-off compile time of a cold cache is printed separately.
+Quality is the source project's held-out metric (``topictensor.quality``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
+
+
+def read_tags(path: str) -> list[list[str]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["tags"]).column("tags").to_pylist()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --- the systems (each returns vectors, tag index, training seconds) -----------------------
+
+def run_ours(train_path: str, args: argparse.Namespace, overrides: dict):
+    import pyarrow.parquet as pq
+
+    from topictensor.train.params import TrainConfig
+    from topictensor.train.trainer import train
+    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+
+    cfg = TrainConfig(**{"dim": args.dim, "epochs": args.epochs, "threads": args.threads, **overrides})
+    table = pq.read_table(train_path)
+    weights = table.column("weights") if "weights" in table.column_names else None
+    vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
+    posts = encode_arrow(table.column("tags"), vocab, weights)
+    result = train(posts, vocab, cfg)
+    seconds = sum(h["seconds"] for h in result.history) or result.seconds
+    return result.vectors, vocab.index, seconds, posts.n_occurrences * cfg.epochs
+
+
+def run_gensim(train_path: str, args: argparse.Namespace, overrides: dict):
+    from gensim.models import Word2Vec
+
+    posts = [p for p in read_tags(train_path) if len(p) >= 2]
+    window = max(len(p) for p in posts)
+    started = time.perf_counter()
+    model = Word2Vec(sentences=posts, vector_size=args.dim, window=window, sg=1, negative=5, min_count=1,
+                     workers=args.threads, epochs=args.epochs, seed=1)
+    seconds = time.perf_counter() - started
+    index = {tag: i for i, tag in enumerate(model.wv.index_to_key)}
+    return model.wv.vectors, index, seconds, sum(len(p) for p in posts) * args.epochs
+
+
+def run_ppmi_svd(train_path: str, args: argparse.Namespace, overrides: dict):
+    """Count-based: post-level co-occurrence, PPMI with context smoothing 0.75, truncated SVD."""
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.utils.extmath import randomized_svd
+
+    posts = read_tags(train_path)
+    started = time.perf_counter()
+    index: dict[str, int] = {}
+    rows, cols = [], []
+    for p in posts:
+        ids = [index.setdefault(t, len(index)) for t in dict.fromkeys(p)]
+        if len(ids) < 2:
+            continue
+        a = np.repeat(ids, len(ids))
+        b = np.tile(ids, len(ids))
+        keep = a != b
+        rows.append(a[keep])
+        cols.append(b[keep])
+    n = len(index)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    counts = sp.coo_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(n, n)).tocsr()
+    total = counts.sum()
+    row_sum = np.asarray(counts.sum(axis=1)).ravel()
+    ctx = np.asarray(counts.sum(axis=0)).ravel() ** 0.75
+    ctx = ctx / ctx.sum()
+    coo = counts.tocoo()
+    pmi = np.log((coo.data / total) / ((row_sum[coo.row] / total) * ctx[coo.col]))
+    keep = pmi > 0
+    ppmi = sp.csr_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=(n, n))
+    u, s, _ = randomized_svd(ppmi, n_components=min(args.dim, n - 1), random_state=1)
+    vectors = (u * np.sqrt(s)).astype(np.float32)
+    return vectors, index, time.perf_counter() - started, 0
+
+
+SYSTEMS = {"ours": run_ours, "gensim": run_gensim, "ppmi-svd": run_ppmi_svd}
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one system and print one JSON line."""
+    from topictensor.quality import quality
+
+    overrides = json.loads(args.overrides)
+    vectors, index, seconds, tags_seen = SYSTEMS[args.system](args.train, args, overrides)
+    heldout = read_tags(args.heldout)
+    q = quality((vectors, index), heldout)
+    print("RESULT " + json.dumps({
+        "system": args.system, "quality": q.quality, "seconds": seconds,
+        "tags_per_s": tags_seen / seconds if tags_seen and seconds else None,
+        "peak_mb": peak_rss_mb(), "dim": int(vectors.shape[1]),
+    }))
+
+
+def spawn(system: str, args: argparse.Namespace, overrides: dict, threads: int | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--system", system, "--train", args.train,
+           "--heldout", args.heldout, "--dim", str(args.dim), "--epochs", str(args.epochs),
+           "--threads", str(threads or args.threads), "--overrides", json.dumps(overrides)]
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    wall = time.perf_counter() - started
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        sys.stderr.write(out.stderr[-3000:])
+        raise SystemExit(f"{system} failed (exit {out.returncode})")
+    return {**json.loads(lines[-1][len("RESULT "):]), "wall": wall}
+
+
+def fmt_table(rows: list[dict], columns: list[str]) -> str:
+    def cell(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4f}" if v < 10 else f"{v:,.1f}"
+        return str(v)
+
+    grid = [columns] + [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(g[i]) for g in grid) for i in range(len(columns))]
+    out = ["| " + " | ".join(g[i].ljust(widths[i]) for i in range(len(columns))) + " |" for g in grid]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", default=str(DEFAULT_BENCH / "train.parquet"))
+    ap.add_argument("--heldout", default=str(DEFAULT_BENCH / "heldout.parquet"))
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--epochs", type=int, default=5, help="for gensim (ours uses its own default unless --set epochs=N)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
+    ap.add_argument("--systems", default="ours,gensim,ppmi-svd")
+    ap.add_argument("--scaling", action="store_true", help="also time ours on 1 thread vs --threads")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--system", help=argparse.SUPPRESS)
+    ap.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    print(f"corpus: {args.train} / {args.heldout}; dim {args.dim}; threads {args.threads}; "
+          f"ours: {overrides or 'defaults'}", flush=True)
+    rows = []
+    for system in args.systems.split(","):
+        rows.append(spawn(system, args, overrides if system == "ours" else {}))
+        print(f"  {system}: done", file=sys.stderr, flush=True)
+    by = {r["system"]: r for r in rows}
+    if "ours" in by and "gensim" in by:
+        rows.append({"system": "ours / gensim", "quality": by["ours"]["quality"] / by["gensim"]["quality"],
+                     "seconds": by["ours"]["seconds"] / by["gensim"]["seconds"],
+                     "tags_per_s": by["ours"]["tags_per_s"] / by["gensim"]["tags_per_s"],
+                     "peak_mb": by["ours"]["peak_mb"] / by["gensim"]["peak_mb"]})
+    print(fmt_table(rows, ["system", "quality", "seconds", "tags_per_s", "peak_mb", "dim"]))
+    if args.scaling:
+        one = spawn("ours", args, overrides, threads=1)
+        many = by.get("ours") or spawn("ours", args, overrides)
+        print(f"\nours, 1 thread: {one['seconds']:.2f} s, quality {one['quality']:.4f}; "
+              f"{args.threads} threads: {many['seconds']:.2f} s, quality {many['quality']:.4f}; "
+              f"speed-up {one['seconds'] / many['seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
