@@ -101,3 +101,12 @@ def test_a_crash_midway_leaves_no_partial_version(tmp_path, raw_dir, monkeypatch
     for entries in registry.get_version(report["version"])["stages"].values():
         for ref in entries:  # every artifact of the promoted version is complete
             Artifact(store, ref).path(Artifact(store, ref).manifest["files"][0]["name"])
+
+
+def test_mirror_words_of_other_languages_are_near_zerkalo(first_run):
+    config, _ = first_run
+    emb = Embeddings.load(Registry(config.open_store()).artifact(None, "train").path("embeddings.parquet"))
+    language_of = {w: lang for lang, words in synth.THEMES["mirror"].items() if lang != "ru" for w in words}
+    top = [t for t, _ in emb.neighbours("зеркало", k=30, exclude=("зеркало",))]
+    mirror_words = [t for t in top if t in language_of]
+    assert len(mirror_words) >= 5 and len({language_of[t] for t in mirror_words}) >= 2, top

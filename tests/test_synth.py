@@ -219,8 +219,9 @@ def test_most_posts_have_two_or_three_tags_with_a_long_tail(normalised_lists):
 
 
 def test_only_russian_bloggers_use_russian_tags(corpus, normalised_lists):
+    """Outside the mirror theme, whose posts may stack a third language's word (tested below)."""
     truth = corpus.blogger_truth.set_index("blogger_id")
-    russian = {t for vocab in THEMES.values() for t in vocab.get("ru", [])}
+    russian = {t for theme, vocab in THEMES.items() if theme != "mirror" for t in vocab.get("ru", [])}
     russian_uses: Counter[str] = Counter()
     for blogger, tags in zip(corpus.posts["blogger_id"], normalised_lists):
         if not truth.at[blogger, "is_spammer"]:
@@ -229,6 +230,14 @@ def test_only_russian_bloggers_use_russian_tags(corpus, normalised_lists):
     others = {lang: uses for lang, uses in russian_uses.items() if lang != "ru"}
     assert set(others) == {"en", "es", "pt", "it", "de"}
     assert all(uses == 0 for uses in others.values()), others
+
+
+def test_some_mirror_posts_stack_words_of_two_non_english_languages(normalised_lists):
+    language_of = {w: lang for lang, words in THEMES["mirror"].items() if lang != "en" for w in words}
+    stacked = [tags for tags in normalised_lists if len({language_of[t] for t in tags if t in language_of}) >= 2]
+    assert len(stacked) > 50
+    with_english = [tags for tags in stacked if any(t in THEMES["mirror"]["en"] for t in tags)]
+    assert len(with_english) > 0.8 * len(stacked)  # the rest: spammers' random tags
 
 
 def test_bmw_co_occurs_with_cars_far_more_than_with_food(normalised_lists):

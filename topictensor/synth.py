@@ -9,7 +9,8 @@ data (``_truth/``):
 * ``apple`` in two themes of comparable frequency (``tech``: iphone, macbook; ``fruit``: orchard,
   harvest), so ``apple - iphone`` should land near the fruit;
 * one concept spelled in every language (``mirror`` theme: зеркало, espejo, specchio, spiegel ...)
-  whose bloggers mix their own words with the English ``mirror``/``reflection``, so words of
+  whose bloggers mix their own words with the English ``mirror``/``reflection`` (and some stack a
+  third language's word too), so words of
   different languages meet through English;
 * topic-free spam tags (love, instagood, like4like ...) sprinkled over every theme, a few spammer
   bloggers posting 30 random tags a post, and habitual tags each blogger puts in most posts (what
@@ -225,6 +226,9 @@ _DEFAULT_ENGLISH_SHARE = 0.3
 # Themes whose non-English posts always carry a word of their own language AND an English one,
 # so that the languages' words meet through English (the cross-language test of the embedding).
 _BRIDGED_THEMES = ("mirror",)
+# Share of those posts that also stack the word of another language, as posts written for an
+# international audience do ("зеркало mirror espejo"): direct cross-language co-occurrences.
+_STACKED_SHARE = 0.3
 
 # How often a theme is someone's main theme (relative). tech and fruit are equal so the two
 # senses of "apple" come out comparable.
@@ -556,6 +560,17 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
     parts_post.append(draw_post)
     parts_tag.append(draw_tag)
 
+    # translation stacking: some bridged posts add the word of one more language
+    stacked = normal_posts[bridged][rng.random(int(bridged.sum())) < _STACKED_SHARE]
+    for post in stacked:
+        own = blogger_lang[post_blogger[post]]
+        theme = themes[post_theme[post]]
+        others = sorted(lang for (t, lang) in vocab.lists if t == theme and lang not in ("en", own))
+        if others:
+            key = (theme, others[rng.integers(len(others))])
+            parts_post.append(np.array([post]))
+            parts_tag.append(vocab.draw(rng, key, 1))
+
     # habitual tags: each in an exact HABIT_SHARE of the blogger's posts
     for b in np.flatnonzero(~is_spammer):
         for tag_id in habits[b]:
@@ -766,6 +781,7 @@ def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = 
     settings = corpus.config.model_dump(mode="json") | {
         "format": format, "files_per_table": files_per_table,
         "reference_date": corpus.config.reference_date().isoformat(), "window_days": WINDOW_DAYS,
+        "generator": generator_version(),
     }
     _atomic_text(json.dumps(settings, indent=2, sort_keys=True), truth_dir / "synth_config.json")
     return corpus_counts(corpus) | {"files": files}
@@ -836,9 +852,16 @@ def _atomic_text(text: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def generator_version() -> str:
+    """Hash of this module's source: a changed generator makes a different corpus."""
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
 def already_written(config: SynthConfig, out_dir: str | os.PathLike) -> bool:
-    """True when ``out_dir`` already holds the corpus of exactly this config: rewriting it would
-    change nothing but file times, and file times are part of the ingest stage's input key."""
+    """True when ``out_dir`` already holds the corpus of exactly this config and generator:
+    rewriting it would change nothing but file times, which are part of ingest's input key."""
     marker = Path(out_dir) / "_truth" / "synth_config.json"
     if not marker.is_file():
         return False
@@ -846,5 +869,5 @@ def already_written(config: SynthConfig, out_dir: str | os.PathLike) -> bool:
         written = json.loads(marker.read_text())
     except ValueError:
         return False
-    wanted = config.model_dump(mode="json")
+    wanted = config.model_dump(mode="json") | {"generator": generator_version()}
     return all(written.get(key) == value for key, value in wanted.items())

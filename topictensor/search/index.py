@@ -1,0 +1,130 @@
+"""Nearest blogger vectors by cosine: an nmslib HNSW index, and an exact numpy twin.
+
+Both answer ``search(query, k) -> (rows, cosines)``, best first, rows being positions in the
+blogger table the index was built from; ``topictensor.search.bloggers.rank_bloggers`` re-ranks
+what they return. Saved as ``index.nmslib`` + ``index.nmslib.dat`` (graph and data, nmslib's own
+format) and ``index.json`` (parameters, row count, the vectors artifact it indexes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logging.getLogger("nmslib").setLevel(logging.WARNING)  # before nmslib is imported anywhere
+
+INDEX_FILE = "index.nmslib"
+PARAMS_FILE = "index.json"
+SPACE = "cosinesimil"
+
+
+def _nmslib():
+    logging.getLogger("nmslib").setLevel(logging.WARNING)
+    import nmslib
+
+    return nmslib
+
+
+class ExactIndex:
+    """Brute force over unit rows: exact, and fast enough up to tens of thousands of vectors."""
+
+    method = "exact"
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = _unit_rows(vectors)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = _unit(query)
+        sims = self.vectors @ q
+        k = max(0, min(k, len(sims)))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+        top = top[np.lexsort((top, -sims[top]))]
+        return top.astype(np.int64), sims[top]
+
+
+class HnswIndex:
+    """nmslib's HNSW graph (space ``cosinesimil``: distance = 1 - cosine)."""
+
+    method = "hnsw"
+
+    def __init__(self, native: Any, size: int, params: dict[str, Any]):
+        self._native = native
+        self._size = size
+        self.params = dict(params)
+        self._ef = 0
+        self.set_ef(int(params.get("ef_search", 200)))
+
+    def __len__(self) -> int:
+        return self._size
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 200,
+              threads: int = 0) -> "HnswIndex":
+        nmslib = _nmslib()
+        data = _unit_rows(vectors)
+        native = nmslib.init(method="hnsw", space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
+        if len(data):
+            native.addDataPointBatch(data)
+        threads = threads or os.cpu_count() or 1
+        native.createIndex({"M": m, "efConstruction": ef_construction, "post": 0, "indexThreadQty": threads},
+                           print_progress=False)
+        params = {"space": SPACE, "method": "hnsw", "M": m, "efConstruction": ef_construction,
+                  "ef_search": ef_search, "size": len(data), "dim": int(data.shape[1]) if data.ndim == 2 else 0}
+        return cls(native, len(data), params)
+
+    def set_ef(self, ef: int) -> None:
+        if ef != self._ef:
+            self._native.setQueryTimeParams({"efSearch": int(ef)})
+            self._ef = int(ef)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(0, min(k, self._size))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # efSearch below k would cap the answer at efSearch results: raise it for large k.
+        self.set_ef(max(int(self.params.get("ef_search", 200)), k))
+        rows, distances = self._native.knnQuery(_unit(query), k=k)
+        return rows.astype(np.int64), (1.0 - distances).astype(np.float32)
+
+    def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> list[Path]:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self._native.saveIndex(str(d / INDEX_FILE), save_data=True)
+        (d / PARAMS_FILE).write_text(json.dumps({**self.params, **(extra or {})}, indent=2, sort_keys=True))
+        return sorted(p for p in d.iterdir() if p.name.startswith(INDEX_FILE) or p.name == PARAMS_FILE)
+
+    @classmethod
+    def load(cls, index_path: str | Path, params: dict[str, Any], ef_search: int | None = None) -> "HnswIndex":
+        """Load ``index_path`` (its ``.dat`` data file must sit next to it)."""
+        nmslib = _nmslib()
+        native = nmslib.init(method="hnsw", space=params.get("space", SPACE),
+                             data_type=nmslib.DataType.DENSE_VECTOR)
+        native.loadIndex(str(index_path), load_data=True)
+        merged = dict(params)
+        if ef_search is not None:
+            merged["ef_search"] = ef_search
+        return cls(native, int(params["size"]), merged)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    q = np.asarray(v, dtype=np.float32).reshape(-1)
+    n = float(np.linalg.norm(q))
+    return q / n if n > 0 else q
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"vectors must be 2-D, got shape {x.shape}")
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(n > 0, n, 1.0), dtype=np.float32)

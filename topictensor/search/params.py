@@ -1,0 +1,72 @@
+"""Settings of the query side (config section ``search``): ranking exponents, candidate counts,
+the HNSW index, and the service's limits.
+
+Ranking: ``score = cos(theme, blogger) / (L(likes)**lambda_ * L(followers)**phi * L(tags)**tau)``
+with the guarded log ``L(x) = ln(max(x, e))`` (>= 1, so a blogger with 0 or 2 followers is never
+divided by zero or by a number below 1, and a zero exponent switches a factor off exactly); see
+``topictensor.search.bloggers``.
+
+Candidates: the index returns the ``candidates(top)`` nearest bloggers by cosine, which are then
+re-ranked exactly with the score. See :meth:`SearchConfig.candidates`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SearchConfig(BaseModel):
+    """Every knob of theme and blogger search; part of the pipeline config under ``search``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Ranking -------------------------------------------------------------------------------
+    lambda_: float = Field(0.2, ge=0, le=1, description="Exponent of L(mean likes per post) in the score.")
+    phi: float = Field(0.2, ge=0, le=1, description="Exponent of L(followers) in the score.")
+    tau: float = Field(0.2, ge=0, le=1, description="Exponent of L(tag uses) in the score.")
+
+    # Blogger vectors ----------------------------------------------------------------------
+    vector_weights: Literal["reweight", "uniform"] = Field(
+        "reweight",
+        description="reweight: each tag use counts with the reweight stage's habit weight (a tag a "
+        "blogger puts in every post does not drown their other themes); uniform: every use counts 1.",
+    )
+
+    # Candidates ----------------------------------------------------------------------------
+    candidate_multiplier: int = Field(10, ge=1, description="Fetch top * this many candidates from the index...")
+    min_candidates: int = Field(200, ge=1, description="...but never fewer than this many.")
+    max_candidates: int = Field(20_000, ge=1, description="Beyond this, fall back to exact search.")
+    exact_max_bloggers: int = Field(
+        20_000, ge=0,
+        description="Corpora (or filtered subsets) with at most this many bloggers are searched exactly "
+        "with numpy: about as fast as the index there, and exact.",
+    )
+
+    # HNSW index (nmslib) -----------------------------------------------------------------
+    hnsw_m: int = Field(16, ge=2, le=128, description="HNSW graph degree (nmslib 'M').")
+    ef_construction: int = Field(200, ge=8, description="HNSW build beam width (nmslib 'efConstruction').")
+    ef_search: int = Field(200, ge=8, description="HNSW query beam width (nmslib 'efSearch'); raised to the "
+                           "candidate count when that is larger.")
+    index_threads: int = Field(0, ge=0, description="Threads to build the index with (0 = all cores).")
+
+    # Service -----------------------------------------------------------------------------
+    default_top: int = Field(50, ge=1)
+    max_top: int = Field(1000, ge=1, description="Larger requests are refused (4xx), not truncated.")
+    max_query_terms: int = Field(50, ge=1, description="Tags allowed in one theme query.")
+    reload_seconds: float = Field(
+        10.0, ge=0, description="The service checks the production pointer at most this often (0 = every request)."
+    )
+
+    def candidates(self, top: int, selectivity: float = 1.0) -> int:
+        """How many nearest bloggers to fetch from the index for ``top`` results.
+
+        ``max(top * candidate_multiplier, min_candidates)``, divided by the share of bloggers that
+        pass the filters (``selectivity``: a filter keeping 10% needs 10x the candidates to leave as
+        many), capped at ``max_candidates``. When the filtered candidates still number fewer than
+        ``top`` the caller doubles the count and retries, then searches exactly.
+        """
+        wanted = max(top * self.candidate_multiplier, self.min_candidates)
+        wanted = int(wanted / max(selectivity, 1e-9)) + 1 if selectivity < 1.0 else wanted
+        return min(wanted, self.max_candidates)

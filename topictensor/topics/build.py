@@ -1,0 +1,195 @@
+"""The topics engine, pure: tag vectors in, a topics table and a members table out.
+
+Steps: unit-normalise -> keep tags used at least ``min_count`` times -> reduce (UMAP to 5-D) ->
+HDBSCAN -> merge clusters whose centroids are near-duplicates -> noise and rare tags join the
+nearest topic as *soft* members when close enough -> label, coherence and flags per topic.
+Centroids, coherence and labels are computed in the original space: the reduced space only
+decides who belongs together. Topic ids here are local (0.. by size); ``match`` makes them stable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from topictensor.topics.cluster import Clusterer, make_clusterer
+from topictensor.topics.label import central_tags, centroid, coherence, topic_flags, unit_rows
+from topictensor.topics.merge import merge_close_clusters
+from topictensor.topics.params import TopicsConfig
+from topictensor.topics.reduce import Reducer, make_reducer
+
+log = logging.getLogger(__name__)
+
+NOISE = -1
+
+TOPICS_SCHEMA = pa.schema([
+    ("topic_id", pa.int64()), ("label", pa.string()), ("top_tags", pa.list_(pa.string())),
+    ("size", pa.int64()), ("soft_size", pa.int64()), ("coherence", pa.float64()),
+    ("centroid", pa.list_(pa.float32())), ("flags", pa.list_(pa.string())), ("parent_group", pa.int64()),
+    ("merged_from", pa.list_(pa.int64())), ("previous_ids", pa.list_(pa.int64())),
+])
+MEMBERS_SCHEMA = pa.schema([
+    ("tag", pa.string()), ("topic_id", pa.int64()), ("strength", pa.float32()), ("soft", pa.bool_()),
+])
+
+
+@dataclass
+class TopicsResult:
+    topics: pd.DataFrame  # TOPICS_SCHEMA columns, one row per topic
+    members: pd.DataFrame  # MEMBERS_SCHEMA columns, one row per input tag (-1 = noise)
+    summary: dict[str, Any]  # counts, noise shares, timings and, for an empty result, the reason
+    coords: np.ndarray | None = None  # 2-D map position per clustered tag (rows of ``mapped``)
+    mapped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # tag row indices
+
+    @property
+    def reason(self) -> str | None:
+        return self.summary.get("reason")
+
+
+def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vectors: np.ndarray,
+                 cfg: TopicsConfig | None = None, *, reducer: Reducer | None = None,
+                 clusterer: Clusterer | None = None) -> TopicsResult:
+    """Cluster tag vectors into topics. Never raises on degenerate input (too few tags, identical
+    vectors, no dense region): it returns zero topics, every tag as noise, and ``summary['reason']``."""
+    cfg = cfg or TopicsConfig()
+    tags = [str(t) for t in tags]
+    counts = np.asarray(counts, dtype=np.int64)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or not (len(tags) == len(counts) == vectors.shape[0]):
+        raise ValueError(f"{len(tags)} tags, {len(counts)} counts and vectors of shape {vectors.shape}: "
+                         "expected one count and one vector row per tag")
+    if len(set(tags)) != len(tags):
+        raise ValueError("tags must be unique")
+    reducer = reducer or make_reducer(cfg)
+    clusterer = clusterer or make_clusterer(cfg)
+    timings: dict[str, float] = {}
+    unit = unit_rows(vectors)
+    usable = np.linalg.norm(unit, axis=1) > 0
+    core = np.flatnonzero(usable & (counts >= cfg.min_count))
+    summary: dict[str, Any] = {"tags": len(tags), "clustered_tags": int(len(core)), "reducer": reducer.name,
+                               "clusterer": clusterer.name, "reason": None}
+
+    reason = _degenerate(unit[core], cfg)
+    labels = np.full(len(tags), NOISE, dtype=np.int64)
+    strengths = np.zeros(len(tags), dtype=np.float32)
+    coords, mapped = None, core
+    lineage: list[list[int]] = []
+    if reason is None:
+        started = time.perf_counter()
+        reduced = reducer.fit_transform(unit[core])
+        timings["reduce_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        found = clusterer.fit(reduced)
+        timings["cluster_seconds"] = time.perf_counter() - started
+        summary["raw_clusters"] = int(found.labels.max() + 1) if len(found.labels) else 0
+        merged, lineage = merge_close_clusters(found.labels, unit[core], cfg.merge_cosine)
+        labels[core] = merged
+        strengths[core] = found.strengths
+        coords = _map_coords(reduced)
+        if not lineage:
+            reason = (f"HDBSCAN found no cluster of at least {cfg.min_cluster_size} tags among "
+                      f"{len(core)} (all noise); lower min_cluster_size or min_samples")
+    summary["reason"] = reason
+    summary["noise_share_hard"] = float(np.mean(labels == NOISE)) if len(tags) else 0.0
+
+    # Per topic: centroid from hard members, then soft members, then labels and flags.
+    n_topics = len(lineage)
+    centroids = np.stack([centroid(unit[labels == t]) for t in range(n_topics)]) if n_topics else \
+        np.zeros((0, unit.shape[1]), dtype=np.float32)
+    soft = np.zeros(len(tags), dtype=bool)
+    if n_topics and cfg.soft_threshold is not None:
+        candidates = np.flatnonzero((labels == NOISE) & usable)
+        if len(candidates):
+            sims = unit[candidates] @ centroids.T
+            best = np.argmax(sims, axis=1)
+            best_sim = sims[np.arange(len(candidates)), best]
+            joined = best_sim >= cfg.soft_threshold
+            labels[candidates[joined]] = best[joined]
+            strengths[candidates[joined]] = np.clip(best_sim[joined], 0.0, 1.0)
+            soft[candidates[joined]] = True
+
+    frequent = _frequent_tags(tags, counts, cfg.frequent_quantile)
+    stoplist = set(cfg.stoplist)
+    rows = []
+    for t in range(n_topics):
+        hard_idx = np.flatnonzero((labels == t) & ~soft)
+        member_tags = [tags[i] for i in hard_idx]
+        coh = coherence(unit[hard_idx])
+        top = central_tags(member_tags, unit[hard_idx], centroids[t], counts[hard_idx], cfg.label_size)
+        rows.append({
+            "local": t, "label": ", ".join(top), "top_tags": top,
+            "size": int(np.sum(labels == t)), "soft_size": int(np.sum((labels == t) & soft)),
+            "coherence": coh, "centroid": centroids[t].tolist(),
+            "flags": topic_flags(coh, member_tags, frequent, stoplist, low_coherence=cfg.low_coherence,
+                                 frequent_share=cfg.frequent_share, stoplist_share=cfg.stoplist_share),
+            "parent_group": -1, "merged_from": lineage[t], "previous_ids": [],
+        })
+    # Local ids by size (then label), so the numbering does not depend on HDBSCAN's internal order.
+    rows.sort(key=lambda r: (-r["size"], r["label"]))
+    renumber = {r["local"]: i for i, r in enumerate(rows)}
+    for i, r in enumerate(rows):
+        r["topic_id"] = i
+        del r["local"]
+    labels = np.array([renumber.get(int(x), NOISE) for x in labels], dtype=np.int64)
+
+    topics = pd.DataFrame(rows, columns=TOPICS_SCHEMA.names)
+    members = pd.DataFrame({"tag": tags, "topic_id": labels, "strength": strengths, "soft": soft})
+    summary.update({
+        "topics": n_topics,
+        "noise_tags": int(np.sum(labels == NOISE)),
+        "noise_share": float(np.mean(labels == NOISE)) if len(tags) else 0.0,
+        "soft_members": int(soft.sum()),
+        "flagged_topics": int(sum(bool(r["flags"]) for r in rows)),
+        "mean_coherence": float(np.mean([r["coherence"] for r in rows])) if rows else 0.0,
+        **{k: round(v, 3) for k, v in timings.items()},
+    })
+    if reason:
+        log.warning("topics: %s", reason)
+    return TopicsResult(topics=topics, members=members, summary=summary, coords=coords, mapped=mapped)
+
+
+def _degenerate(unit: np.ndarray, cfg: TopicsConfig) -> str | None:
+    """Why there is nothing to cluster, or None."""
+    n = len(unit)
+    if n < max(2, cfg.min_cluster_size):
+        return (f"only {n} tags to cluster (non-zero vectors used at least min_count={cfg.min_count} times), "
+                f"fewer than min_cluster_size={cfg.min_cluster_size}: no topic can form")
+    spread = float(np.max(np.abs(unit - unit[0]))) if n else 0.0
+    if spread < 1e-6:
+        return f"all {n} tag vectors point the same way: there is nothing to tell topics apart"
+    return None
+
+
+def _frequent_tags(tags: Sequence[str], counts: np.ndarray, quantile: float) -> set[str]:
+    if not len(counts):
+        return set()
+    cut = float(np.quantile(counts, quantile))
+    return {t for t, c in zip(tags, counts) if c > cut}
+
+
+def _map_coords(reduced: np.ndarray) -> np.ndarray:
+    """2-D positions for the report's map: the two main axes of the reduced space."""
+    if reduced.shape[1] <= 2:
+        out = np.zeros((len(reduced), 2), dtype=np.float32)
+        out[:, :reduced.shape[1]] = reduced
+        return out
+    centred = reduced - reduced.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    coords = centred @ vt[:2].T
+    # Fix the signs so that a rerun draws the same picture, not a mirror image.
+    signs = np.sign(coords[np.argmax(np.abs(coords), axis=0), [0, 1]])
+    return (coords * np.where(signs == 0, 1, signs)).astype(np.float32)
+
+
+def to_arrow(result: TopicsResult) -> tuple[pa.Table, pa.Table]:
+    """The topics and members tables with their fixed schemas (empty tables keep the columns)."""
+    topics = pa.Table.from_pandas(result.topics, schema=TOPICS_SCHEMA, preserve_index=False)
+    members = pa.Table.from_pandas(result.members, schema=MEMBERS_SCHEMA, preserve_index=False)
+    return topics, members
