@@ -193,3 +193,98 @@ def to_arrow(result: TopicsResult) -> tuple[pa.Table, pa.Table]:
     topics = pa.Table.from_pandas(result.topics, schema=TOPICS_SCHEMA, preserve_index=False)
     members = pa.Table.from_pandas(result.members, schema=MEMBERS_SCHEMA, preserve_index=False)
     return topics, members
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole job on one model, as files: shared by the clusters stage and `topictensor topics build`.
+# ------------------------------------------------------------------------------------------------
+
+TOPICS_FILE, MEMBERS_FILE, CHANGES_FILE, CHANGES_TABLE, TREE_FILE, REPORT_FILE = (
+    "topics.parquet", "members.parquet", "changes.json", "changes.parquet", "tree.json", "report.html")
+
+
+@dataclass
+class PreviousTopics:
+    """The previous version's topics, as far as id carry-over needs them."""
+
+    topics: pd.DataFrame
+    members: pd.DataFrame
+    next_id: int | None = None
+    source: str = ""
+
+    @classmethod
+    def load(cls, path_of: Any, source: str = "") -> "PreviousTopics":
+        """``path_of(name) -> local Path``: a directory's ``/`` or an Artifact's ``.path``."""
+        import json
+
+        import pyarrow.parquet as pq
+
+        topics = pq.read_table(path_of(TOPICS_FILE)).to_pandas()
+        members = pq.read_table(path_of(MEMBERS_FILE)).to_pandas()
+        try:
+            next_id = json.loads(path_of(CHANGES_FILE).read_text()).get("next_topic_id")
+        except Exception:  # an older or hand-made directory without changes.json
+            next_id = None
+        return cls(topics=topics, members=members, next_id=next_id, source=source)
+
+
+def build_to_dir(emb: Any, cfg: TopicsConfig, out_dir: Any, *, previous: PreviousTopics | None = None,
+                 title: str = "Topics", reducer: Reducer | None = None) -> dict[str, Any]:
+    """Cluster an :class:`~topictensor.embeddings.Embeddings`, carry ids over from ``previous`` and write
+    topics.parquet, members.parquet, changes.parquet, changes.json, tree.json and report.html.
+    Returns the summary (also in changes.json)."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from topictensor.topics.match import match_topics
+    from topictensor.topics.report import map_svg, render_report
+    from topictensor.topics.tree import build_tree
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = build_topics(emb.tags, emb.counts, emb.vectors, cfg, reducer=reducer)
+    unit = emb.normalized()
+
+    def vector_of(tag: str):
+        i = emb.index.get(tag)
+        return None if i is None else unit[i]
+
+    matched = match_topics(previous.topics if previous else None, previous.members if previous else None,
+                           result.topics, result.members, cfg, vector_of=vector_of,
+                           next_id=previous.next_id if previous else None)
+    topics, members = matched.topics, matched.members
+    parents, tree = build_tree(topics, cfg.tree_groups)
+    topics["parent_group"] = parents.to_numpy() if len(topics) else []
+    topics = topics.sort_values("topic_id").reset_index(drop=True)
+    members = members.sort_values(["topic_id", "strength", "tag"], ascending=[True, False, True]).reset_index(drop=True)
+
+    summary = {**result.summary, **matched.summary(), "next_topic_id": matched.next_id,
+               "previous": previous.source if previous else None, "groups": len(tree["groups"])}
+    final = TopicsResult(topics=topics, members=members, summary=summary)
+    topics_table, members_table = to_arrow(final)
+    pq.write_table(topics_table, out / TOPICS_FILE)
+    pq.write_table(members_table, out / MEMBERS_FILE)
+    changes = matched.changes
+    pq.write_table(pa.Table.from_pandas(changes, preserve_index=False), out / CHANGES_TABLE)
+    (out / CHANGES_FILE).write_text(json.dumps(
+        {"summary": summary, "next_topic_id": matched.next_id,
+         "changes": json.loads(changes.to_json(orient="records", force_ascii=False))},
+        indent=2, ensure_ascii=False, default=_json_default))
+    (out / TREE_FILE).write_text(json.dumps(tree, indent=2, ensure_ascii=False))
+    final_ids = matched.members.set_index("tag")["topic_id"]
+    mapped_tags = [str(emb.tags[i]) for i in result.mapped]
+    svg = map_svg(result.coords, mapped_tags, final_ids.reindex(mapped_tags).fillna(-1).to_numpy(dtype=np.int64),
+                  cfg.map_points, cfg.seed)
+    (out / REPORT_FILE).write_text(render_report(title=title, summary=summary, topics=topics, changes=changes,
+                                                 tree=tree, map_html=svg), encoding="utf-8")
+    return summary
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,192 @@
+"""HTTP API over the production model version (FastAPI; schema at /openapi.json, docs at /docs).
+
+Hot reload: every request asks :class:`ModelHolder` for the current model; at most every
+``search.reload_seconds`` the holder reads the production pointer (one small object) and, when it
+names another version, loads that version COMPLETELY (embeddings, blogger vectors, index) and only
+then replaces its single ``current`` reference. A request holds on to the model it started with,
+so it never sees half of one version and half of another, and never a half-loaded one. While one
+request loads, concurrent requests keep being served by the previous version. A version that
+fails to load is logged, reported by /health, and retried after a minute; the old one stays.
+
+Errors: a bad query is a 4xx with ``{"detail": "<what to fix>"}`` -- 400 (malformed, empty, only
+unknown tags, top out of range, bad filter), 404 (unknown blogger), 422 (a parameter of the wrong
+type), 503 (no model in production yet, or the version has no blogger vectors).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from topictensor.config import PipelineConfig
+from topictensor.search import ModelUnavailable, SearchModel
+from topictensor.search.bloggers import Filters, Popularity
+from topictensor.search.params import SearchConfig
+from topictensor.search.themes import NotFoundError, QueryError
+
+log = logging.getLogger(__name__)
+
+RETRY_FAILED_SECONDS = 60.0
+
+
+class NoModel(ModelUnavailable):
+    """Nothing is in production (or the first load failed): HTTP 503."""
+
+
+class ModelHolder:
+    """One loaded :class:`SearchModel`, replaced whole when the production pointer moves."""
+
+    def __init__(self, registry, section: SearchConfig, *, version: str | None = None,
+                 reload_seconds: float | None = None,
+                 loader: Callable[..., SearchModel] = SearchModel.load):
+        self.registry = registry
+        self.section = section
+        self.pinned = version  # a fixed version: never follow the pointer
+        self.reload_seconds = section.reload_seconds if reload_seconds is None else reload_seconds
+        self.loader = loader
+        self.current: SearchModel | None = None
+        self.last_error: str | None = None
+        self.production: str | None = None
+        self._failed: tuple[str, float] | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> SearchModel:
+        """The model to answer this request with (checks for a new version first, cheaply)."""
+        self.refresh()
+        model = self.current
+        if model is None:
+            raise NoModel(self.last_error or f"no model is in production in {self.registry.store.uri} yet")
+        return model
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and self.current is not None and now - self._checked_at < self.reload_seconds:
+            return
+        self._checked_at = now
+        try:
+            wanted = self.pinned or self.registry.production()
+        except Exception as exc:  # the store is unreachable: keep serving what we have
+            self.last_error = f"cannot read the production pointer: {exc}"
+            log.error("%s", self.last_error)
+            return
+        self.production = wanted
+        if wanted is None or (self.current is not None and self.current.version == wanted):
+            return
+        if self._failed and self._failed[0] == wanted and now - self._failed[1] < RETRY_FAILED_SECONDS:
+            return
+        # Only one request loads; the others keep the old model (or wait if there is none yet).
+        if not self._lock.acquire(blocking=self.current is None):
+            return
+        try:
+            if self.current is not None and self.current.version == wanted:
+                return
+            started = time.perf_counter()
+            model = self.loader(self.registry, wanted, self.section)
+            self.current = model  # the one atomic swap
+            self.last_error, self._failed = None, None
+            log.info("serving model version %s (loaded in %.2f s)", wanted, time.perf_counter() - started)
+        except Exception as exc:
+            self._failed = (wanted, now)
+            self.last_error = f"version {wanted} failed to load: {type(exc).__name__}: {exc}"
+            log.exception("version %s failed to load; still serving %s", wanted,
+                          self.current.version if self.current else "nothing")
+        finally:
+            self._lock.release()
+
+
+def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | None = None, registry=None,
+               version: str | None = None, reload_seconds: float | None = None) -> FastAPI:
+    """The API over ``config``'s store (production version, followed as it moves; or a pinned ``version``)."""
+    from topictensor.registry import Registry, RegistryError
+
+    if config is None:
+        from topictensor.config import load_config
+
+        config = load_config()
+    section = section or getattr(config, "search", None) or SearchConfig()
+    registry = registry or Registry(config.open_store())
+    holder = ModelHolder(registry, section, version=version, reload_seconds=reload_seconds)
+
+    app = FastAPI(title="TopicTensor", version=_package_version(),
+                  description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "
+                              "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.")
+    app.state.holder = holder
+
+    @app.exception_handler(QueryError)
+    async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 503 if isinstance(exc, ModelUnavailable) else 400
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """200 when a model is loaded and serving; 503 before the first version is in."""
+        holder.refresh()
+        model = holder.current
+        body = {"status": "ok" if model else "unavailable", "version": model.version if model else None,
+                "production": holder.production, "last_error": holder.last_error}
+        return JSONResponse(status_code=200 if model else 503, content=body)
+
+    @app.get("/version")
+    def version_info() -> dict[str, Any]:
+        """The version being served, its size, and what the production pointer says."""
+        model = holder.get()
+        return {**model.describe(), "production": holder.production}
+
+    @app.get("/topic")
+    def topic(q: str = Query(..., description="Tags with optional weights: `apple, iphone:-1`."),
+              top: int | None = Query(None, description="How many tags (default search.default_top)."),
+              include_query_tags: bool = Query(False, description="Also list the query's own tags.")) -> dict[str, Any]:
+        """The tags nearest to the theme, with relevance (cosine) and popularity (count)."""
+        return holder.get().topic(q, top, include_query_tags=include_query_tags).to_dict()
+
+    @app.get("/bloggers")
+    def bloggers(q: str = Query(..., description="Theme: tags with optional weights."),
+                 top: int | None = Query(None), lang: str | None = Query(None, description="e.g. `en` or `en,ru`."),
+                 min_followers: int | None = Query(None), max_followers: int | None = Query(None),
+                 min_posts: int | None = Query(None),
+                 lambda_: float | None = Query(None, description="Exponent of L(likes), 0..1."),
+                 phi: float | None = Query(None, description="Exponent of L(followers), 0..1."),
+                 tau: float | None = Query(None, description="Exponent of L(tags), 0..1.")) -> dict[str, Any]:
+        """Bloggers ranked by cos(theme, blogger) / (L(likes)^lambda_ L(followers)^phi L(tags)^tau)."""
+        model = holder.get()
+        filters = Filters(lang, min_followers, max_followers, min_posts)
+        popularity = Popularity.from_config(model.config, lambda_, phi, tau)
+        return model.bloggers_for(q, top, filters, popularity).to_dict()
+
+    @app.get("/bloggers/{blogger_id}/lookalikes")
+    def lookalikes(blogger_id: str, top: int | None = Query(None), lang: str | None = Query(None),
+                   min_followers: int | None = Query(None), max_followers: int | None = Query(None),
+                   min_posts: int | None = Query(None), lambda_: float | None = Query(None),
+                   phi: float | None = Query(None), tau: float | None = Query(None)) -> dict[str, Any]:
+        """Bloggers like this one (the same ranking with their vector as the theme), never themselves."""
+        model = holder.get()
+        filters = Filters(lang, min_followers, max_followers, min_posts)
+        popularity = Popularity.from_config(model.config, lambda_, phi, tau)
+        return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
+
+    @app.get("/tags/suggest")
+    def suggest(prefix: str = Query("", description="Start of a tag (normalised like tags)."),
+                limit: int = Query(10, description="How many suggestions.")) -> dict[str, Any]:
+        """Autocomplete: the most used tags starting with ``prefix``."""
+        model = holder.get()
+        return {"version": model.version, "prefix": prefix,
+                "tags": [{"tag": h.tag, "count": h.count} for h in model.suggest(prefix, limit)]}
+
+    return app
+
+
+def _package_version() -> str:
+    from topictensor import __version__
+
+    return __version__

@@ -1,0 +1,189 @@
+"""Stable topic identities across weekly refreshes, and what changed: born, died, split, merged.
+
+Two versions come from two different trainings, so their vector spaces are not aligned: a
+previous centroid cannot be compared with a new one directly. What *is* comparable is membership
+(tags are the same strings) and, through it, the previous topic's centroid *recomputed in the new
+model* from its member tags. A new topic keeps a previous id when the two are each other's best
+match by member Jaccard (one-to-one, Hungarian), with that Jaccard at least ``match_jaccard`` or
+their centroids (both in the new space) at least ``match_cosine`` apart while most of one's tags
+are in the other. Unmatched new topics get fresh ids above every id ever used (``next_id`` is
+carried from version to version), so an id never comes back with another meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from topictensor.topics.params import TopicsConfig
+
+PERSISTED, BORN, DIED, SPLIT, MERGED = "persisted", "born", "died", "split", "merged"
+
+CHANGE_COLUMNS = ["event", "topic_id", "previous_ids", "label", "previous_label", "size", "previous_size",
+                  "jaccard"]
+
+
+@dataclass
+class MatchResult:
+    topics: pd.DataFrame  # the new topics with their final ids and previous_ids filled in
+    members: pd.DataFrame  # the new members with final topic ids
+    changes: pd.DataFrame  # one row per new topic (persisted / born / split / merged) + one per died topic
+    next_id: int  # first id never used yet: carry it to the next version
+    previous_topics: int = 0
+    ids_kept: int = 0  # previous topics whose id lives on in this version
+
+    def summary(self) -> dict[str, int | float]:
+        events = self.changes["event"].value_counts().to_dict()
+        return {**{f"topics_{e}": int(events.get(e, 0)) for e in (PERSISTED, BORN, DIED, SPLIT, MERGED)},
+                "previous_topics": self.previous_topics, "ids_kept": self.ids_kept,
+                "id_kept_share": self.ids_kept / self.previous_topics if self.previous_topics else 0.0}
+
+
+def member_sets(members: pd.DataFrame) -> dict[int, set[str]]:
+    """topic id -> its tags (hard and soft; noise excluded)."""
+    out: dict[int, set[str]] = {}
+    for tag, tid in zip(members["tag"].tolist(), members["topic_id"].tolist()):
+        if tid >= 0:
+            out.setdefault(int(tid), set()).add(tag)
+    return out
+
+
+def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.DataFrame | None,
+                 new_topics: pd.DataFrame, new_members: pd.DataFrame, cfg: TopicsConfig | None = None, *,
+                 vector_of: Callable[[str], np.ndarray | None] | None = None,
+                 next_id: int | None = None) -> MatchResult:
+    """Give the new topics (local ids 0..k-1) their final ids and describe the changes.
+
+    ``vector_of(tag)`` returns a tag's unit vector in the NEW model (None if unknown); without it
+    only member overlap is used. ``next_id`` is the previous version's first unused id (default:
+    one above its largest id).
+    """
+    cfg = cfg or TopicsConfig()
+    new_topics = new_topics.reset_index(drop=True)
+    new_sets = member_sets(new_members)
+    new_ids = new_topics["topic_id"].astype(int).tolist()
+    if previous_topics is None or previous_members is None or previous_topics.empty:
+        start = next_id or 0
+        mapping = {tid: start + i for i, tid in enumerate(new_ids)}
+        changes = [_row(BORN, mapping[t], [], new_topics.loc[i], None, new_sets, {}, 0.0)
+                   for i, t in enumerate(new_ids)]
+        return _finish(new_topics, new_members, mapping, {t: [] for t in new_ids}, changes,
+                       start + len(new_ids), n_previous=0, kept=0)
+
+    previous_topics = previous_topics.reset_index(drop=True)
+    prev_sets = member_sets(previous_members)
+    prev_ids = previous_topics["topic_id"].astype(int).tolist()
+    if next_id is None:
+        next_id = max(prev_ids, default=-1) + 1
+    overlap = np.array([[len(prev_sets.get(p, set()) & new_sets.get(n, set())) for n in new_ids]
+                        for p in prev_ids], dtype=np.float64).reshape(len(prev_ids), len(new_ids))
+    prev_size = np.array([len(prev_sets.get(p, ())) for p in prev_ids], dtype=np.float64)
+    new_size = np.array([len(new_sets.get(n, ())) for n in new_ids], dtype=np.float64)
+    union = prev_size[:, None] + new_size[None, :] - overlap
+    jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    containment = np.divide(overlap, np.minimum(prev_size[:, None], new_size[None, :]),
+                            out=np.zeros_like(overlap), where=np.minimum(prev_size[:, None], new_size[None, :]) > 0)
+    cosine = _centroid_cosines(prev_ids, prev_sets, new_topics, vector_of)
+
+    # One-to-one identity: best total Jaccard (cosine breaks ties), then the acceptance rule.
+    from scipy.optimize import linear_sum_assignment
+
+    score = jaccard + 1e-3 * np.nan_to_num(cosine, nan=0.0)
+    rows, cols = linear_sum_assignment(-score) if score.size else (np.array([], int), np.array([], int))
+    mapping: dict[int, int] = {}
+    for p, n in zip(rows.tolist(), cols.tolist()):
+        accept = jaccard[p, n] >= cfg.match_jaccard or (
+            not np.isnan(cosine[p, n]) and cosine[p, n] >= cfg.match_cosine and containment[p, n] >= 0.5)
+        if accept:
+            mapping[new_ids[n]] = prev_ids[p]
+
+    # Lineage: a share of either side's tags in common.
+    share_of_prev = np.divide(overlap, prev_size[:, None], out=np.zeros_like(overlap), where=prev_size[:, None] > 0)
+    share_of_new = np.divide(overlap, new_size[None, :], out=np.zeros_like(overlap), where=new_size[None, :] > 0)
+    related = (share_of_prev >= cfg.lineage_share) | (share_of_new >= cfg.lineage_share)
+    related &= overlap > 0
+    parents = {new_ids[n]: [prev_ids[p] for p in np.flatnonzero(related[:, n])] for n in range(len(new_ids))}
+    for n_id, p_id in mapping.items():
+        if p_id not in parents[n_id]:
+            parents[n_id] = sorted(parents[n_id] + [p_id])
+    children: dict[int, list[int]] = {p: [] for p in prev_ids}
+    for n_id, ps in parents.items():
+        for p in ps:
+            children[p].append(n_id)
+
+    changes = []
+    lives_on: set[int] = set()  # previous topics that went into a merge or a split
+    for i, n_id in enumerate(new_ids):
+        final = mapping.get(n_id)
+        if final is None:
+            final = next_id
+            next_id += 1
+            mapping[n_id] = final
+        ps = parents[n_id]
+        if len(ps) >= 2:
+            event = MERGED
+        elif len(ps) == 1 and len(children[ps[0]]) >= 2:
+            event = SPLIT
+        elif final in prev_ids:
+            event = PERSISTED
+        else:
+            event = BORN  # related to at most one previous topic, and not close enough to carry its id
+            ps = parents[n_id] = []
+        if event in (MERGED, SPLIT):
+            lives_on.update(ps)
+        best = int(np.argmax(jaccard[:, i])) if len(prev_ids) else None
+        jac = float(jaccard[prev_ids.index(final), i]) if final in prev_ids else (
+            float(jaccard[best, i]) if best is not None else 0.0)
+        prev_row = previous_topics.loc[prev_ids.index(final)] if final in prev_ids else None
+        changes.append(_row(event, final, ps, new_topics.loc[i], prev_row, new_sets, prev_sets, jac, n_id))
+    kept_ids = set(mapping.values()) & set(prev_ids)
+    for j, p_id in enumerate(prev_ids):
+        if p_id in kept_ids or p_id in lives_on:
+            continue  # persisted, or lives on inside a merge or split
+        changes.append({"event": DIED, "topic_id": p_id, "previous_ids": [p_id], "label": None,
+                        "previous_label": previous_topics.loc[j, "label"], "size": 0,
+                        "previous_size": int(len(prev_sets.get(p_id, ()))), "jaccard": 0.0})
+    return _finish(new_topics, new_members, mapping, parents, changes, next_id,
+                   n_previous=len(prev_ids), kept=len(kept_ids))
+
+
+def _centroid_cosines(prev_ids, prev_sets, new_topics, vector_of) -> np.ndarray:
+    """cosine(previous topic's centroid recomputed in the new model, new topic's centroid)."""
+    out = np.full((len(prev_ids), len(new_topics)), np.nan)
+    if vector_of is None or new_topics.empty:
+        return out
+    new_cent = np.array(new_topics["centroid"].tolist(), dtype=np.float64)
+    for j, p in enumerate(prev_ids):
+        vecs = [v for v in (vector_of(t) for t in sorted(prev_sets.get(p, ()))) if v is not None]
+        if not vecs:
+            continue
+        mean = np.mean(vecs, axis=0)
+        norm = np.linalg.norm(mean)
+        if norm > 0:
+            out[j] = new_cent @ (mean / norm)
+    return out
+
+
+def _row(event, final_id, parents, new_row, prev_row, new_sets, prev_sets, jaccard, local_id=None) -> dict:
+    return {"event": event, "topic_id": int(final_id), "previous_ids": [int(p) for p in parents],
+            "label": new_row["label"], "previous_label": None if prev_row is None else prev_row["label"],
+            "size": int(new_row["size"]),
+            "previous_size": None if prev_row is None else int(len(prev_sets.get(int(prev_row["topic_id"]), ()))),
+            "jaccard": float(jaccard)}
+
+
+def _finish(new_topics, new_members, mapping: Mapping[int, int], parents, changes, next_id, *, n_previous,
+            kept) -> MatchResult:
+    topics = new_topics.copy()
+    topics["previous_ids"] = [list(parents.get(int(t), [])) for t in topics["topic_id"]]
+    topics["topic_id"] = [mapping[int(t)] for t in topics["topic_id"]]
+    members = new_members.copy()
+    members["topic_id"] = [mapping.get(int(t), -1) if t >= 0 else -1 for t in members["topic_id"]]
+    frame = pd.DataFrame(changes, columns=CHANGE_COLUMNS)
+    order = {e: i for i, e in enumerate((PERSISTED, MERGED, SPLIT, BORN, DIED))}
+    frame = frame.sort_values(["event", "topic_id"], key=lambda s: s.map(order) if s.name == "event" else s)
+    return MatchResult(topics=topics, members=members, changes=frame.reset_index(drop=True), next_id=next_id,
+                       previous_topics=n_previous, ids_kept=kept)
