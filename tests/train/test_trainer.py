@@ -171,13 +171,14 @@ def test_init_vectors_of_wrong_shape_are_a_clear_error(corpus):
 
 
 def test_memory_estimate_formula():
-    cfg = TrainConfig(dim=10, adagrad=True)
+    cfg = TrainConfig(dim=10, adagrad=True, threads=1)
     est = estimate_memory(1000, 5000, cfg, n_posts=2000)
     b = est.breakdown
     assert b["embedding matrix"] == 1000 * 10 * 4
     assert b["row state (adagrad, norm)"] == 1000 * 8
     assert b["corpus arrays"] == 2001 * 8 + 5000 * 8
     assert b["sampling table"] == 1000 * 8
+    assert b["post marks (per thread)"] == 1000 * 4
     assert est.bytes_total == sum(b.values())
     sep = estimate_memory(1000, 5000, cfg.model_copy(update={"separate_rhs": True}), n_posts=2000)
     assert sep.breakdown["embedding matrix"] == 2 * b["embedding matrix"]
@@ -203,9 +204,29 @@ def test_keep_probabilities_follow_word2vec():
 
 def test_capped_context_and_subsampling_still_learn_the_groups(corpus, group_of):
     _, vocab, posts = corpus
-    cfg = TrainConfig(**SMALL, max_context=1, subsample=0.01)
-    res = train(posts, vocab, cfg)
+    res = train(posts, vocab, TrainConfig(**{**SMALL, "epochs": 15}, max_context=1, subsample=0.01))
     assert _group_purity(res.vectors, vocab, group_of) == 1.0
-    full = train(posts, vocab, TrainConfig(**SMALL))
+    full = train(posts, vocab, TrainConfig(**SMALL, both_directions=True))
     # Fewer examples per epoch: each tag meets one other tag, and frequent tags are dropped at times.
-    assert res.history[0]["examples"] < 0.6 * full.history[0]["examples"]
+    assert res.history[0]["examples"] < 0.5 * full.history[0]["examples"]
+
+
+def test_skipgram_trains_each_pair_once_unless_both_directions(corpus):
+    _, vocab, posts = corpus
+    lengths = posts.post_lengths()
+    ordered_pairs = int((lengths * (lengths - 1)).sum())  # posts have distinct tags
+    once = train(posts, vocab, TrainConfig(**SMALL)).history[0]["examples"]
+    both = train(posts, vocab, TrainConfig(**SMALL, both_directions=True)).history[0]["examples"]
+    assert (once, both) == (ordered_pairs // 2, ordered_pairs)
+
+
+def test_an_epoch_in_several_chunks_learns_and_reports_each_chunk(corpus, group_of, monkeypatch, caplog):
+    import topictensor.train.trainer as trainer_module
+
+    _, vocab, posts = corpus
+    monkeypatch.setattr(trainer_module, "CHUNK_OCCURRENCES", 500)  # ~1,200 occurrences: 3 chunks
+    with caplog.at_level(logging.INFO, logger="topictensor.train"):
+        res = train(posts, vocab, TrainConfig(**SMALL))
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+    assert any("chunk 2/3" in r.getMessage() for r in caplog.records)
+    assert len(res.history) == 6

@@ -5,8 +5,15 @@ shared matrices without locks, as StarSpace and word2vec do; collisions on a row
 harmless to convergence. Everything here is array-in/array-out so it can be cached on disk
 (``cache=True``) and reused by a fresh process without recompiling.
 
-Gradient of an example (left vector l, positive right row r+, sampled negatives r-), with
-weights: the loss and every gradient of the example are multiplied by its weight ``ex_w``:
+An example is a left vector l (one tag's row, or for cbow the weighted sum of the post's other
+tags), a positive right tag r+ and ``negatives`` candidates r- drawn from the alias table,
+redrawn when they fall inside the post (they would push apart true neighbours).
+- hinge (StarSpace): loss = sum over candidates of max(0, margin - cos(l, r+) + cos(l, r-)); the
+  gradient is averaged over the violating candidates, and only they are updated.
+- softmax: cross-entropy of r+ against the candidates over logits cos / temperature.
+Optimiser: SGD with StarSpace's Adagrad, one accumulator per row (the mean squared gradient).
+
+Weights: the loss and every gradient of an example are multiplied by its weight ``ex_w``:
 - skipgram / pair: ex_w = w(left occurrence) * w(right occurrence);
 - cbow: l = sum_j w_j * E[j] over the other tags of the post, ex_w = w(held-out tag), and
   row j of the left side receives w_j times the gradient of l.
@@ -42,7 +49,8 @@ def _next(state):
 
 @njit(cache=True, nogil=True)
 def _rand_below(state, n):
-    return np.int64((_next(state) >> np.uint64(11)) % np.uint64(n))
+    """Uniform in [0, n) for n < 2**32 by multiply-shift (Lemire), no division."""
+    return np.int64(((_next(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(cache=True, nogil=True)
@@ -51,18 +59,17 @@ def _rand_unit(state):
 
 
 @njit(cache=True, nogil=True)
-def _draw_negative(state, alias_prob, alias_idx, ids, lo, hi):
-    """A tag from the alias table that is not in the post, or -1 after a few failed tries."""
-    v = alias_prob.shape[0]
+def _draw_negative(state, alias_prob, alias_idx, marks, stamp):
+    """A tag from the alias table that is not in the current post (marks[tag] == stamp), or -1
+    after a few failed tries. One 64-bit draw gives both the bucket (high half) and the coin
+    (low half)."""
+    v = np.uint64(alias_prob.shape[0])
     for _ in range(_NEG_TRIES):
-        b = _rand_below(state, v)
-        cand = b if _rand_unit(state) < alias_prob[b] else alias_idx[b]
-        clash = False
-        for k in range(lo, hi):
-            if ids[k] == cand:
-                clash = True
-                break
-        if not clash:
+        x = _next(state)
+        b = np.int64(((x >> np.uint64(32)) * v) >> np.uint64(32))
+        coin = np.float32(x & np.uint64(0xFFFFFFFF)) * np.float32(2.3283064e-10)
+        cand = b if coin < alias_prob[b] else alias_idx[b]
+        if marks[cand] != stamp:
             return cand
     return -1
 
@@ -77,15 +84,15 @@ def _update_row(mat, state, row, grad, scale, lr, adagrad):
     dim = mat.shape[1]
     step = lr * scale
     if adagrad:
-        s = 0.0
+        s = np.float32(0.0)
         for d in range(dim):
-            g = grad[d] * scale
-            s += g * g
-        state[row, 0] += s / dim
+            s += grad[d] * grad[d]
+        state[row, 0] += s * (scale * scale / dim)
         step = step / np.sqrt(state[row, 0] + 1e-8)
-    sq = 0.0
+    step32 = np.float32(step)
+    sq = np.float32(0.0)
     for d in range(dim):
-        x = mat[row, d] - step * grad[d]
+        x = mat[row, d] - step32 * grad[d]
         mat[row, d] = x
         sq += x * x
     state[row, 1] = np.sqrt(sq)
@@ -93,7 +100,7 @@ def _update_row(mat, state, row, grad, scale, lr, adagrad):
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _norm(v):
-    s = 0.0
+    s = np.float32(0.0)
     for d in range(v.shape[0]):
         s += v[d] * v[d]
     return np.sqrt(s)
@@ -104,9 +111,10 @@ def _example(
     lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m,
     left_pos, right_pos, ex_w, mode, loss_kind, negatives, margin, temperature,
     lr, adagrad, alias_prob, alias_idx, state,
-    lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+    lvec, grad_l, grad_r, cands, n_cands, neg_ids, neg_cos, neg_norm,
 ):
-    """One training example; returns its (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post."""
+    """One training example against the negative candidates ``cands[:n_cands]``; returns its
+    (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post."""
     dim = lhs.shape[1]
     pos = ids[right_pos]
     # Left vector.
@@ -120,7 +128,7 @@ def _example(
         for q in range(m):
             k = kept[q]
             if k != right_pos and ids[k] != pos:
-                wk = weights[k]
+                wk = weights[k]  # float32
                 row = ids[k]
                 for d in range(dim):
                     lvec[d] += wk * lhs[row, d]
@@ -130,21 +138,19 @@ def _example(
     rp_norm = acc_r[pos, 1]
     if rp_norm < _EPS:
         rp_norm = _EPS
-    dot = 0.0
+    dot = np.float32(0.0)
     for d in range(dim):
         dot += lvec[d] * rhs[pos, d]
     cos_p = dot / (ln * rp_norm)
 
     # Sample negatives and score them.
     n_neg = 0
-    for _ in range(negatives):
-        cand = _draw_negative(state, alias_prob, alias_idx, ids, lo, hi)
-        if cand < 0:
-            continue
+    for c in range(n_cands):
+        cand = cands[c]
         cn = acc_r[cand, 1]
         if cn < _EPS:
             cn = _EPS
-        dot = 0.0
+        dot = np.float32(0.0)
         for d in range(dim):
             dot += lvec[d] * rhs[cand, d]
         neg_ids[n_neg] = cand
@@ -190,9 +196,13 @@ def _example(
         coef_neg = inv_t / denom  # times exp(z_k - zmax) per negative
         use_softmax = True
 
-    # grad_l = c_p * dcos_p/dl + sum_k c_k * dcos_k/dl, with dcos(l,r)/dl = (r/|r| - cos*l/|l|)/|l|.
+    # grad_l = c_p * dcos_p/dl + sum_k c_k * dcos_k/dl, with dcos(l,r)/dl = (r/|r| - cos*l/|l|)/|l|
+    # and dcos(l,r)/dr = (l/|l| - cos*r/|r|)/|r|. Coefficients are folded into float32 scalars
+    # so that the inner loops are multiply-adds (no divisions, no float64) and vectorise.
+    a = np.float32(c_p / (ln * rp_norm))
+    b = np.float32(c_p * cos_p / (ln * ln))
     for d in range(dim):
-        grad_l[d] = c_p * (rhs[pos, d] / rp_norm - cos_p * lvec[d] / ln) / ln
+        grad_l[d] = a * rhs[pos, d] - b * lvec[d]
     for k in range(n_neg):
         if use_softmax:
             ck = coef_neg * np.exp(neg_cos[k] * inv_t - zmax)
@@ -201,14 +211,19 @@ def _example(
         nid = neg_ids[k]
         nn = neg_norm[k]
         ncos = neg_cos[k]
+        a = np.float32(ck / (ln * nn))
+        b = np.float32(ck * ncos / (ln * ln))
         for d in range(dim):
-            grad_l[d] += ck * (rhs[nid, d] / nn - ncos * lvec[d] / ln) / ln
-        # dcos(l,r)/dr = (l/|l| - cos*r/|r|)/|r|
+            grad_l[d] += a * rhs[nid, d] - b * lvec[d]
+        a = np.float32(ck / (ln * nn))
+        b = np.float32(ck * ncos / (nn * nn))
         for d in range(dim):
-            grad_r[d] = ck * (lvec[d] / ln - ncos * rhs[nid, d] / nn) / nn
+            grad_r[d] = a * lvec[d] - b * rhs[nid, d]
         _update_row(rhs, acc_r, nid, grad_r, ex_w, lr, adagrad)
+    a = np.float32(c_p / (ln * rp_norm))
+    b = np.float32(c_p * cos_p / (rp_norm * rp_norm))
     for d in range(dim):
-        grad_r[d] = c_p * (lvec[d] / ln - cos_p * rhs[pos, d] / rp_norm) / rp_norm
+        grad_r[d] = a * lvec[d] - b * rhs[pos, d]
     _update_row(rhs, acc_r, pos, grad_r, ex_w, lr, adagrad)
     if left_pos >= 0:
         _update_row(lhs, acc_l, ids[left_pos], grad_l, ex_w, lr, adagrad)
@@ -218,6 +233,18 @@ def _example(
             if k != right_pos and ids[k] != pos and weights[k] > 0.0:
                 _update_row(lhs, acc_l, ids[k], grad_l, ex_w * weights[k], lr, adagrad)
     return loss
+
+
+@njit(cache=True, nogil=True)
+def _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives):
+    """Fill cands with up to ``negatives`` tags not in the post; returns how many."""
+    n = 0
+    for _ in range(negatives):
+        cand = _draw_negative(state, alias_prob, alias_idx, marks, stamp)
+        if cand >= 0:
+            cands[n] = cand
+            n += 1
+    return n
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
@@ -247,8 +274,8 @@ def shuffle_shards(perm, bounds, seeds):
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def train_chunk(
     lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, bounds, chunk, n_chunks, seeds,
-    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad, max_context,
-    alias_prob, alias_idx, keep_prob, bufs, kept_bufs, neg_bufs_i, neg_bufs_f,
+    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad, max_context, both_directions,
+    alias_prob, alias_idx, keep_prob, bufs, kept_bufs, neg_bufs_i, neg_bufs_f, mark_bufs, stamps,
     out_loss, out_examples, out_tags,
 ):
     """Train on chunk ``chunk`` of ``n_chunks`` of every shard's slice of ``perm`` (one thread per shard).
@@ -257,7 +284,9 @@ def train_chunk(
     redrawn every epoch); the post's kept occurrences are then paired by ``mode``. The learning
     rate moves linearly from lr_start to lr_end across the chunk. In skipgram, a tag of a post
     with more than ``max_context`` other kept tags is paired with ``max_context`` of them drawn at
-    random (0 = all), which bounds the quadratic cost of 30-tag posts. Per shard it writes the loss
+    random (0 = all), which bounds the quadratic cost of 30-tag posts. Unless ``both_directions``,
+    skipgram trains each unordered pair of a post once, in a random direction (half the cost of
+    both directions, and the same quality when left and right share one matrix). Per shard it writes the loss
     sum, the number of examples and the number of tag occurrences seen.
     """
     n_shards = bounds.shape[0] - 1
@@ -268,7 +297,10 @@ def train_chunk(
         grad_l = bufs[s, 1]
         grad_r = bufs[s, 2]
         kept = kept_bufs[s]
-        neg_ids = neg_bufs_i[s]
+        marks = mark_bufs[s]
+        stamp = stamps[s]
+        cands = neg_bufs_i[s, 0]
+        neg_ids = neg_bufs_i[s, 1]
         neg_cos = neg_bufs_f[s, 0]
         neg_norm = neg_bufs_f[s, 1]
         size = bounds[s + 1] - bounds[s]
@@ -284,6 +316,13 @@ def train_chunk(
             lo = offsets[p]
             hi = offsets[p + 1]
             n_tags += hi - lo
+            # Stamp the post's tags so that negatives can be checked against the post in O(1).
+            if stamp >= 2147483646:
+                marks[:] = 0
+                stamp = 0
+            stamp += 1
+            for k in range(lo, hi):
+                marks[ids[k]] = stamp
             m = 0
             for k in range(lo, hi):
                 kp = keep_prob[ids[k]]
@@ -296,7 +335,6 @@ def train_chunk(
                 capped = max_context > 0 and m - 1 > max_context
                 n_right = max_context if capped else m
                 for a in range(m):
-                    i = kept[a]
                     for c in range(n_right):
                         if capped:
                             b = _rand_below(state, m - 1)
@@ -304,16 +342,22 @@ def train_chunk(
                                 b += 1
                         else:
                             b = c
+                        if not both_directions and not capped and b <= a:
+                            continue  # each unordered pair once ...
+                        i = kept[a]
                         j = kept[b]
+                        if not both_directions and (_next(state) & np.uint64(1)) == np.uint64(1):
+                            i, j = j, i  # ... in a random direction
                         if i == j or ids[i] == ids[j]:
                             continue
                         w = weights[i] * weights[j]
                         if w <= 0.0:
                             continue
+                        n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
                         loss_sum += _example(
                             lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
                             loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                            alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                            alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
                         )
                         n_ex += 1
             elif mode == MODE_CBOW:
@@ -322,10 +366,11 @@ def train_chunk(
                     w = weights[j]
                     if w <= 0.0:
                         continue
+                    n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
                     loss_sum += _example(
                         lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, -1, j, w, mode,
                         loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                        alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                        alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
                     )
                     n_ex += 1
             else:
@@ -341,12 +386,14 @@ def train_chunk(
                     w = weights[i] * weights[j]
                     if w <= 0.0:
                         continue
+                    n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
                     loss_sum += _example(
                         lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
                         loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                        alias_idx, state, lvec, grad_l, grad_r, neg_ids, neg_cos, neg_norm,
+                        alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
                     )
                     n_ex += 1
+        stamps[s] = stamp
         out_loss[s] = loss_sum
         out_examples[s] = n_ex
         out_tags[s] = n_tags

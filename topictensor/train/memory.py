@@ -47,7 +47,8 @@ def estimate_memory(
     ``n_posts`` defaults to ``n_occurrences`` (an upper bound: every post has at least one tag).
     Terms: embedding matrix V*dim*4 (x2 with separate_rhs, plus the V*dim*4 output combining
     both), row state (Adagrad accumulator and cached norm) V*8 per matrix, corpus (offsets 8 B/post, ids and weights 4 B/occurrence
-    each), post order 8 B/post, alias table 8 B/tag, and a fixed overhead.
+    each), post order 8 B/post, alias table 8 B/tag, V*4 per thread (which tags are in the
+    current post, for rejecting negatives in O(1)), and a fixed overhead.
     """
     v = int(n_tags_vocab)
     occ = int(n_occurrences)
@@ -60,9 +61,16 @@ def estimate_memory(
         "corpus arrays": (posts + 1) * _I64 + occ * (_I32 + _F32),
         "post order": posts * _I64,
         "sampling table": v * (_F32 + _I32),
+        "post marks (per thread)": _threads(cfg) * v * _I32,
         "overhead": _OVERHEAD,
     }
     return MemoryEstimate(bytes_total=sum(breakdown.values()), breakdown=breakdown)
+
+
+def _threads(cfg: TrainConfig) -> int:
+    from topictensor.train.trainer import resolve_threads  # numba import deferred
+
+    return resolve_threads(cfg)
 
 
 def available_memory() -> int:

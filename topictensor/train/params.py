@@ -50,6 +50,12 @@ class TrainConfig(BaseModel):
         description="skipgram: pair each tag with at most this many other tags of its post, drawn "
         "at random (bounds the n*(n-1) cost of long posts); 0 = all.",
     )
+    both_directions: bool = Field(
+        False,
+        description="skipgram: train every ordered pair (a->b and b->a, as word2vec and StarSpace do) "
+        "instead of each unordered pair once in a random direction; twice the cost, the same "
+        "quality measured with a shared matrix.",
+    )
     subsample: float = Field(
         0.0,
         ge=0,

@@ -154,10 +154,11 @@ def compile_kernels() -> float:
     kernels.shuffle_shards(perm, bounds, seeds)
     kernels.train_chunk(
         lhs, lhs, acc, acc, offsets, ids, weights, perm, bounds, 0, 1, seeds,
-        kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, 0, table.prob, table.alias,
+        kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, 0, False, table.prob, table.alias,
         np.ones(2, dtype=np.float32), np.zeros((1, 3, 2), dtype=np.float32),
-        np.zeros((1, 2), dtype=np.int64), np.zeros((1, 1), dtype=np.int32),
-        np.zeros((1, 2, 1), dtype=np.float32), np.zeros(1), np.zeros(1, dtype=np.int64),
+        np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2, 1), dtype=np.int32),
+        np.zeros((1, 2, 1), dtype=np.float32), np.zeros((1, 2), dtype=np.int32), np.zeros(1, dtype=np.int64),
+        np.zeros(1), np.zeros(1, dtype=np.int64),
         np.zeros(1, dtype=np.int64),
     )
     return time.perf_counter() - t
@@ -183,7 +184,10 @@ def train(
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Learn one vector per vocabulary tag from the posts' co-occurrences (see kernels.py for the
-    objective and how weights enter). ``progress`` is called after every epoch with its history row."""
+    objective and how weights enter). ``progress`` is called after every epoch with its history row.
+    ``init_vectors`` (see :func:`align_init`) seeds the shared matrix; with ``separate_rhs`` the
+    right-hand matrix still starts random. Raises ValueError on unusable input and
+    ResourceError when the memory estimate does not fit."""
     t0 = time.perf_counter()
     trainable = _validate(posts, vocab, cfg, init_vectors)
     V, dim = len(vocab), cfg.dim
@@ -226,8 +230,10 @@ def train(
     lengths = posts.post_lengths()
     bufs = np.zeros((n_shards, 3, dim), dtype=np.float32)
     kept = np.zeros((n_shards, int(lengths.max())), dtype=np.int64)
-    neg_i = np.zeros((n_shards, cfg.negatives), dtype=np.int32)
+    neg_i = np.zeros((n_shards, 2, cfg.negatives), dtype=np.int32)
     neg_f = np.zeros((n_shards, 2, cfg.negatives), dtype=np.float32)
+    marks = np.zeros((n_shards, V), dtype=np.int32)  # per thread: stamp of the post a tag was last seen in
+    stamps = np.zeros(n_shards, dtype=np.int64)
     out_loss = np.zeros(n_shards, dtype=np.float64)
     out_ex = np.zeros(n_shards, dtype=np.int64)
     out_tags = np.zeros(n_shards, dtype=np.int64)
@@ -258,14 +264,22 @@ def train(
                 lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, posts.weights, perm, bounds,
                 chunk, n_chunks, _seeds(cfg.seed, epoch, n_shards, chunk + 1),
                 _MODES[cfg.mode], _LOSSES[cfg.loss], cfg.negatives, cfg.margin, cfg.temperature,
-                lr_start, lr_end, cfg.adagrad, cfg.max_context, table.prob, table.alias, keep_prob,
-                bufs, kept, neg_i, neg_f, out_loss, out_ex, out_tags,
+                lr_start, lr_end, cfg.adagrad, cfg.max_context, cfg.both_directions, table.prob, table.alias, keep_prob,
+                bufs, kept, neg_i, neg_f, marks, stamps, out_loss, out_ex, out_tags,
             )
             ep_loss += float(out_loss.sum())
             ep_ex += int(out_ex.sum())
             ep_tags += int(out_tags.sum())
             if bar is not None:
                 bar.update(1)
+            if n_chunks > 1 and chunk < n_chunks - 1:
+                elapsed = time.perf_counter() - t_train
+                done = (step + 1) / total_steps
+                log.info(
+                    "epoch %d/%d chunk %d/%d loss %.5f %.0f tags/s elapsed %.1fs eta %.1fs",
+                    epoch + 1, cfg.epochs, chunk + 1, n_chunks, ep_loss / max(ep_ex, 1),
+                    ep_tags / max(time.perf_counter() - t_ep, 1e-9), elapsed, elapsed / done * (1 - done),
+                )
         if not np.isfinite(lhs).all():
             raise FloatingPointError(
                 f"training diverged at epoch {epoch + 1} (non-finite vectors); lower lr ({cfg.lr}) or enable adagrad"

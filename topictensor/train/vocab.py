@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Vocabulary:
     """Tags ordered by count (desc, then tag); a tag's id is its row in every matrix."""
 
@@ -66,7 +66,7 @@ def build_vocabulary_arrow(list_array: pa.Array | pa.ChunkedArray, min_count: in
     return _ordered(dict(zip(tags, counts.tolist())), min_count)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncodedPosts:
     """Posts in CSR form: post p owns ids[offsets[p]:offsets[p+1]] and the same slice of weights."""
 
