@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from topictensor import __version__
+from topictensor.errors import ContractError
 from topictensor.train.params import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,21 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path) -> dict[str, 
     from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
 
     if "tags" not in table.column_names:
-        raise ValueError(f"the training table has no 'tags' column (columns: {table.column_names})")
+        raise ContractError(f"the training table has no 'tags' column (columns: {table.column_names})")
+    tags_type = table.schema.field("tags").type
+    is_list = pa.types.is_list(tags_type) or pa.types.is_large_list(tags_type)
+    value_type = tags_type.value_type if is_list else None
+    if value_type is not None and pa.types.is_dictionary(value_type):
+        value_type = value_type.value_type
+    if value_type is None or not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        raise ContractError(f"the 'tags' column must be a list of strings, not {tags_type}")
     weights = table.column("weights") if "weights" in table.column_names else None
-    vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
-    posts = encode_arrow(table.column("tags"), vocab, weights)
-    result = train(posts, vocab, cfg)
+    try:
+        vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
+        posts = encode_arrow(table.column("tags"), vocab, weights)
+        result = train(posts, vocab, cfg)
+    except ValueError as exc:  # the trainer's input checks: bad data, which no retry can fix
+        raise ContractError(f"cannot train on these posts: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     Embeddings(tags=vocab.tags, counts=vocab.counts, vectors=result.vectors).save(out_dir)
     last = result.history[-1] if result.history else {}

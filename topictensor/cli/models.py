@@ -13,6 +13,27 @@ def register(app: typer.Typer) -> None:
     app.command()(neighbours)
     app.command("train")(train_command)
     app.command("evaluate")(evaluate_command)
+    app.command("export-projector")(export_projector_command)
+
+
+def export_projector_command(
+    out: Path = typer.Option(..., "--out", help="Folder for vectors.tsv and metadata.tsv."),
+    model: Path = typer.Option(None, "--model", help="A model directory (default: the production version's)."),
+    version: str = typer.Option(None, help="Model version (default: production)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Files for TensorFlow's Embedding Projector (projector.tensorflow.org: Load -> the two TSVs)."""
+    from topictensor.embeddings import Embeddings, export_projector
+
+    emb = Embeddings.load(model if model else _production_embeddings_path(config, version))
+    vectors, metadata = export_projector(emb, out)
+    typer.echo(f"wrote {vectors} and {metadata} ({len(emb.tags):,} tags x {emb.dim})")
+
+
+def _production_embeddings_path(config: Path | None, version: str | None) -> Path:
+    from topictensor.registry import Registry
+
+    return Registry(load(config).open_store()).artifact(version, "train").path("embeddings.parquet")
 
 
 def train_command(
@@ -86,11 +107,9 @@ def neighbours(
 ) -> None:
     """The tags nearest to TAG by cosine in the production (or given) model."""
     from topictensor.embeddings import Embeddings
-    from topictensor.registry import Registry
     from topictensor.tags import normalize_tag
 
-    registry = Registry(load(config).open_store())
-    emb = Embeddings.load(registry.artifact(version, "train").path("embeddings.parquet"))
+    emb = Embeddings.load(_production_embeddings_path(config, version))
     norm = normalize_tag(tag)
     if norm is None or norm not in emb:
         typer.secho(f"unknown tag {tag!r} (normalised: {norm!r}); the model has {len(emb.tags):,} tags", fg="red", err=True)
