@@ -4,7 +4,8 @@
 Weekly refresh of TopicTensor's hashtag embeddings: raw posts in object storage in, a promoted
 model version out.
 
-`ingest -> normalize -> filter[lang] (mapped) -> reweight -> split -> train -> evaluate -> gate -> publish`
+`ingest -> normalize -> filter[lang] (mapped) -> reweight -> split -> train -> evaluate -> gate`
+`-> {blogger_vectors -> index, clusters} -> publish`
 
 Every task calls one stage function of the `topictensor` library and passes only artifact
 references through XCom. Stages are content-addressed: a task whose artifact already exists
@@ -146,14 +147,39 @@ def topictensor_refresh():
 
         return run(evaluation, _config())
 
+    @task(doc_md="Each blogger's vector: the weighted sum of the tag vectors of all their posts.")
+    @_no_retry_on_final_errors
+    def blogger_vectors(model: dict, weighted: dict, normalized: dict) -> dict:
+        from topictensor.stages.blogger_vectors import blogger_vectors as run
+
+        return run(model, weighted, normalized, _config()).to_dict()
+
+    @task(doc_md="nmslib HNSW index (cosine) over the blogger vectors, for fast candidate search.",
+          execution_timeout=timedelta(hours=6))
+    @_no_retry_on_final_errors
+    def build_index(vectors: dict) -> dict:
+        from topictensor.stages.index import build_index as run
+
+        return run(vectors, _config()).to_dict()
+
+    @task(doc_md="Fixed topics: UMAP to 5-D, HDBSCAN, cleaning and merging; topic ids carried over "
+                 "from the production version.", execution_timeout=timedelta(hours=6))
+    @_no_retry_on_final_errors
+    def clusters(model: dict, decision: dict) -> dict:
+        from topictensor.stages.clusters import clusters_after_gate
+
+        return clusters_after_gate(model, decision, _config()).to_dict()
+
     @task(doc_md="Record the model version and move the production pointer (compare-and-swap).")
     @_no_retry_on_final_errors
     def publish(raw: dict, normalized: dict, filtered: list[dict], weighted: dict, splits: dict,
-                model: dict, evaluation: dict, decision: dict) -> dict:
+                model: dict, evaluation: dict, decision: dict, vectors: dict, index: dict,
+                topics: dict) -> dict:
         from topictensor.stages.publish import publish as run
 
         stages = {"ingest": raw, "normalize": normalized, "filter": list(filtered), "reweight": weighted,
-                  "split": splits, "train": model, "evaluate": evaluation}
+                  "split": splits, "train": model, "evaluate": evaluation,
+                  "blogger_vectors": vectors, "index": index, "clusters": topics}
         report = run(stages, decision, _config(), run_id=get_current_context()["run_id"])
         return {"version": report["version"], "promoted": report["promoted"], "quality": report["quality"]}
 
@@ -165,7 +191,11 @@ def topictensor_refresh():
     model = train(splits)
     evaluation = evaluate(model, splits)
     decision = gate(evaluation)
-    publish(raw, normalized, filtered, weighted, splits, model, evaluation, decision)
+    vectors = blogger_vectors(model, weighted, normalized)
+    decision >> vectors  # only a model that passed the gate gets bloggers, an index and topics
+    index = build_index(vectors)
+    topics = clusters(model, decision)
+    publish(raw, normalized, filtered, weighted, splits, model, evaluation, decision, vectors, index, topics)
 
 
 topictensor_refresh()

@@ -40,7 +40,7 @@ def test_first_run_computes_every_stage_and_promotes(first_run):
     assert report["promoted"] and report["previous_production"] is None
     assert all(not s["reused"] for s in report["stages"])
     assert {s["stage"] for s in report["stages"]} == {"ingest", "normalize", "filter", "reweight", "split",
-                                                        "train", "evaluate"}
+                                                        "train", "evaluate", "blogger_vectors", "index", "clusters"}
     registry = Registry(config.open_store())
     assert registry.production() == report["version"]
     manifest = registry.get_version(report["version"])
@@ -70,7 +70,7 @@ def test_changing_a_training_parameter_reruns_only_downstream(first_run, raw_dir
     new = run_pipeline(changed, run_id="dim32")
     reused = {s["stage"]: s["reused"] for s in new["stages"]}
     assert reused == {"ingest": True, "normalize": True, "filter": True, "reweight": True, "split": True,
-                      "train": False, "evaluate": False}
+                      "train": False, "evaluate": False, "blogger_vectors": False, "index": False, "clusters": False}
     assert new["version"] != report["version"]
 
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from topictensor.errors import ConfigError
+from topictensor.search.params import SearchConfig
+from topictensor.topics.params import TopicsConfig
 from topictensor.train.params import TrainConfig
 
 ENV_PREFIX = "TOPICTENSOR__"
@@ -90,6 +92,8 @@ class PipelineConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
 
     def open_store(self):
         from topictensor.store import open_store

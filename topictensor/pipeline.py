@@ -10,14 +10,18 @@ from topictensor.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "normalize", "filter", "reweight", "split", "train", "evaluate", "gate", "publish")
+STAGES = ("ingest", "normalize", "filter", "reweight", "split", "train", "evaluate", "gate",
+          "blogger_vectors", "index", "clusters", "publish")
 
 
 def run_pipeline(config: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
     """Run every stage in order and return publish's run report."""
+    from topictensor.stages.blogger_vectors import blogger_vectors
+    from topictensor.stages.clusters import clusters_after_gate
     from topictensor.stages.evaluate import evaluate_model
     from topictensor.stages.filter import filter_language
     from topictensor.stages.gate import gate
+    from topictensor.stages.index import build_index
     from topictensor.stages.ingest import ingest
     from topictensor.stages.languages import select_languages
     from topictensor.stages.normalize import normalize
@@ -34,6 +38,10 @@ def run_pipeline(config: PipelineConfig, *, run_id: str | None = None) -> dict[s
     model = train_model(splits, config)
     evaluation = evaluate_model(model, splits, config)
     decision = gate(evaluation, config)
+    vectors = blogger_vectors(model, weighted, normalized, config)
+    index = build_index(vectors, config)
+    topics = clusters_after_gate(model, decision, config)
     stages = {"ingest": raw, "normalize": normalized, "filter": filtered, "reweight": weighted,
-              "split": splits, "train": model, "evaluate": evaluation}
+              "split": splits, "train": model, "evaluate": evaluation,
+              "blogger_vectors": vectors, "index": index, "clusters": topics}
     return publish(stages, decision, config, run_id=run_id)

@@ -27,7 +27,10 @@ def test_task_graph(dagbag):
         assert (up, down) in edges, f"{up} -> {down} missing"
     assert ("normalize", "filter_language") in edges  # mapped over languages, reading normalize
     assert ("split", "evaluate") in edges               # evaluation reads the held-out split
-    assert {t.task_id for t in dag.tasks} == set(chain)
+    for up, down in [("gate", "blogger_vectors"), ("blogger_vectors", "build_index"), ("build_index", "publish"),
+                     ("gate", "clusters"), ("clusters", "publish")]:
+        assert (up, down) in edges, f"{up} -> {down} missing"
+    assert {t.task_id for t in dag.tasks} == set(chain) | {"blogger_vectors", "build_index", "clusters"}
 
 
 def test_schedule_and_operational_settings(dagbag):
@@ -53,7 +56,7 @@ def test_dag_file_parses_fast_without_heavy_imports():
         "import sys, time; t=time.time();"
         "from airflow.dag_processing.dagbag import DagBag;"
         "import os; b=DagBag(dag_folder=os.environ['AIRFLOW__CORE__DAGS_FOLDER']);"
-        "heavy=[m for m in ('numba','pyarrow.parquet','lingua','topictensor.stages.train','boto3') if m in sys.modules];"
+        "heavy=[m for m in ('numba','pyarrow.parquet','lingua','topictensor.stages.train','boto3','umap','nmslib','hdbscan') if m in sys.modules];"
         "print('HEAVY=' + ','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,14 +8,11 @@ bloggers exactly (numpy).
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from topictensor.embeddings import Embeddings
 from topictensor.search.bloggers import BloggerHit, BloggerTable, Filters, Popularity, Ranking, rank_bloggers
@@ -24,8 +21,6 @@ from topictensor.search.themes import NotFoundError, QueryError, TagHit, TagSugg
 
 __all__ = ["SearchModel", "SearchConfig", "QueryError", "NotFoundError", "Filters", "Popularity", "TopicResult",
            "BloggerResult", "ModelUnavailable"]
-
-log = logging.getLogger(__name__)
 
 
 class ModelUnavailable(QueryError):
@@ -109,10 +104,11 @@ class SearchModel:
         return cls(emb, bloggers, index, config, vid)
 
     # queries ---------------------------------------------------------------------------
-    def check_top(self, top: int | None) -> int:
+    def check_top(self, top: int | None, name: str = "top") -> int:
+        """``top`` itself when in 1..max_top (None: the default); otherwise a QueryError, never a silent cap."""
         top = self.config.default_top if top is None else top
         if not isinstance(top, int) or isinstance(top, bool) or top < 1 or top > self.config.max_top:
-            raise QueryError(f"top must be an integer in 1..{self.config.max_top}, got {top!r}")
+            raise QueryError(f"{name} must be an integer in 1..{self.config.max_top}, got {top!r}")
         return top
 
     def theme(self, query: str) -> Theme:
@@ -125,7 +121,7 @@ class SearchModel:
                                                              include_query_tags=include_query_tags))
 
     def suggest(self, prefix: str, limit: int = 10) -> list[TagHit]:
-        return self.suggester.suggest(prefix, self.check_top(limit))
+        return self.suggester.suggest(prefix, self.check_top(limit, "limit"))
 
     def bloggers_for(self, query: str, top: int | None = None, filters: Filters = Filters(),
                      popularity: Popularity | None = None) -> BloggerResult:
@@ -175,7 +171,3 @@ def _adjacent(index_path: Path, data_path: Path) -> Path:
     (folder / (index_path.name + ".dat")).symlink_to(data_path)
     return folder / index_path.name
 
-
-def unit(vector: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(vector))
-    return vector / n if n > 0 else vector

@@ -26,6 +26,9 @@ from topictensor.errors import TopicTensorError
 from topictensor.tags import normalize_tag
 
 
+MAX_WEIGHT = 1e6  # only ratios of weights matter; beyond this a sum of squares could overflow
+
+
 class QueryError(TopicTensorError, ValueError):
     """A query that cannot be answered as written (empty, malformed weight, only unknown tags,
     out-of-range top-k, unknown blogger id ...). The message says what to fix."""
@@ -84,6 +87,8 @@ def parse_query(text: str, max_terms: int = 50) -> list[Term]:
                 raise QueryError(f"malformed weight {weight_text!r} in {item!r}: write tag:NUMBER, e.g. iphone:-1") from None
             if not math.isfinite(weight):
                 raise QueryError(f"weight of {raw!r} must be a finite number, got {weight_text!r}")
+            if abs(weight) > MAX_WEIGHT:
+                raise QueryError(f"weight of {raw!r} must be between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}, got {weight_text}")
             if not raw:
                 raise QueryError(f"item {item!r} has a weight but no tag")
         terms.append(Term(raw=raw, tag=normalize_tag(raw), weight=weight))

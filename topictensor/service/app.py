@@ -102,8 +102,10 @@ class ModelHolder:
 
 
 def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | None = None, registry=None,
-               version: str | None = None, reload_seconds: float | None = None) -> FastAPI:
-    """The API over ``config``'s store (production version, followed as it moves; or a pinned ``version``)."""
+               version: str | None = None, reload_seconds: float | None = None,
+               model: SearchModel | None = None) -> FastAPI:
+    """The API over ``config``'s store (production version, followed as it moves; or a pinned
+    ``version``). ``model``: serve this already loaded model only (benchmarks, embedding in tests)."""
     from topictensor.registry import Registry, RegistryError
 
     if config is None:
@@ -113,6 +115,8 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
     section = section or getattr(config, "search", None) or SearchConfig()
     registry = registry or Registry(config.open_store())
     holder = ModelHolder(registry, section, version=version, reload_seconds=reload_seconds)
+    if model is not None:
+        holder.current, holder.pinned = model, model.version
 
     app = FastAPI(title="TopicTensor", version=_package_version(),
                   description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "

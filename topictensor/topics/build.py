@@ -3,8 +3,12 @@
 Steps: unit-normalise -> keep tags used at least ``min_count`` times -> reduce (UMAP to 5-D) ->
 HDBSCAN -> merge clusters whose centroids are near-duplicates -> noise and rare tags join the
 nearest topic as *soft* members when close enough -> label, coherence and flags per topic.
-Centroids, coherence and labels are computed in the original space: the reduced space only
-decides who belongs together. Topic ids here are local (0.. by size); ``match`` makes them stable.
+Merging, soft membership, labels and coherence use the original (100-D) space, not the reduced
+one: the reduced space only decides who belongs together. With ``center`` (default) they use it
+*centred*: trained tag vectors share one common direction (on the demo model the mean unit vector
+has norm 0.57, and unrelated topics' centroids are 0.6-0.8 cosine-similar), which would make
+every cosine threshold meaningless; removed, unrelated topics sit near cosine 0. The
+``centroid`` column stays in the raw space, where the model's tag vectors live. Topic ids here are local (0.. by size); ``match`` makes them stable.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class TopicsResult:
     summary: dict[str, Any]  # counts, noise shares, timings and, for an empty result, the reason
     coords: np.ndarray | None = None  # 2-D map position per clustered tag (rows of ``mapped``)
     mapped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # tag row indices
+    space: np.ndarray | None = None  # the unit rows every cosine decision used (centred or raw)
 
     @property
     def reason(self) -> str | None:
@@ -73,6 +78,7 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
     unit = unit_rows(vectors)
     usable = np.linalg.norm(unit, axis=1) > 0
     core = np.flatnonzero(usable & (counts >= cfg.min_count))
+    space = centred_space(unit, core) if cfg.center else unit
     summary: dict[str, Any] = {"tags": len(tags), "clustered_tags": int(len(core)), "reducer": reducer.name,
                                "clusterer": clusterer.name, "reason": None}
 
@@ -89,7 +95,7 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
         found = clusterer.fit(reduced)
         timings["cluster_seconds"] = time.perf_counter() - started
         summary["raw_clusters"] = int(found.labels.max() + 1) if len(found.labels) else 0
-        merged, lineage = merge_close_clusters(found.labels, unit[core], cfg.merge_cosine)
+        merged, lineage = merge_close_clusters(found.labels, space[core], cfg.merge_cosine)
         labels[core] = merged
         strengths[core] = found.strengths
         coords = _map_coords(reduced)
@@ -101,32 +107,35 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
 
     # Per topic: centroid from hard members, then soft members, then labels and flags.
     n_topics = len(lineage)
-    centroids = np.stack([centroid(unit[labels == t]) for t in range(n_topics)]) if n_topics else \
+    hard_members = _rows_by_label(labels, n_topics)
+    centroids = np.stack([centroid(space[rows]) for rows in hard_members]) if n_topics else \
         np.zeros((0, unit.shape[1]), dtype=np.float32)
     soft = np.zeros(len(tags), dtype=bool)
     if n_topics and cfg.soft_threshold is not None:
         candidates = np.flatnonzero((labels == NOISE) & usable)
-        if len(candidates):
-            sims = unit[candidates] @ centroids.T
+        for block in range(0, len(candidates), 4096):  # bounded memory: block x topics similarities
+            rows = candidates[block:block + 4096]
+            sims = space[rows] @ centroids.T
             best = np.argmax(sims, axis=1)
-            best_sim = sims[np.arange(len(candidates)), best]
+            best_sim = sims[np.arange(len(rows)), best]
             joined = best_sim >= cfg.soft_threshold
-            labels[candidates[joined]] = best[joined]
-            strengths[candidates[joined]] = np.clip(best_sim[joined], 0.0, 1.0)
-            soft[candidates[joined]] = True
+            labels[rows[joined]] = best[joined]
+            strengths[rows[joined]] = np.clip(best_sim[joined], 0.0, 1.0)
+            soft[rows[joined]] = True
+    all_members = _rows_by_label(labels, n_topics)
 
     frequent = _frequent_tags(tags, counts, cfg.frequent_quantile)
     stoplist = set(cfg.stoplist)
     rows = []
     for t in range(n_topics):
-        hard_idx = np.flatnonzero((labels == t) & ~soft)
+        hard_idx = hard_members[t]
         member_tags = [tags[i] for i in hard_idx]
-        coh = coherence(unit[hard_idx])
-        top = central_tags(member_tags, unit[hard_idx], centroids[t], counts[hard_idx], cfg.label_size)
+        coh = coherence(space[hard_idx])
+        top = central_tags(member_tags, space[hard_idx], centroids[t], counts[hard_idx], cfg.label_size)
         rows.append({
             "local": t, "label": ", ".join(top), "top_tags": top,
-            "size": int(np.sum(labels == t)), "soft_size": int(np.sum((labels == t) & soft)),
-            "coherence": coh, "centroid": centroids[t].tolist(),
+            "size": int(len(all_members[t])), "soft_size": int(len(all_members[t]) - len(hard_idx)),
+            "coherence": coh, "centroid": centroid(unit[hard_idx]).tolist(),
             "flags": topic_flags(coh, member_tags, frequent, stoplist, low_coherence=cfg.low_coherence,
                                  frequent_share=cfg.frequent_share, stoplist_share=cfg.stoplist_share),
             "parent_group": -1, "merged_from": lineage[t], "previous_ids": [],
@@ -137,7 +146,8 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
     for i, r in enumerate(rows):
         r["topic_id"] = i
         del r["local"]
-    labels = np.array([renumber.get(int(x), NOISE) for x in labels], dtype=np.int64)
+    lookup = np.array([renumber[t] for t in range(n_topics)] + [NOISE], dtype=np.int64)
+    labels = lookup[np.where(labels >= 0, labels, n_topics)]
 
     topics = pd.DataFrame(rows, columns=TOPICS_SCHEMA.names)
     members = pd.DataFrame({"tag": tags, "topic_id": labels, "strength": strengths, "soft": soft})
@@ -152,7 +162,24 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
     })
     if reason:
         log.warning("topics: %s", reason)
-    return TopicsResult(topics=topics, members=members, summary=summary, coords=coords, mapped=mapped)
+    return TopicsResult(topics=topics, members=members, summary=summary, coords=coords, mapped=mapped,
+                        space=space)
+
+
+def centred_space(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit rows minus the mean direction of ``rows``, re-normalised (zero rows stay zero)."""
+    if not len(rows):
+        return unit
+    shifted = unit - unit[rows].mean(axis=0, keepdims=True)
+    shifted[np.linalg.norm(unit, axis=1) == 0] = 0.0
+    return unit_rows(shifted)
+
+
+def _rows_by_label(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """Row indices of each label 0..n-1 (ascending), in one sort instead of n scans."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    return [order[bounds[t]:bounds[t + 1]] for t in range(n)]
 
 
 def _degenerate(unit: np.ndarray, cfg: TopicsConfig) -> str | None:
@@ -190,8 +217,12 @@ def _map_coords(reduced: np.ndarray) -> np.ndarray:
 
 def to_arrow(result: TopicsResult) -> tuple[pa.Table, pa.Table]:
     """The topics and members tables with their fixed schemas (empty tables keep the columns)."""
-    topics = pa.Table.from_pandas(result.topics, schema=TOPICS_SCHEMA, preserve_index=False)
-    members = pa.Table.from_pandas(result.members, schema=MEMBERS_SCHEMA, preserve_index=False)
+    def convert(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+        if frame.empty:  # pandas gives an empty list column a float dtype that arrow will not cast
+            return schema.empty_table()
+        return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+    topics, members = convert(result.topics, TOPICS_SCHEMA), convert(result.members, MEMBERS_SCHEMA)
     return topics, members
 
 
@@ -245,11 +276,11 @@ def build_to_dir(emb: Any, cfg: TopicsConfig, out_dir: Any, *, previous: Previou
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = build_topics(emb.tags, emb.counts, emb.vectors, cfg, reducer=reducer)
-    unit = emb.normalized()
+    space = result.space
 
-    def vector_of(tag: str):
+    def vector_of(tag: str):  # the previous topics' tags, placed in this model's space
         i = emb.index.get(tag)
-        return None if i is None else unit[i]
+        return None if i is None or space is None else space[i]
 
     matched = match_topics(previous.topics if previous else None, previous.members if previous else None,
                            result.topics, result.members, cfg, vector_of=vector_of,

@@ -57,9 +57,9 @@ def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.Data
                  next_id: int | None = None) -> MatchResult:
     """Give the new topics (local ids 0..k-1) their final ids and describe the changes.
 
-    ``vector_of(tag)`` returns a tag's unit vector in the NEW model (None if unknown); without it
-    only member overlap is used. ``next_id`` is the previous version's first unused id (default:
-    one above its largest id).
+    ``vector_of(tag)`` returns a tag's unit vector in the NEW model (None if unknown; the build passes
+    the centred space its cosines use); without it only member overlap is used. ``next_id`` is the
+    previous version's first unused id (default: one above its largest id).
     """
     cfg = cfg or TopicsConfig()
     new_topics = new_topics.reset_index(drop=True)
@@ -68,7 +68,7 @@ def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.Data
     if previous_topics is None or previous_members is None or previous_topics.empty:
         start = next_id or 0
         mapping = {tid: start + i for i, tid in enumerate(new_ids)}
-        changes = [_row(BORN, mapping[t], [], new_topics.loc[i], None, new_sets, {}, 0.0)
+        changes = [_row(BORN, mapping[t], [], new_topics.loc[i], None, {}, 0.0)
                    for i, t in enumerate(new_ids)]
         return _finish(new_topics, new_members, mapping, {t: [] for t in new_ids}, changes,
                        start + len(new_ids), n_previous=0, kept=0)
@@ -76,17 +76,16 @@ def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.Data
     previous_topics = previous_topics.reset_index(drop=True)
     prev_sets = member_sets(previous_members)
     prev_ids = previous_topics["topic_id"].astype(int).tolist()
-    if next_id is None:
-        next_id = max(prev_ids, default=-1) + 1
-    overlap = np.array([[len(prev_sets.get(p, set()) & new_sets.get(n, set())) for n in new_ids]
-                        for p in prev_ids], dtype=np.float64).reshape(len(prev_ids), len(new_ids))
+    next_id = max(next_id or 0, max(prev_ids, default=-1) + 1)  # never below an id in use
+    prev_pos = {p: j for j, p in enumerate(prev_ids)}
+    overlap = _overlap(prev_sets, prev_ids, new_sets, new_ids)
     prev_size = np.array([len(prev_sets.get(p, ())) for p in prev_ids], dtype=np.float64)
     new_size = np.array([len(new_sets.get(n, ())) for n in new_ids], dtype=np.float64)
     union = prev_size[:, None] + new_size[None, :] - overlap
     jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
     containment = np.divide(overlap, np.minimum(prev_size[:, None], new_size[None, :]),
                             out=np.zeros_like(overlap), where=np.minimum(prev_size[:, None], new_size[None, :]) > 0)
-    cosine = _centroid_cosines(prev_ids, prev_sets, new_topics, vector_of)
+    cosine = _centroid_cosines(prev_ids, prev_sets, new_ids, new_sets, vector_of)
 
     # One-to-one identity: best total Jaccard (cosine breaks ties), then the acceptance rule.
     from scipy.optimize import linear_sum_assignment
@@ -127,18 +126,17 @@ def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.Data
             event = MERGED
         elif len(ps) == 1 and len(children[ps[0]]) >= 2:
             event = SPLIT
-        elif final in prev_ids:
+        elif final in prev_pos:
             event = PERSISTED
         else:
             event = BORN  # related to at most one previous topic, and not close enough to carry its id
             ps = parents[n_id] = []
         if event in (MERGED, SPLIT):
             lives_on.update(ps)
-        best = int(np.argmax(jaccard[:, i])) if len(prev_ids) else None
-        jac = float(jaccard[prev_ids.index(final), i]) if final in prev_ids else (
-            float(jaccard[best, i]) if best is not None else 0.0)
-        prev_row = previous_topics.loc[prev_ids.index(final)] if final in prev_ids else None
-        changes.append(_row(event, final, ps, new_topics.loc[i], prev_row, new_sets, prev_sets, jac, n_id))
+        j = prev_pos.get(final)
+        jac = float(jaccard[j, i] if j is not None else jaccard[:, i].max(initial=0.0))
+        prev_row = previous_topics.loc[j] if j is not None else None
+        changes.append(_row(event, final, ps, new_topics.loc[i], prev_row, prev_sets, jac))
     kept_ids = set(mapping.values()) & set(prev_ids)
     for j, p_id in enumerate(prev_ids):
         if p_id in kept_ids or p_id in lives_on:
@@ -150,24 +148,47 @@ def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.Data
                    n_previous=len(prev_ids), kept=len(kept_ids))
 
 
-def _centroid_cosines(prev_ids, prev_sets, new_topics, vector_of) -> np.ndarray:
-    """cosine(previous topic's centroid recomputed in the new model, new topic's centroid)."""
-    out = np.full((len(prev_ids), len(new_topics)), np.nan)
-    if vector_of is None or new_topics.empty:
-        return out
-    new_cent = np.array(new_topics["centroid"].tolist(), dtype=np.float64)
-    for j, p in enumerate(prev_ids):
-        vecs = [v for v in (vector_of(t) for t in sorted(prev_sets.get(p, ()))) if v is not None]
-        if not vecs:
-            continue
-        mean = np.mean(vecs, axis=0)
-        norm = np.linalg.norm(mean)
-        if norm > 0:
-            out[j] = new_cent @ (mean / norm)
+def _overlap(prev_sets, prev_ids, new_sets, new_ids) -> np.ndarray:
+    """Shared tags per (previous, new) topic pair, in O(tags) (a join, not k x k set intersections)."""
+    prev_pos = {t: i for i, t in enumerate(prev_ids)}
+    new_pos = {t: i for i, t in enumerate(new_ids)}
+    prev_of = {tag: prev_pos[t] for t, tags in prev_sets.items() if t in prev_pos for tag in tags}
+    out = np.zeros((len(prev_ids), len(new_ids)), dtype=np.float64)
+    pairs = [(prev_of[tag], new_pos[t]) for t, tags in new_sets.items() if t in new_pos
+             for tag in tags if tag in prev_of]
+    if pairs:
+        rows, cols = np.array(pairs).T
+        np.add.at(out, (rows, cols), 1.0)
     return out
 
 
-def _row(event, final_id, parents, new_row, prev_row, new_sets, prev_sets, jaccard, local_id=None) -> dict:
+def _centroid_cosines(prev_ids, prev_sets, new_ids, new_sets, vector_of) -> np.ndarray:
+    """cosine(previous topic's centroid, new topic's centroid), both computed from their member tags'
+    vectors in the NEW model (the only space both can be placed in)."""
+    out = np.full((len(prev_ids), len(new_ids)), np.nan)
+    if vector_of is None or not len(prev_ids) or not len(new_ids):
+        return out
+
+    def centroids(ids, sets):
+        rows, ok = [], []
+        for t in ids:
+            vecs = [v for v in (vector_of(tag) for tag in sorted(sets.get(t, ()))) if v is not None]
+            mean = np.mean(vecs, axis=0) if vecs else None
+            norm = float(np.linalg.norm(mean)) if mean is not None else 0.0
+            ok.append(norm > 0)
+            rows.append(mean / norm if norm > 0 else None)
+        dim = next((r.shape[0] for r in rows if r is not None), 1)
+        return np.array([r if r is not None else np.zeros(dim) for r in rows]), np.array(ok)
+
+    prev_c, prev_ok = centroids(prev_ids, prev_sets)
+    new_c, new_ok = centroids(new_ids, new_sets)
+    out[:] = prev_c @ new_c.T
+    out[~prev_ok, :] = np.nan
+    out[:, ~new_ok] = np.nan
+    return out
+
+
+def _row(event, final_id, parents, new_row, prev_row, prev_sets, jaccard) -> dict:
     return {"event": event, "topic_id": int(final_id), "previous_ids": [int(p) for p in parents],
             "label": new_row["label"], "previous_label": None if prev_row is None else prev_row["label"],
             "size": int(new_row["size"]),

@@ -20,9 +20,9 @@ def merge_close_clusters(labels: np.ndarray, unit: np.ndarray, threshold: float 
     clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
     dim = unit.shape[1]
     sums = np.zeros((len(clusters), dim), dtype=np.float64)
-    position = {c: i for i, c in enumerate(clusters)}
-    for c in clusters:
-        sums[position[c]] = unit[labels == c].sum(axis=0)
+    inside = labels >= 0
+    # clusters are numbered 0..k-1 by HDBSCAN; searchsorted also copes with gaps
+    np.add.at(sums, np.searchsorted(clusters, labels[inside]), unit[inside].astype(np.float64))
     lineage: list[list[int]] = [[c] for c in clusters]
     alive = np.ones(len(clusters), dtype=bool)
 

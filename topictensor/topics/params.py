@@ -29,19 +29,22 @@ class TopicsConfig(BaseModel):
     min_samples: int | None = Field(
         None, ge=1, description="HDBSCAN density smoothing (None = min_cluster_size); larger = more noise.")
     cluster_selection_method: Literal["eom", "leaf"] = Field(
-        "eom", description="eom: the most persistent clusters; leaf: the finest ones (more topics).")
+        "leaf", description="eom: the most persistent clusters; leaf: the finest ones (more topics).")
+    center: bool = Field(
+        True, description="Remove the tags' common direction before every cosine decision (merge, soft members, "
+        "labels, coherence, matching); see topictensor.topics.build.")
     min_count: int = Field(
-        1, ge=1, description="Tags used fewer times are not clustered (their vectors are noisy) but may "
+        20, ge=1, description="Tags used fewer times are not clustered (their vectors are noisy) but may "
         "still join a topic as soft members.")
     # cleaning ---------------------------------------------------------------------------------
     soft_threshold: float | None = Field(
-        0.5, ge=-1, le=1, description="Noise and rare tags join the nearest topic as soft members when their "
+        0.2, ge=-1, le=1, description="Noise and rare tags join the nearest topic as soft members when their "
         "cosine to its centroid is at least this; None keeps them as noise (-1).")
     merge_cosine: float | None = Field(
-        0.9, ge=-1, le=1, description="Merge topics whose centroids (original space) are at least this "
+        0.6, ge=-1, le=1, description="Merge topics whose centroids (original space, centred) are at least this "
         "cosine-similar; None never merges.")
     label_size: int = Field(5, ge=1, le=50, description="Tags in a topic's label (the most central ones).")
-    low_coherence: float = Field(0.25, ge=-1, le=1, description="Flag topics less coherent than this.")
+    low_coherence: float = Field(0.1, ge=-1, le=1, description="Flag topics less coherent than this.")
     frequent_quantile: float = Field(
         0.95, gt=0, lt=1, description="Tags above this count quantile are 'frequent' (blacklist-like).")
     frequent_share: float = Field(

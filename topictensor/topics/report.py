@@ -69,7 +69,7 @@ def render_report(*, title: str, summary: dict[str, Any], topics: pd.DataFrame, 
         for r in topics.sort_values(["size", "topic_id"], ascending=[False, True]).itertuples())
     change_rows = "".join(
         f"<tr><td>{e(r.event)}</td><td>{int(r.topic_id)}</td><td>{e(', '.join(str(x) for x in r.previous_ids))}</td>"
-        f"<td>{e(r.label or '')}</td><td>{e(r.previous_label or '')}</td><td>{_fmt(r.size)}</td>"
+        f"<td>{e(_text(r.label))}</td><td>{e(_text(r.previous_label))}</td><td>{_fmt(r.size)}</td>"
         f"<td>{_fmt(r.previous_size)}</td><td>{r.jaccard:.2f}</td></tr>"
         for r in changes.itertuples())
     return f"""<!doctype html>
@@ -91,6 +91,10 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}} th
 <th>previous size</th><th>jaccard</th></tr>{change_rows}</table>
 </body></html>
 """
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _fmt(value: Any) -> str:

@@ -1,8 +1,8 @@
 """A two-level topic tree for people: a handful of broad groups, then the topics.
 
 The seed's observation: nobody holds more than ~100 nodes in mind, while a good model has
-hundreds of topics. Topic centroids are grouped by average-linkage agglomerative clustering on
-cosine distance (deterministic, no seed); a group is labelled by its most central topics.
+hundreds of topics. Topic centroids are grouped by Ward agglomerative clustering on the unit
+centroids (deterministic, no seed); a group is labelled by its most central topics.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def build_tree(topics: pd.DataFrame, n_groups: int | None = None) -> tuple[pd.Se
     else:
         from sklearn.cluster import AgglomerativeClustering
 
-        raw = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(cent)
+        # Ward on unit centroids (Euclidean there is a monotone function of cosine): it keeps groups
+        # balanced, where average linkage tends to leave one giant group and a few singletons.
+        unit = cent / np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
+        raw = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(unit)
     groups = []
     for g in np.unique(raw):
         rows = np.flatnonzero(raw == g)

@@ -1,0 +1,107 @@
+"""The blogger_vectors and index stages on planted artifacts, and loading their version for search."""
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from topictensor.artifacts import Artifact, StageResult, run_stage
+from topictensor.config import load_config
+from topictensor.embeddings import Embeddings
+from topictensor.registry import Registry
+from topictensor.search import SearchModel
+from topictensor.search.params import SearchConfig
+from topictensor.stages.blogger_vectors import blogger_vectors
+from topictensor.stages.index import build_index
+
+
+def planted(store, stage, tables=None, embeddings=None):
+    """An artifact of ``stage`` holding the given files, as an upstream stage would have left it."""
+    def compute(ws):
+        for name, table in (tables or {}).items():
+            pq.write_table(table, ws.path(name))
+        if embeddings is not None:
+            embeddings.save(ws.root)
+        return StageResult()
+    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
+    store = config.open_store()
+    emb = Embeddings(["car", "apple", "sea"], [9, 8, 7], np.eye(3, dtype=np.float32) * 2)
+    posts = pa.table({
+        "post_id": ["p1", "p2", "p3", "p4"], "blogger_id": ["a", "a", "b", "c"],
+        "tags": [["car", "apple"], ["car"], ["sea", "mystery"], ["mystery"]],
+        "likes": pa.array([10, 20, 5, 1], pa.int64()), "lang": ["en", "en", "ru", "de"],
+        "weights": pa.array([[0.5, 2.0], [0.5], [1.0, 1.0], [1.0]], pa.list_(pa.float32())),
+    })
+    bloggers = pa.table({"blogger_id": ["a", "b", "c"], "username": ["ann", "bob", "cid"],
+                         "followers": pa.array([1000, 50, 7], pa.int64()), "lang": ["en", "ru", "de"],
+                         "posts": pa.array([2, 1, 1], pa.int64()), "likes_total": pa.array([30, 5, 1], pa.int64())})
+    model = planted(store, "train", embeddings=emb)
+    weighted = planted(store, "reweight", {"posts.parquet": posts})
+    normalized = planted(store, "normalize", {"bloggers.parquet": bloggers})
+    return config, model, weighted, normalized
+
+
+def test_stage_writes_one_unit_vector_per_blogger_with_known_tags(upstream):
+    config, model, weighted, normalized = upstream
+    ref = blogger_vectors(model, weighted, normalized, config)
+    assert ref.counts == {"bloggers": 2, "bloggers_without_vector": 1, "posts": 4} and not ref.reused
+    table = Artifact(config.open_store(), ref).read_table("bloggers.parquet")
+    assert table.schema.field("vector").type == pa.list_(pa.float32())
+    rows = {r["blogger_id"]: r for r in table.to_pylist()}
+    np.testing.assert_allclose(rows["a"]["vector"], np.array([1.0, 2.0, 0]) / math.sqrt(5), atol=1e-6)
+    assert rows["a"] | {"vector": None} == {"blogger_id": "a", "username": "ann", "lang": "en", "followers": 1000,
+                                            "likes": 15.0, "likes_total": 30, "posts": 2, "tags": 3, "vector": None}
+    assert rows["b"]["tags"] == 1  # the unknown tag is not counted
+    assert blogger_vectors(model, weighted, normalized, config).reused
+
+
+def test_uniform_weighting_is_a_different_artifact(upstream):
+    config, model, weighted, normalized = upstream
+    reweighted = blogger_vectors(model, weighted, normalized, config)
+    uniform = blogger_vectors(model, weighted, normalized, config, SearchConfig(vector_weights="uniform"))
+    assert uniform.key != reweighted.key
+    row = Artifact(config.open_store(), uniform).read_table("bloggers.parquet").to_pylist()[0]
+    np.testing.assert_allclose(row["vector"], np.array([2.0, 1.0, 0]) / math.sqrt(5), atol=1e-6)
+
+
+def test_index_stage_saves_graph_and_parameters_and_the_version_loads(upstream):
+    config, model, weighted, normalized = upstream
+    vectors = blogger_vectors(model, weighted, normalized, config)
+    index = build_index(vectors, config, SearchConfig(hnsw_m=8, ef_construction=50))
+    art = Artifact(config.open_store(), index)
+    assert art.names() == ["index.json", "index.nmslib", "index.nmslib.dat"]
+    params = art.read_json("index.json")
+    assert params["M"] == 8 and params["efConstruction"] == 50 and params["size"] == 2
+    assert params["vectors_key"] == vectors.key and params["space"] == "cosinesimil"
+    assert build_index(vectors, config, SearchConfig(hnsw_m=8, ef_construction=50, ef_search=500)).reused
+
+    registry = Registry(config.open_store())
+    stages = {name: [{"stage": r.stage, "key": r.key}] for name, r in
+              {"train": model, "blogger_vectors": vectors, "index": index}.items()}
+    registry.write_version({"version": "v1", "created_at": "2026-01-01T00:00:00", "stages": stages})
+    registry.promote("v1")
+    search = SearchModel.load(registry, config=SearchConfig(exact_max_bloggers=0))
+    assert search.describe()["index"] == "hnsw" and search.describe()["bloggers"] == 2
+    result = search.bloggers_for("sea", top=5)
+    assert result.method == "index" and [h.blogger_id for h in result.hits][0] == "b"
+    assert [h.blogger_id for h in search.lookalikes("a").hits] == ["b"]
+
+
+def test_an_index_of_other_vectors_is_refused(upstream, tmp_path):
+    config, model, weighted, normalized = upstream
+    vectors = blogger_vectors(model, weighted, normalized, config)
+    other = blogger_vectors(model, weighted, normalized, config, SearchConfig(vector_weights="uniform"))
+    index = build_index(other, config)
+    registry = Registry(config.open_store())
+    stages = {name: [{"stage": r.stage, "key": r.key}] for name, r in
+              {"train": model, "blogger_vectors": vectors, "index": index}.items()}
+    registry.write_version({"version": "mixed", "created_at": "2026-01-01T00:00:00", "stages": stages})
+    with pytest.raises(ValueError, match="index was built from blogger vectors"):
+        SearchModel.load(registry, "mixed")

@@ -1,0 +1,104 @@
+"""Clusters stage: the production-candidate model's tags grouped into named, stably numbered topics.
+
+Runs after the gate (only a model that will be published gets topics). ``previous`` is the
+production version's clusters artifact: its key is an input of this stage's key, so the ids a
+run carries over are decided by exactly the artifacts it names, and a rerun gives the same ids.
+Writes topics.parquet, members.parquet, changes.parquet, changes.json, tree.json, report.html.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
+from topictensor.config import PipelineConfig
+from topictensor.store import Store
+from topictensor.topics.params import TopicsConfig
+
+STAGE = "clusters"
+SECTION = "topics"
+log = logging.getLogger(__name__)
+
+ENGINE_MODULES = (
+    "topictensor.topics.build", "topictensor.topics.reduce", "topictensor.topics.cluster",
+    "topictensor.topics.label", "topictensor.topics.merge", "topictensor.topics.match",
+    "topictensor.topics.tree", "topictensor.topics.report", "topictensor.topics.params",
+)
+
+
+def topics_section(config: PipelineConfig, section: TopicsConfig | None = None) -> TopicsConfig:
+    return section or getattr(config, SECTION, None) or TopicsConfig()
+
+
+def production_clusters(store: Store, version: str | None = None) -> Artifact | None:
+    """The clusters artifact of ``version`` (None: the production version), or None when there is
+    none (nothing in production, or a version published before this stage existed). In the DAG pass
+    the gate's ``decision["production_version"]``: the version the run compared against, so a
+    promotion by an operator mid-run cannot change which ids this run carries over."""
+    from topictensor.registry import Registry, RegistryError
+
+    registry = Registry(store)
+    if version is None and registry.production() is None:
+        return None
+    try:
+        return registry.artifact(version, STAGE)
+    except RegistryError:
+        return None
+
+
+def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: TopicsConfig | None = None, *,
+             previous: Artifact | ArtifactRef | dict | None = None) -> ArtifactRef:
+    store = config.open_store()
+    cfg = topics_section(config, section)
+    model = Artifact(store, model_ref)
+    baseline = _baseline(store, previous, model.ref)
+
+    def compute(ws: Workspace) -> StageResult:
+        from topictensor.embeddings import Embeddings
+        from topictensor.topics.build import PreviousTopics, build_to_dir
+
+        emb = Embeddings.load(model.path("embeddings.parquet"))
+        prev = None
+        if baseline is not None:
+            prev = PreviousTopics.load(baseline.path, source=f"{baseline.ref.stage}/{baseline.ref.key}")
+        summary = build_to_dir(emb, cfg, ws.root, previous=prev, title=f"Topics of model {model.ref.key}")
+        count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics",
+                       "groups", "topics_persisted", "topics_born", "topics_died", "topics_split",
+                       "topics_merged", "ids_kept", "next_topic_id")
+        return StageResult(
+            counts={k: summary[k] for k in count_names},
+            metrics={"noise_share": summary["noise_share"], "mean_coherence": summary["mean_coherence"],
+                     "id_kept_share": summary["id_kept_share"]},
+            extra={"reason": summary["reason"], "previous": summary["previous"]},
+        )
+
+    return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES), params=cfg,
+                     inputs={"model": model.ref, "previous": baseline.ref if baseline else None},
+                     compute=compute)
+
+
+def _baseline(store: Store, previous: Artifact | ArtifactRef | dict | None, model: ArtifactRef) -> Artifact | None:
+    """The artifact to carry ids from. When ``previous`` was itself built from this same model (the
+    pipeline rerun after publishing), use what *it* was built against instead: otherwise every rerun
+    would chain onto its own output, get a new key and publish a new version for nothing."""
+    if previous is None:
+        return None
+    art = previous if isinstance(previous, Artifact) else Artifact(store, previous)
+    seen = set()
+    while art is not None and art.manifest.get("inputs", {}).get("model") == f"{model.stage}/{model.key}":
+        if art.ref.key in seen:
+            return None
+        seen.add(art.ref.key)
+        before = art.manifest["inputs"].get("previous")
+        art = Artifact(store, ArtifactRef(*before.split("/", 1))) if before else None
+    return art
+
+
+def clusters_after_gate(model_ref: ArtifactRef | dict, decision: dict, config: PipelineConfig,
+                        section: TopicsConfig | None = None) -> ArtifactRef:
+    """What the DAG and ``run_pipeline`` call: cluster the gated model, carrying ids over from the
+    clusters of the production version the gate compared with (none on the first run)."""
+    store = config.open_store()
+    version = decision.get("production_version")
+    previous = production_clusters(store, version) if version else None
+    return clusters(model_ref, config, section, previous=previous)
