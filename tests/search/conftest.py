@@ -1,0 +1,56 @@
+"""A demo-like model shared by the search tests (built once per session, ~5 s)."""
+
+import pytest
+
+
+def build_demo(out_dir, seed=3, n_bloggers=1000, posts_per_blogger_mean=25):
+    """A demo-like model without the whole pipeline (language detection in normalize would cost more
+    than the training): synth posts normalised, spam and tags of fewer than 2 bloggers dropped, habit
+    weights, trained deterministically (a rerun gives the same vectors). Returns (posts, bloggers, emb)."""
+    import pyarrow as pa
+
+    from topictensor import synth
+    from topictensor.embeddings import Embeddings
+    from topictensor.modeldir import train_to_dir
+    from topictensor.stages.reweight import add_habit_weights
+    from topictensor.tags import extract_caption_tags, normalize_tags
+    from topictensor.train.params import TrainConfig
+
+    corpus = synth.generate(synth.SynthConfig(seed=seed, n_bloggers=n_bloggers,
+                                              posts_per_blogger_mean=posts_per_blogger_mean))
+    spam = {t for words in synth.SPAM_TAGS.values() for t in words} | set(synth.JUNK_TAGS)
+    raw = corpus.posts
+    post_tags = [[t for t in normalize_tags(list(tags if tags is not None else []) + extract_caption_tags(caption)) if t not in spam]
+                 for tags, caption in zip(raw["tags"], raw["caption"].fillna(""))]
+    users: dict[str, set] = {}
+    for blogger, tags in zip(raw["blogger_id"], post_tags):
+        for t in tags:
+            users.setdefault(t, set()).add(blogger)
+    post_tags = [[t for t in tags if len(users[t]) >= 2] for tags in post_tags]
+    lang = dict(zip(corpus.blogger_truth["blogger_id"], corpus.blogger_truth["lang"]))
+    keep = [i for i, tags in enumerate(post_tags) if tags]
+    posts = pa.table({
+        "post_id": [raw["post_id"].iloc[i] for i in keep],
+        "blogger_id": [raw["blogger_id"].iloc[i] for i in keep],
+        "tags": pa.array([post_tags[i] for i in keep], type=pa.list_(pa.string())),
+        "likes": pa.array([int(raw["likes"].iloc[i]) for i in keep], type=pa.int64()),
+        "lang": [lang[raw["blogger_id"].iloc[i]] for i in keep],
+    })
+    posts = add_habit_weights(posts, 0.5)
+    frame = posts.select(["blogger_id", "likes"]).to_pandas().groupby("blogger_id")["likes"].agg(["size", "sum"])
+    b = corpus.bloggers[corpus.bloggers["blogger_id"].isin(frame.index)]
+    bloggers = pa.table({
+        "blogger_id": b["blogger_id"].tolist(), "username": b["username"].tolist(),
+        "followers": pa.array(b["followers"].astype("int64").tolist(), type=pa.int64()),
+        "lang": [lang[x] for x in b["blogger_id"]],
+        "posts": pa.array([int(frame.loc[x, "size"]) for x in b["blogger_id"]], type=pa.int64()),
+        "likes_total": pa.array([int(frame.loc[x, "sum"]) for x in b["blogger_id"]], type=pa.int64()),
+    })
+    train_to_dir(posts.select(["tags", "weights"]), TrainConfig(epochs=5, seed=1, deterministic=True), out_dir)
+    return posts, bloggers, Embeddings.load(out_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory):
+    """(posts, bloggers, emb) of the demo-like model."""
+    return build_demo(tmp_path_factory.mktemp("demo-model"))
