@@ -179,6 +179,42 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         popularity = Popularity.from_config(model.config, lambda_, phi, tau)
         return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
 
+    topics_cache: dict[str, Any] = {}
+
+    def served_topics():
+        """Topics of the version being served (read once per version; the artifact never changes)."""
+        model = holder.get()
+        key = model.version or ""
+        if key not in topics_cache:
+            art = registry.artifact(model.version, "clusters")
+            topics_cache.clear()
+            topics_cache[key] = (art.read_table("topics.parquet").to_pandas(),
+                                 art.read_table("members.parquet").to_pandas())
+        return model.version, topics_cache[key]
+
+    @app.get("/topics")
+    def topics() -> dict[str, Any]:
+        """The fixed topics of the served version: id, label, size, coherence, flags, group."""
+        version, (table, _) = served_topics()
+        rows = [{"topic_id": int(r.topic_id), "label": r.label, "size": int(r.size),
+                 "coherence": float(r.coherence), "flags": list(r.flags), "group": int(r.parent_group)}
+                for r in table.itertuples()]
+        return {"version": version, "topics": rows}
+
+    @app.get("/topics/{topic_id}")
+    def topic_detail(topic_id: int, top: int = Query(50, ge=1, le=10_000)) -> dict[str, Any]:
+        """One topic and its member tags, strongest first (soft members flagged)."""
+        version, (table, members) = served_topics()
+        match = table[table["topic_id"] == topic_id]
+        if match.empty:
+            raise NotFoundError(f"no topic {topic_id} in version {version} (ids: {sorted(table['topic_id'].tolist())[:20]})")
+        row = match.iloc[0]
+        tags = members[members["topic_id"] == topic_id].sort_values("strength", ascending=False).head(top)
+        return {"version": version, "topic_id": topic_id, "label": row["label"], "size": int(row["size"]),
+                "coherence": float(row["coherence"]), "flags": list(row["flags"]),
+                "tags": [{"tag": t.tag, "strength": float(t.strength), "soft": bool(t.soft)}
+                         for t in tags.itertuples()]}
+
     @app.get("/tags/suggest")
     def suggest(prefix: str = Query("", description="Start of a tag (normalised like tags)."),
                 limit: int = Query(10, description="How many suggestions.")) -> dict[str, Any]:
