@@ -89,15 +89,8 @@ def test_versions_commands_move_the_pointer(tmp_path):
     assert "rollback" in history
 
 
-def test_neighbours_of_an_unknown_tag_is_exit_code_2(tmp_path, posts_file):
-    from topictensor.config import load_config
-    from topictensor.pipeline import run_pipeline  # noqa: F401  (the CLI reads what the pipeline publishes)
-
-    store = LocalStore(tmp_path / "store")
-    out = tmp_path / "model"
-    runner.invoke(app, ["train", "--posts", str(posts_file), "--out", str(out), "--dim", "8", "--epochs", "1"])
+def test_neighbours_without_a_production_model_is_exit_code_2(tmp_path):
     cfg = tmp_path / "tt.yaml"
-    cfg.write_text(f"store:\n  uri: {store.root}\n")
-    load_config(cfg)  # valid
-    done = topictensor("neighbours", "nosuchtag", "-c", str(cfg))
+    cfg.write_text(f"store:\n  uri: {tmp_path / 'store'}\n")
+    done = topictensor("neighbours", "bmw", "-c", str(cfg))
     assert done.returncode == 2 and "no model is in production" in done.stderr

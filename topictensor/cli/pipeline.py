@@ -8,7 +8,8 @@ import typer
 
 from topictensor.cli.common import ConfigOption, echo_json, load, table
 
-STAGE_NAMES = ["ingest", "normalize", "filter", "reweight", "split", "train", "evaluate"]
+STAGE_NAMES = ["ingest", "normalize", "filter", "reweight", "split", "train", "evaluate",
+               "blogger_vectors", "index", "clusters"]
 
 
 def register(app: typer.Typer) -> None:
@@ -98,6 +99,21 @@ def stage(
         if len(refs) != 2:
             raise typer.BadParameter("evaluate needs --input train/KEY --input split/KEY")
         ref = fn(refs[0], refs[1], cfg)
+    elif name == "blogger_vectors":
+        from topictensor.stages.blogger_vectors import blogger_vectors as fn
+
+        if len(refs) != 3:
+            raise typer.BadParameter("blogger_vectors needs --input train/KEY --input reweight/KEY --input normalize/KEY")
+        ref = fn(refs[0], refs[1], refs[2], cfg)
+    elif name == "index":
+        from topictensor.stages.index import build_index as fn
+
+        ref = fn(_one(refs, name), cfg)
+    elif name == "clusters":
+        from topictensor.stages.clusters import clusters as fn
+        from topictensor.stages.clusters import production_clusters
+
+        ref = fn(_one(refs, name), cfg, previous=production_clusters(store))
     else:
         raise typer.BadParameter(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}")
     echo_json(ref.to_dict())

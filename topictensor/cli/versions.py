@@ -34,7 +34,6 @@ def list_versions(config: Path = ConfigOption) -> None:
             "quality": m.get("metrics", {}).get("quality"),
             "tags": counts.get("train", {}).get("vocabulary"),
             "train_posts": counts.get("split", {}).get("train_posts"),
-            "train_s": counts.get("train", {}).get("seconds"),
             "run": m.get("run_id"),
         })
     typer.echo(table(rows, ["", "version", "created_at", "quality", "tags", "train_posts", "run"]) if rows

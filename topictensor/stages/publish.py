@@ -28,7 +28,8 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
     stage_keys = {name: [r.key for r in rs] if isinstance(stages[name], (list, tuple)) else rs[0].key
                   for name, rs in refs.items()}
     vid = version_id(stage_keys)
-    evaluation = Artifact(store, refs["evaluate"][0]).manifest
+    manifests = {(r.stage, r.key): Artifact(store, r).manifest for rs in refs.values() for r in rs}
+    evaluation = manifests[(refs["evaluate"][0].stage, refs["evaluate"][0].key)]
     manifest = {
         "version": vid,
         "created_at": datetime.now(timezone.utc).isoformat(),
@@ -37,7 +38,7 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
         "stages": {name: [{"stage": r.stage, "key": r.key} for r in rs] for name, rs in refs.items()},
         "metrics": evaluation["metrics"],
         "counts": {name: _merge_counts(rs) for name, rs in refs.items()},
-        "code_versions": {name: Artifact(store, rs[0]).manifest["code_version"] for name, rs in refs.items()},
+        "code_versions": {name: manifests[(rs[0].stage, rs[0].key)]["code_version"] for name, rs in refs.items()},
         "config": config.model_dump(mode="json"),
         "gate": dict(decision),
     }
@@ -53,7 +54,7 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
         "previous_production": event["previous"],
         "quality": manifest["metrics"].get("quality"),
         "stages": [
-            {"stage": name, "label": _label(store, r), "key": r.key, "reused": r.reused, "seconds": r.seconds,
+            {"stage": name, "label": manifests[(r.stage, r.key)].get("params", {}).get("lang"), "key": r.key, "reused": r.reused, "seconds": r.seconds,
              "counts": r.counts}
             for name, rs in refs.items() for r in rs
         ],
@@ -61,11 +62,6 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     store.write_text(f"runs/{stamp}-{vid}.json", json.dumps(report, indent=2, default=str))
     return report
-
-
-def _label(store, ref: ArtifactRef) -> str | None:
-    """Tells mapped artifacts apart in the report (the language of a filter artifact)."""
-    return Artifact(store, ref).manifest.get("params", {}).get("lang")
 
 
 def _refs(value: RefOrList) -> list[ArtifactRef]:

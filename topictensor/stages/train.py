@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
-
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
 
 STAGE = "train"
-log = logging.getLogger(__name__)
 
 # Modules whose source decides the trained vectors: editing any of them retrains.
 ENGINE_MODULES = (
@@ -42,7 +38,3 @@ def train_model(splits: ArtifactRef | dict, config: PipelineConfig) -> ArtifactR
 
     return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES), params=train_params(config),
                      inputs={"split": source.ref}, compute=compute)
-
-
-def read_model_json(model: Artifact) -> dict:
-    return json.loads(model.path("model.json").read_text())
