@@ -7,12 +7,15 @@ Errors name the bucket and key. The production pointer uses S3 conditional write
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from topictensor.errors import ArtifactNotFound, StoreError
 from topictensor.store.base import ObjectInfo, Store, VersionToken
+
+log = logging.getLogger(__name__)
 
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -161,6 +164,12 @@ class S3Store(Store):
         return sorted(infos, key=lambda i: i.key)
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete the objects under ``prefix`` and abort its unfinished multipart uploads.
+
+        A writer killed during a multipart upload (files over boto3's 8 MB threshold) leaves its
+        parts on the server, invisible to listings but stored and billed until aborted.
+        """
+        self._abort_multipart_uploads(prefix)
         keys = self.list(prefix)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start:start + 1000]]
@@ -177,6 +186,31 @@ class S3Store(Store):
                     f"({first.get('Code')}: {first.get('Message')})"
                 )
         return len(keys)
+
+    def _abort_multipart_uploads(self, prefix: str) -> int:
+        """Best effort: a policy without s3:ListBucketMultipartUploads / s3:AbortMultipartUpload
+        only costs storage (a lifecycle rule can abort them instead), so it warns, not fails."""
+        rel_prefix = prefix.strip("/")
+        full = self._key(rel_prefix) if rel_prefix else self.prefix
+        full_dir = f"{full}/" if full else ""
+        aborted = 0
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for upload in page.get("Uploads", []):
+                    key = upload["Key"]
+                    inside = key.startswith(full_dir) or (bool(rel_prefix) and key == full)
+                    if not inside:
+                        continue  # a sibling sharing the name's start ("ab/..." for "a")
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+                    aborted += 1
+        except Exception as exc:
+            log.warning("could not abort unfinished multipart uploads under bucket %r, prefix %r: %s",
+                        self.bucket, full_dir or full, self._fail("abort uploads", prefix, exc))
+        if aborted:
+            log.warning("aborted %d unfinished multipart uploads under bucket %r, prefix %r",
+                        aborted, self.bucket, full_dir or full)
+        return aborted
 
     def read_versioned(self, key: str) -> tuple[bytes | None, VersionToken]:
         try:
