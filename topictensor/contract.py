@@ -475,8 +475,9 @@ class CheckedBatch:
     rejects: list[dict[str, Any]]
 
 
-def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array) -> CheckedBatch:
-    """Validate a batch of posts against the contract, vectorised per field."""
+def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd.Index) -> CheckedBatch:
+    """Validate a batch of posts against the contract, vectorised per field. ``known_bloggers``
+    as a pandas Index is hashed once for all batches (an Arrow array is hashed per batch)."""
     n = len(batch)
     c = batch.columns
     verdicts = _Verdicts(n)
@@ -499,7 +500,11 @@ def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array) -> 
     verdicts.flag(absent & _np_mask(caption.is_null()), REASON_NO_TAGS)
     lang, invalid = coerce_lang(c["lang"])
     verdicts.flag(invalid, REASON_INVALID_LANG)
-    known = _np_mask(pc.is_in(blogger_id, value_set=known_bloggers))
+    if isinstance(known_bloggers, pd.Index):
+        ids = np.asarray(blogger_id.to_numpy(zero_copy_only=False), dtype=object)
+        known = known_bloggers.get_indexer(ids) >= 0
+    else:
+        known = _np_mask(pc.is_in(blogger_id, value_set=known_bloggers))
     verdicts.flag(~known, REASON_UNKNOWN_BLOGGER)
 
     from_caption = np.flatnonzero(absent & ~verdicts.bad)

@@ -136,7 +136,8 @@ def normalize_tag_column(tags: pa.Array | pa.ChunkedArray, max_length: int = DEF
         empty = pa.ListArray.from_arrays(pa.array(np.zeros(n_rows + 1, dtype=np.int32)), pa.array([], pa.string()))
         return NormalizedTagColumn(empty, 0, 0, 0, 0)
 
-    encoded = pc.dictionary_encode(flat.cast(pa.string()))
+    # Values read dictionary-coded from parquet are mapped by their dictionary, not hashed again.
+    encoded = flat if pa.types.is_dictionary(flat.type) else pc.dictionary_encode(flat.cast(pa.string()))
     dictionary = encoded.dictionary.to_pylist()
     normalised = [normalize_tag(raw, max_length) if raw is not None else None for raw in dictionary]
     # Map raw dictionary entries to a dictionary of normalised tags (several raws -> one tag).

@@ -7,6 +7,7 @@ import pytest
 from topictensor.artifacts import ArtifactRef, StageResult, run_stage
 from topictensor.config import load_config
 from topictensor.stages.filter import filter_language, filter_posts
+from topictensor.stages.normalize import language_posts_file
 
 
 def _posts(rows):
@@ -55,7 +56,8 @@ def normalized_ref(tmp_path):
     cfg = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
 
     def compute(ws):
-        pq.write_table(_posts(ROWS), ws.path("posts.parquet"))
+        for lang in ("en", "ru"):
+            pq.write_table(_posts([r for r in ROWS if r[3] == lang]), ws.path(language_posts_file(lang)))
         return StageResult(extra={"languages": ["en", "ru"]})
 
     ref = run_stage(cfg.open_store(), "normalize", code="test", params={}, inputs={}, compute=compute)

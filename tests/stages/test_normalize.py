@@ -11,7 +11,8 @@ import pytest
 from topictensor.artifacts import Artifact
 from topictensor.config import NormalizeConfig, load_config
 from topictensor.stages.ingest import ingest
-from topictensor.stages.normalize import BLOGGERS_SCHEMA, POSTS_SCHEMA, normalize, normalize_tables
+from topictensor.stages.normalize import (BLOGGERS_SCHEMA, POSTS_SCHEMA, language_posts_file, normalize,
+                                          normalize_tables)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -55,10 +56,14 @@ def normalized(tmp_path):
     return config, ref
 
 
+def _all_posts(art: Artifact) -> pa.Table:
+    return pa.concat_tables([art.read_table(name) for name in art.names("posts/lang=*/part-0.parquet")])
+
+
 def test_tags_are_normalised_and_empty_posts_dropped(normalized):
     config, ref = normalized
     art = Artifact(config.open_store(), ref)
-    posts = art.read_table("posts.parquet")
+    posts = _all_posts(art)
     assert posts.schema == POSTS_SCHEMA
     tags = dict(zip(posts.column("post_id").to_pylist(), posts.column("tags").to_pylist()))
     assert tags == {
@@ -93,9 +98,14 @@ def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized)
     assert (rows["voted"]["posts"], rows["voted"]["likes_total"]) == (3, 7)
     assert (rows["mute"]["posts"], rows["mute"]["likes_total"]) == (0, 0)
 
-    posts = art.read_table("posts.parquet")
+    posts = _all_posts(art)
     for post in posts.to_pylist():
         assert post["lang"] == rows[post["blogger_id"]]["lang"]  # post 1 said 'en': the blogger's 'de' wins
+    for lang in ("de", "fr", "ru", "es"):  # one file per language, holding only that language's posts
+        part = art.read_table(language_posts_file(lang))
+        assert set(part.column("lang").to_pylist()) == {lang}
+    assert art.read_table(language_posts_file("fr")).column("post_id").to_pylist() == ["2", "3", "4"]
+    assert art.names("posts/*") == sorted(language_posts_file(lang) for lang in ("de", "fr", "ru", "es"))
 
     counts = ref.counts
     assert counts["bloggers_detected"] == 2

@@ -3,18 +3,29 @@
 A tag used by a handful of bloggers carries no shared meaning (one-off tags, a blogger's own
 name), and the most frequent tags of a language are often non-thematic (``love``, ``instagood``):
 those go to a curated blacklist, for which this stage writes the top tags as review candidates.
+
+Bounded memory (see ``topictensor.stages.streaming``): the language's posts are read twice in
+batches. The first pass counts posts per tag (vocab-sized) and spills the distinct
+(blogger, tag) pairs to disk bucketed by blogger, so "distinct bloggers per tag" is summed bucket
+by bucket; the second pass drops the tags that did not make it, keeping the rows' order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.stages import streaming
+from topictensor.stages.streaming import Batches, BucketSpill, Vocabulary
 
 STAGE = "filter"
+_TAG_BITS = 31  # a (blogger, tag) pair is one int64: blogger code << 31 | tag code
 
 
 def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineConfig) -> ArtifactRef:
@@ -30,61 +41,102 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
     }
 
     def compute(ws: Workspace) -> StageResult:
-        posts = pq.read_table(source.path("posts.parquet"), filters=[("lang", "=", lang)])
-        kept_posts, review, counts = filter_posts(
-            posts, min_bloggers=params["min_bloggers"], blacklist=set(params["blacklist"]),
-            review_top_n=params["review_top_n"],
-        )
-        pq.write_table(kept_posts, ws.path("posts.parquet"))
+        from topictensor.stages.normalize import language_posts_file
+
+        path = source.path(language_posts_file(lang))
+        schema = pq.ParquetFile(path).schema_arrow
+        with pq.ParquetWriter(ws.path("posts.parquet"), schema, **streaming.WRITE_OPTIONS) as writer:
+            review, counts = filter_batches(
+                streaming.parquet_batches(path, dictionary=("blogger_id", "tags")),
+                lambda table: writer.write_table(table.cast(schema)),
+                min_bloggers=params["min_bloggers"], blacklist=set(params["blacklist"]),
+                review_top_n=params["review_top_n"], occurrences=streaming.parquet_values(path, "tags"),
+            )
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
 
-    return run_stage(store, STAGE, code=code_version(__name__), params=params,
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"), params=params,
                      inputs={"normalized": source.ref}, compute=compute)
 
 
 def filter_posts(posts: pa.Table, *, min_bloggers: int, blacklist: set[str], review_top_n: int):
-    """Pure core of the stage, on an Arrow table with ``blogger_id`` and ``tags`` columns."""
-    tags = posts.column("tags").combine_chunks()
-    flat = pc.list_flatten(tags)
-    parent = pc.list_parent_indices(tags)
-    bloggers = pc.take(posts.column("blogger_id"), parent)
-    occurrences = pa.table({"tag": flat, "blogger_id": bloggers, "post": parent})
-    per_tag = occurrences.group_by("tag").aggregate([("post", "count"), ("blogger_id", "count_distinct")])
-    per_tag = per_tag.rename_columns(["tag", "posts", "bloggers"])
-    blacklisted = pc.is_in(per_tag.column("tag"), value_set=pa.array(sorted(blacklist), type=pa.string()))
-    keep = pc.and_(pc.greater_equal(per_tag.column("bloggers"), min_bloggers), pc.invert(blacklisted))
-    per_tag = per_tag.append_column("blacklisted", blacklisted).append_column("kept", keep)
-
-    kept_tags = per_tag.filter(keep).column("tag")
-    mask = pc.is_in(flat, value_set=kept_tags)
-    kept_flat = pc.filter(flat, mask)
-    kept_parent = pc.filter(parent, mask).to_numpy()
-    lengths = _bincount(kept_parent, len(posts))
-    import numpy as np
-
-    offsets = np.zeros(len(posts) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    new_tags = pa.ListArray.from_arrays(pa.array(offsets), kept_flat)
-    out = posts.set_column(posts.schema.get_field_index("tags"), "tags", new_tags)
-    out = out.filter(pc.greater(pa.array(lengths), 0))
-
-    review = per_tag.sort_by([("posts", "descending"), ("tag", "ascending")]).slice(0, review_top_n)
-    counts = {
-        "posts_in": len(posts),
-        "posts_out": len(out),
-        "bloggers_in": len(pc.unique(posts.column("blogger_id"))),
-        "bloggers_out": len(pc.unique(out.column("blogger_id"))) if len(out) else 0,
-        "tags_in": len(per_tag),
-        "tags_kept": len(kept_tags),
-        "tags_blacklisted": int(pc.sum(blacklisted).as_py() or 0),
-        "occurrences_in": len(flat),
-        "occurrences_out": len(kept_flat),
-    }
+    """Pure core of the stage on an in-memory Arrow table with ``blogger_id`` and ``tags`` columns:
+    (kept posts, review table, counts)."""
+    kept: list[pa.Table] = []
+    occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
+    review, counts = filter_batches(streaming.table_batches(posts), kept.append, min_bloggers=min_bloggers,
+                                    blacklist=blacklist, review_top_n=review_top_n, occurrences=occurrences)
+    out = pa.concat_tables(kept).cast(posts.schema) if kept else posts.schema.empty_table()
     return out, review, counts
 
 
-def _bincount(indices, n: int):
-    import numpy as np
+def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_bloggers: int,
+                   blacklist: set[str], review_top_n: int, occurrences: int) -> tuple[pa.Table, dict[str, int]]:
+    """Stream ``batches`` twice: per-tag counts, then the posts with only kept tags go to ``write``
+    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets."""
+    tags_vocab, bloggers_vocab = Vocabulary(), Vocabulary()
+    posts_per_tag = np.zeros(0, dtype=np.int64)
+    posts_in = occurrences_in = 0
+    with BucketSpill(streaming.bucket_count(occurrences), np.int64, name="filter-pairs") as spill:
+        for batch in batches():
+            flat, parent = streaming.list_parts(batch.column("tags"))
+            tag_codes = tags_vocab.codes(flat)
+            blogger_codes = bloggers_vocab.codes(batch.column("blogger_id"))
+            posts_per_tag = _add_counts(posts_per_tag, tag_codes, len(tags_vocab))
+            pairs = streaming.sorted_unique((blogger_codes[parent] << _TAG_BITS) | tag_codes)
+            spill.append((pairs >> _TAG_BITS) % spill.buckets, pairs)
+            posts_in += batch.num_rows
+            occurrences_in += len(flat)
+        bloggers_per_tag = np.zeros(len(tags_vocab), dtype=np.int64)
+        for bucket in range(spill.buckets):
+            pairs = streaming.sorted_unique(spill.read(bucket))  # a blogger's pairs are all in one bucket: exact
+            bloggers_per_tag += np.bincount(pairs & ((1 << _TAG_BITS) - 1), minlength=len(tags_vocab))
 
-    return np.bincount(np.asarray(indices, dtype=np.int64), minlength=n).astype(np.int32)
+    tags = tags_vocab.values()
+    blacklisted = pc.is_in(tags, value_set=pa.array(sorted(blacklist), type=pa.string()))
+    blacklisted_np = np.asarray(blacklisted.to_numpy(zero_copy_only=False), dtype=bool)
+    keep_tag = (bloggers_per_tag >= min_bloggers) & ~blacklisted_np
+    per_tag = pa.table({"tag": tags, "posts": posts_per_tag[:len(tags)], "bloggers": bloggers_per_tag,
+                        "blacklisted": blacklisted, "kept": pa.array(keep_tag)})
+
+    posts_out = occurrences_out = 0
+    blogger_out = np.zeros(len(bloggers_vocab), dtype=bool)
+    for batch in batches():
+        flat, parent = streaming.list_parts(batch.column("tags"))
+        keep = keep_tag[tags_vocab.codes(flat)] if len(flat) else np.zeros(0, dtype=bool)
+        kept_flat = streaming.plain_strings(flat.filter(pa.array(keep)))
+        lengths = np.bincount(parent[keep], minlength=batch.num_rows)
+        offsets = np.zeros(batch.num_rows + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        columns = {name: streaming.plain_strings(batch.column(name)) for name in batch.schema.names}
+        columns["tags"] = pa.ListArray.from_arrays(pa.array(offsets), kept_flat)
+        has_tags = lengths > 0
+        out = pa.table(columns).filter(pa.array(has_tags))
+        blogger_out[bloggers_vocab.codes(batch.column("blogger_id"))[has_tags]] = True
+        posts_out += out.num_rows
+        occurrences_out += len(kept_flat)
+        if out.num_rows:
+            write(out)
+
+    review = per_tag.sort_by([("posts", "descending"), ("tag", "ascending")]).slice(0, review_top_n)
+    counts = {
+        "posts_in": posts_in,
+        "posts_out": posts_out,
+        "bloggers_in": len(bloggers_vocab),
+        "bloggers_out": int(blogger_out.sum()),
+        "tags_in": len(tags),
+        "tags_kept": int(keep_tag.sum()),
+        "tags_blacklisted": int(blacklisted_np.sum()),
+        "occurrences_in": occurrences_in,
+        "occurrences_out": occurrences_out,
+    }
+    return review, counts
+
+
+def _add_counts(total: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
+    """``total`` (grown to ``size``) plus the number of times each code occurs."""
+    if len(total) < size:
+        total = np.concatenate([total, np.zeros(size - len(total), dtype=np.int64)])
+    if len(codes):
+        total += np.bincount(codes, minlength=size)
+    return total

@@ -3,19 +3,25 @@
 The contract lives in ``topictensor.contract``. The artifact key follows the raw listing (key,
 size, version of every file), so a new or replaced raw file makes a new artifact and an unchanged
 raw prefix is not read again. Posts are streamed file by file and batch by batch into a scratch
-parquet file; only the post_id column is held in memory, for the duplicate check across files.
+parquet file. The duplicate check across files holds no column in memory: each post_id's
+64-bit hash and row number are spilled to disk bucketed by hash, each bucket is searched for
+repeated hashes alone, and only the rows of repeated hashes (the duplicates, and the rare
+collisions) are compared by their actual post_id while the staged posts are copied out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,11 +29,15 @@ from topictensor import contract
 from topictensor.artifacts import ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage
 from topictensor.config import PipelineConfig
 from topictensor.errors import ContractError
+from topictensor.stages import streaming
+from topictensor.stages.streaming import BucketSpill
 from topictensor.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
 STAGE = "ingest"
+DEDUPE_BUCKET_BYTES = 256 << 20  # raw posts bytes per bucket of the post_id duplicate check
+_ID_HASH = np.dtype([("hash", "<u8"), ("row", "<i8")])
 
 
 def ingest(config: PipelineConfig) -> ArtifactRef:
@@ -45,7 +55,7 @@ def ingest(config: PipelineConfig) -> ArtifactRef:
     for info in posts_files + bloggers_files:
         contract.file_format(raw_store, info.key)  # an unknown extension fails before any reading
 
-    code = code_version(__name__, "topictensor.contract", "topictensor.tags")
+    code = code_version(__name__, "topictensor.contract", "topictensor.tags", "topictensor.stages.streaming")
     inputs = {"raw": raw_fingerprint(raw_store, posts_files + bloggers_files)}
     key = artifact_key(STAGE, code, config.ingest, inputs)
     rejects_key = f"rejects/{key}/rejects.parquet"
@@ -71,15 +81,19 @@ def _ingest(raw_store: Store, store: Store, posts_files: list, bloggers_files: l
 
     bloggers, bloggers_in = _read_bloggers(raw_store, bloggers_files, rejects)
     pq.write_table(bloggers, ws.path("bloggers.parquet"))
-    known_bloggers = bloggers.column("blogger_id").combine_chunks()
+    ids = bloggers.column("blogger_id").combine_chunks()
+    known_bloggers = pd.Index(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
 
-    with tempfile.TemporaryDirectory(prefix="topictensor-ingest-") as scratch:
+    raw_bytes = sum(info.size or 0 for info in posts_files)
+    buckets = max(1, math.ceil(raw_bytes / DEDUPE_BUCKET_BYTES))
+    with tempfile.TemporaryDirectory(prefix="topictensor-ingest-") as scratch, \
+            BucketSpill(buckets, _ID_HASH, directory=Path(scratch), name="post-ids") as id_hashes:
         staged = Path(scratch) / "posts-staged.parquet"
-        posts_in, post_ids = _stage_posts(raw_store, posts_files, known_bloggers, staged, rejects)
+        posts_in = _stage_posts(raw_store, posts_files, known_bloggers, staged, rejects, id_hashes)
         if posts_in == 0:
             raise ContractError(f"posts files under {raw_store.url(contract.POSTS_DIR)}/ hold no rows")
-        keep = contract.first_occurrences(post_ids)
-        posts_out = _write_unique_posts(staged, keep, ws.path("posts.parquet"), rejects)
+        suspects = _rows_of_repeated_hashes(id_hashes)
+        posts_out = _write_unique_posts(staged, suspects, ws.path("posts.parquet"), rejects)
 
     total = posts_in + bloggers_in
     reasons = Counter(r["reason"] for r in rejects)
@@ -130,32 +144,73 @@ def _read_bloggers(raw_store: Store, files: list, rejects: list) -> tuple[pa.Tab
     return bloggers.filter(pa.array(keep)), rows_in
 
 
-def _stage_posts(raw_store: Store, files: list, known_bloggers: pa.Array, staged: Path,
-                 rejects: list) -> tuple[int, pa.ChunkedArray]:
-    """Check every posts file batch by batch, appending valid rows to a scratch parquet file."""
+def _stage_posts(raw_store: Store, files: list, known_bloggers: pd.Index, staged: Path,
+                 rejects: list, id_hashes: BucketSpill) -> int:
+    """Check every posts file batch by batch, appending valid rows to a scratch parquet file and
+    each one's (post_id hash, row) to the spill."""
     rows_in = 0
-    post_ids = []
-    with pq.ParquetWriter(staged, contract.POSTS_SCHEMA) as writer:
+    rows_staged = 0
+    with pq.ParquetWriter(staged, contract.POSTS_SCHEMA, **streaming.WRITE_OPTIONS) as writer:
         for info in files:
             for batch in contract.read_raw_file(raw_store, info.key, contract.POST_FIELDS):
                 rows_in += len(batch) + len(batch.unreadable)
                 checked = contract.check_posts(batch, info.key, known_bloggers)
                 rejects.extend(checked.rejects)
-                if checked.table.num_rows:
+                n = checked.table.num_rows
+                if n:
                     writer.write_table(checked.table)
-                    post_ids.append(checked.table.column("post_id").combine_chunks())
-    return rows_in, pa.chunked_array(post_ids, type=pa.string())
+                    records = np.empty(n, dtype=_ID_HASH)
+                    records["hash"] = post_id_hashes(checked.table.column("post_id"))
+                    records["row"] = np.arange(rows_staged, rows_staged + n)
+                    id_hashes.append((records["hash"] % np.uint64(id_hashes.buckets)).astype(np.int64), records)
+                    rows_staged += n
+    return rows_in
 
 
-def _write_unique_posts(staged: Path, keep: np.ndarray, target: Path, rejects: list) -> int:
-    """Copy the staged posts except repeated post_ids (the first one is kept) into the output."""
+def post_id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hash of each post_id (pandas' SipHash; stable across processes and runs)."""
+    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def _rows_of_repeated_hashes(id_hashes: BucketSpill) -> np.ndarray:
+    """Sorted staged rows whose post_id hash is shared with another row: every duplicate (and the
+    first occurrence it repeats), plus the astronomically rare hash collisions."""
+    suspects = []
+    for bucket in range(id_hashes.buckets):
+        records = id_hashes.read(bucket)
+        if len(records) < 2:
+            continue
+        records = records[np.argsort(records["hash"], kind="stable")]
+        same = records["hash"][1:] == records["hash"][:-1]
+        shared = np.zeros(len(records), dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        suspects.append(records["row"][shared])
+    return np.sort(np.concatenate(suspects)) if suspects else np.zeros(0, dtype=np.int64)
+
+
+def _write_unique_posts(staged: Path, suspects: np.ndarray, target: Path, rejects: list) -> int:
+    """Copy the staged posts except repeated post_ids (the first one is kept) into the output.
+    Only the ``suspects`` rows can be repeats; their post_ids are compared exactly, in order."""
+    if not len(suspects):  # the common case: nothing to drop, the staged file is the output
+        shutil.move(staged, target)
+        return pq.ParquetFile(target).metadata.num_rows
     written = 0
     offset = 0
-    with pq.ParquetWriter(target, contract.POSTS_SCHEMA) as writer:
-        for batch in pq.ParquetFile(staged).iter_batches(batch_size=contract.PARQUET_BATCH_ROWS):
-            mask = keep[offset:offset + batch.num_rows]
-            offset += batch.num_rows
+    seen: set[str] = set()
+    with pq.ParquetWriter(target, contract.POSTS_SCHEMA, **streaming.WRITE_OPTIONS) as writer:
+        for batch in streaming.parquet_batches(staged)():
             table = pa.Table.from_batches([batch], schema=contract.POSTS_SCHEMA)
+            lo, hi = np.searchsorted(suspects, [offset, offset + batch.num_rows])
+            mask = np.ones(batch.num_rows, dtype=bool)
+            if hi > lo:
+                local = suspects[lo:hi] - offset
+                for i, post_id in zip(local, table.column("post_id").take(pa.array(local)).to_pylist()):
+                    if post_id in seen:
+                        mask[i] = False
+                    else:
+                        seen.add(post_id)
+            offset += batch.num_rows
             if not mask.all():
                 for row in table.filter(pa.array(~mask)).to_pylist():
                     rejects.append(_duplicate_reject(row, contract.REASON_DUPLICATE_POST_ID))

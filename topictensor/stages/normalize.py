@@ -5,11 +5,17 @@ Tags go through ``topictensor.tags`` (the same rule the query side uses), so a t
 a post: per-language models are trained on the posts of that language's bloggers. A blogger's
 language is the one the bloggers file gives, else the majority ``lang`` of their posts, else what
 the identifier reads in their captions and tags, else ``normalize.fallback_language``.
+
+Output: ``posts/lang=<lang>/part-0.parquet`` (one file per language, rows in ingest's order, so a
+``filter[lang]`` task reads only its language) and ``bloggers.parquet``. Posts are streamed in
+batches (see ``topictensor.stages.streaming``); held in memory are the bloggers table and, only
+for bloggers without a given language, their language votes and the texts for the identifier.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +27,8 @@ import pyarrow.parquet as pq
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import NormalizeConfig, PipelineConfig
 from topictensor.langid import LanguageIdentifier, identifier_for
+from topictensor.stages import streaming
+from topictensor.stages.streaming import LanguageWriters, ReadColumns, Vocabulary
 from topictensor.tags import normalize_tag_column
 
 log = logging.getLogger(__name__)
@@ -46,83 +54,132 @@ BLOGGERS_SCHEMA = pa.schema([
     ("posts", pa.int64()),
     ("likes_total", pa.int64()),
 ])
+_INPUT_COLUMNS = ["post_id", "blogger_id", "created_at", "tags", "likes", "lang", "caption"]
+
+
+def language_posts_file(lang: str) -> str:
+    """Name of the normalized posts of one language inside the artifact."""
+    return f"posts/lang={lang}/part-0.parquet"
 
 
 def normalize(raw: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
-    """Ingested posts/bloggers -> normalised posts (non-empty tag lists) and bloggers with a language."""
+    """Ingested posts/bloggers -> normalised posts (non-empty tag lists, one file per language)
+    and bloggers with a language."""
     store = config.open_store()
     source = Artifact(store, raw)
 
     def compute(ws: Workspace) -> StageResult:
-        posts = source.read_table("posts.parquet", columns=["post_id", "blogger_id", "created_at", "tags",
-                                                            "likes", "lang", "caption"])
+        path = source.path("posts.parquet")
         bloggers = source.read_table("bloggers.parquet", columns=["blogger_id", "username", "followers", "lang"])
-        out_posts, out_bloggers, counts, extra = normalize_tables(posts, bloggers, config.normalize)
-        pq.write_table(out_posts, ws.path("posts.parquet"))
+        writers = LanguageWriters(lambda lang: ws.path(language_posts_file(lang)), POSTS_SCHEMA)
+        try:
+            out_bloggers, counts, extra = normalize_batches(
+                lambda columns: streaming.parquet_batches(path, columns, dictionary=("blogger_id", "tags"))(),
+                bloggers, config.normalize, lambda table: _write_by_language(writers, table),
+            )
+        finally:
+            writers.close()
         pq.write_table(out_bloggers, ws.path("bloggers.parquet"))
         return StageResult(counts=counts, extra=extra)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.tags", "topictensor.langid"),
+    return run_stage(store, STAGE,
+                     code=code_version(__name__, "topictensor.tags", "topictensor.langid", "topictensor.stages.streaming"),
                      params=config.normalize, inputs={"raw": source.ref}, compute=compute)
+
+
+def _write_by_language(writers: LanguageWriters, table: pa.Table) -> None:
+    langs = table.column("lang")
+    for lang in pc.unique(langs).to_pylist():
+        writers.write(lang, table.filter(pc.equal(langs, lang)))
 
 
 def normalize_tables(posts: pa.Table, bloggers: pa.Table, params: NormalizeConfig,
                      identifier: LanguageIdentifier | None = None
                      ) -> tuple[pa.Table, pa.Table, dict[str, int], dict[str, Any]]:
-    """Pure core of the stage on Arrow tables in ingest's schema. A blogger's ``posts`` and
-    ``likes_total`` count their kept posts (those with at least one valid tag)."""
-    norm = normalize_tag_column(posts.column("tags"), params.max_tag_length)
-    has_tags = _mask(pc.greater(pc.list_value_length(norm.tags), 0))
+    """Pure core of the stage on in-memory Arrow tables in ingest's schema: (posts in input order,
+    bloggers, counts, extra). A blogger's ``posts`` and ``likes_total`` count their kept posts
+    (those with at least one valid tag)."""
+    parts: list[pa.Table] = []
 
-    languages = blogger_languages(posts, bloggers, params, identifier)
+    def batches(columns):
+        return streaming.table_batches(posts.select([c for c in columns if c in posts.column_names]))()
+
+    out_bloggers, counts, extra = normalize_batches(batches, bloggers, params, parts.append, identifier)
+    out_posts = pa.concat_tables(parts) if parts else POSTS_SCHEMA.empty_table()
+    return out_posts, out_bloggers, counts, extra
+
+
+def normalize_batches(read: ReadColumns, bloggers: pa.Table, params: NormalizeConfig,
+                      write: Callable[[pa.Table], None], identifier: LanguageIdentifier | None = None
+                      ) -> tuple[pa.Table, dict[str, int], dict[str, Any]]:
+    """The stage over posts streamed by ``read(columns)`` (an iterator of batches, callable again
+    for each pass): normalised posts of each batch go to ``write`` in input order."""
+    languages = blogger_languages(read, bloggers, params, identifier)
     blogger_ids = bloggers.column("blogger_id")
-    position = pc.index_in(posts.column("blogger_id"), value_set=blogger_ids)
-    if position.null_count:
-        missing = pc.filter(posts.column("blogger_id"), pc.is_null(position)).to_pylist()[:5]
-        raise ValueError(f"posts of bloggers missing from bloggers.parquet (ingest guarantees this): {missing}")
-    post_lang = pa.array(languages["lang"].to_numpy(dtype=object), type=pa.string()).take(position)
+    positions = Vocabulary(blogger_ids.combine_chunks() if isinstance(blogger_ids, pa.ChunkedArray) else blogger_ids)
+    lang_of_blogger = pa.array(languages["lang"].to_numpy(dtype=object), type=pa.string())
+    n_bloggers = len(blogger_ids)
+    post_counts = np.zeros(n_bloggers, dtype=np.int64)
+    likes_total = np.zeros(n_bloggers, dtype=np.int64)
+    posts_by_lang: dict[str, int] = {}
+    tag_counts = {"tags_in": 0, "tags_out": 0, "tags_invalid": 0, "tags_duplicate": 0}
+    kept = dropped = 0
 
-    out_posts = pa.table({
-        "post_id": posts.column("post_id"),
-        "blogger_id": posts.column("blogger_id"),
-        "created_at": posts.column("created_at"),
-        "tags": norm.tags,
-        "likes": posts.column("likes"),
-        "lang": post_lang,
-    }, schema=POSTS_SCHEMA).filter(pa.array(has_tags))
+    for batch in read(["post_id", "blogger_id", "created_at", "tags", "likes"]):
+        position = positions.codes(batch.column("blogger_id"))
+        unknown = position >= n_bloggers
+        if unknown.any():
+            missing = pc.filter(streaming.plain_strings(batch.column("blogger_id")), pa.array(unknown))
+            raise ValueError("posts of bloggers missing from bloggers.parquet (ingest guarantees this): "
+                             f"{missing.to_pylist()[:5]}")
+        tags = batch.column("tags")
+        norm = normalize_tag_column(streaming.plain_tags(tags) if tags.null_count else tags, params.max_tag_length)
+        for name in tag_counts:
+            tag_counts[name] += getattr(norm, name)
+        has_tags = pc.greater(pc.list_value_length(norm.tags), 0)
+        has_tags_np = np.asarray(has_tags.to_numpy(zero_copy_only=False), dtype=bool)
+        out = pa.table({
+            "post_id": streaming.plain_strings(batch.column("post_id")),
+            "blogger_id": streaming.plain_strings(batch.column("blogger_id")),
+            "created_at": batch.column("created_at"),
+            "tags": norm.tags,
+            "likes": batch.column("likes"),
+            "lang": lang_of_blogger.take(pa.array(position)),
+        }, schema=POSTS_SCHEMA).filter(has_tags)
+        kept_position = position[has_tags_np]
+        np.add.at(post_counts, kept_position, 1)
+        np.add.at(likes_total, kept_position,
+                  np.asarray(out.column("likes").to_numpy(), dtype=np.int64))
+        for lang, n in pd.Series(out.column("lang").to_numpy()).value_counts().items():
+            posts_by_lang[lang] = posts_by_lang.get(lang, 0) + int(n)
+        kept += out.num_rows
+        dropped += int((~has_tags_np).sum())
+        if out.num_rows:
+            write(out)
 
-    per_blogger = (out_posts.group_by("blogger_id").aggregate([("post_id", "count"), ("likes", "sum")])
-                   .to_pandas().set_index("blogger_id"))
-    ids = blogger_ids.to_pandas()
-    post_counts = per_blogger["post_id_count"].reindex(ids).fillna(0).to_numpy(dtype=np.int64)
-    likes_total = per_blogger["likes_sum"].reindex(ids).fillna(0).to_numpy(dtype=np.int64)
     out_bloggers = pa.table({
         "blogger_id": blogger_ids,
         "username": bloggers.column("username"),
         "followers": bloggers.column("followers"),
-        "lang": pa.array(languages["lang"].to_numpy(dtype=object), type=pa.string()),
+        "lang": lang_of_blogger,
         "lang_source": pa.array(languages["source"].to_numpy(dtype=object), type=pa.string()),
         "lang_confidence": pa.array(languages["confidence"].to_numpy(dtype=np.float64)),
         "posts": pa.array(post_counts),
         "likes_total": pa.array(likes_total),
     }, schema=BLOGGERS_SCHEMA)
 
-    posts_by_lang = pd.Series(out_posts.column("lang").to_pandas()).value_counts()
     bloggers_by_lang = languages["lang"].value_counts()
-    ordered = sorted(set(posts_by_lang.index) | set(bloggers_by_lang.index),
+    ordered = sorted(set(posts_by_lang) | set(bloggers_by_lang.index),
                      key=lambda lang: (-int(posts_by_lang.get(lang, 0)), lang))
     for lang in ordered:
         log.info("normalize: language %s: %d bloggers, %d posts", lang,
                  int(bloggers_by_lang.get(lang, 0)), int(posts_by_lang.get(lang, 0)))
     source_counts = languages["source"].value_counts()
     counts = {
-        "posts": out_posts.num_rows,
+        "posts": kept,
         "bloggers": out_bloggers.num_rows,
-        "tags_in": norm.tags_in,
-        "tags_out": norm.tags_out,
-        "tags_invalid": norm.tags_invalid,
-        "tags_duplicate": norm.tags_duplicate,
-        "posts_dropped_empty": int((~has_tags).sum()),
+        **tag_counts,
+        "posts_dropped_empty": dropped,
         "bloggers_detected": int(source_counts.get("detected", 0)),
         "bloggers_fallback": int(source_counts.get("fallback", 0)),
     }
@@ -132,13 +189,16 @@ def normalize_tables(posts: pa.Table, bloggers: pa.Table, params: NormalizeConfi
         "posts_by_language": {lang: int(posts_by_lang.get(lang, 0)) for lang in ordered},
         "lang_sources": {str(k): int(v) for k, v in source_counts.items()},
     }
-    return out_posts, out_bloggers, counts, extra
+    return out_bloggers, counts, extra
 
 
-def blogger_languages(posts: pa.Table, bloggers: pa.Table, params: NormalizeConfig,
+def blogger_languages(read: ReadColumns, bloggers: pa.Table, params: NormalizeConfig,
                       identifier: LanguageIdentifier | None = None) -> pd.DataFrame:
     """One row per blogger (bloggers' order): lang, source ('given'|'posts'|'detected'|'fallback'),
-    confidence (1 for given, the majority's share for posts, the identifier's score otherwise)."""
+    confidence (1 for given, the majority's share for posts, the identifier's score otherwise).
+
+    The posts are read only for bloggers without a given language: one pass for the votes of
+    their posts' ``lang``, and one more for the texts of those left without a vote."""
     ids = bloggers.column("blogger_id").to_pandas()
     out = pd.DataFrame({
         "blogger_id": ids,
@@ -150,22 +210,21 @@ def blogger_languages(posts: pa.Table, bloggers: pa.Table, params: NormalizeConf
     todo = out["lang"].isna()
 
     # Majority of the posts' own lang, ties broken alphabetically so reruns agree.
-    post_langs = posts.select(["blogger_id", "lang"]).filter(pc.is_valid(posts.column("lang")))
-    if todo.any() and post_langs.num_rows:
-        votes = post_langs.group_by(["blogger_id", "lang"]).aggregate([("lang", "count")]).to_pandas()
-        votes = votes.rename(columns={"lang_count": "n"})
-        votes["share"] = votes["n"] / votes.groupby("blogger_id")["n"].transform("sum")
-        best = votes.sort_values(["blogger_id", "n", "lang"], ascending=[True, False, True]) \
-            .drop_duplicates("blogger_id").set_index("blogger_id")
-        found = todo & out["blogger_id"].isin(best.index)
-        out.loc[found, "lang"] = best.loc[out.loc[found, "blogger_id"], "lang"].to_numpy()
-        out.loc[found, "source"] = "posts"
-        out.loc[found, "confidence"] = best.loc[out.loc[found, "blogger_id"], "share"].to_numpy()
-        todo &= ~found
+    if todo.any():
+        votes = _language_votes(read, out.loc[todo, "blogger_id"])
+        if len(votes):
+            votes["share"] = votes["n"] / votes.groupby("blogger_id")["n"].transform("sum")
+            best = votes.sort_values(["blogger_id", "n", "lang"], ascending=[True, False, True]) \
+                .drop_duplicates("blogger_id").set_index("blogger_id")
+            found = todo & out["blogger_id"].isin(best.index)
+            out.loc[found, "lang"] = best.loc[out.loc[found, "blogger_id"], "lang"].to_numpy()
+            out.loc[found, "source"] = "posts"
+            out.loc[found, "confidence"] = best.loc[out.loc[found, "blogger_id"], "share"].to_numpy()
+            todo &= ~found
 
     if todo.any():
         wanted = out.loc[todo, "blogger_id"]
-        texts = _texts_for_detection(posts, wanted)
+        texts = _texts_for_detection(read, wanted)
         identifier = identifier or identifier_for(tuple(params.detect_languages))
         results = identifier.detect_many([texts.get(b, []) for b in wanted])
         codes = [code for code, _ in results]
@@ -175,24 +234,41 @@ def blogger_languages(posts: pa.Table, bloggers: pa.Table, params: NormalizeConf
     return out
 
 
-def _texts_for_detection(posts: pa.Table, blogger_ids: pd.Series) -> dict[str, list[str]]:
+def _language_votes(read: ReadColumns, blogger_ids: pd.Series) -> pd.DataFrame:
+    """(blogger_id, lang, n): how many posts of each of these bloggers carry each ``lang``."""
+    wanted = pa.array(blogger_ids.to_numpy(dtype=object), pa.string())
+    parts = []
+    for batch in read(["blogger_id", "lang"]):
+        table = pa.table({"blogger_id": streaming.plain_strings(batch.column("blogger_id")),
+                          "lang": streaming.plain_strings(batch.column("lang"))})
+        table = table.filter(pc.and_(pc.is_valid(table.column("lang")),
+                                     pc.is_in(table.column("blogger_id"), value_set=wanted)))
+        if table.num_rows:
+            parts.append(table.group_by(["blogger_id", "lang"]).aggregate([("lang", "count")]))
+    if not parts:
+        return pd.DataFrame({"blogger_id": [], "lang": [], "n": []})
+    votes = pa.concat_tables(parts).group_by(["blogger_id", "lang"]).aggregate([("lang_count", "sum")])
+    return votes.to_pandas().rename(columns={"lang_count_sum": "n"})
+
+
+def _texts_for_detection(read: ReadColumns, blogger_ids: pd.Series) -> dict[str, list[str]]:
     """Captions and tags (``#`` dropped, ``_`` read as a space) of the first posts of each blogger."""
-    subset = posts.select(["blogger_id", "caption", "tags"]).filter(
-        pc.is_in(posts.column("blogger_id"), value_set=pa.array(blogger_ids.to_numpy(dtype=object), pa.string()))
-    )
-    frame = subset.select(["blogger_id"]).to_pandas()
-    first = frame.groupby("blogger_id").cumcount().to_numpy() < POSTS_PER_BLOGGER_FOR_DETECTION
-    subset = subset.filter(pa.array(first))
-    tag_text = pc.binary_join(subset.column("tags"), " ")
-    tag_text = pc.replace_substring(pc.replace_substring(tag_text, "#", ""), "_", " ")
-    text = pc.binary_join_element_wise(pc.fill_null(subset.column("caption"), ""), pc.fill_null(tag_text, ""), " ")
+    wanted = pa.array(blogger_ids.to_numpy(dtype=object), pa.string())
+    seen: dict[str, int] = {}
     texts: dict[str, list[str]] = {}
-    for blogger, piece in zip(subset.column("blogger_id").to_pylist(), pc.utf8_trim_whitespace(text).to_pylist()):
-        if piece:
-            texts.setdefault(blogger, []).append(piece)
+    for batch in read(["blogger_id", "caption", "tags"]):
+        subset = pa.table({"blogger_id": streaming.plain_strings(batch.column("blogger_id")),
+                           "caption": batch.column("caption"),
+                           "tags": streaming.plain_tags(batch.column("tags"))})
+        subset = subset.filter(pc.is_in(subset.column("blogger_id"), value_set=wanted))
+        if not subset.num_rows:
+            continue
+        tag_text = pc.binary_join(subset.column("tags"), " ")
+        tag_text = pc.replace_substring(pc.replace_substring(tag_text, "#", ""), "_", " ")
+        text = pc.binary_join_element_wise(pc.fill_null(subset.column("caption"), ""), pc.fill_null(tag_text, ""), " ")
+        for blogger, piece in zip(subset.column("blogger_id").to_pylist(), pc.utf8_trim_whitespace(text).to_pylist()):
+            rank = seen.get(blogger, 0)
+            seen[blogger] = rank + 1
+            if rank < POSTS_PER_BLOGGER_FOR_DETECTION and piece:
+                texts.setdefault(blogger, []).append(piece)
     return texts
-
-
-def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False) if isinstance(array, pa.Array)
-                      else array.to_numpy(), dtype=bool)

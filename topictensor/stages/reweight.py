@@ -6,11 +6,18 @@ total say about tag t then grows like ``c ** (1 - p)`` (sqrt of c at the default
 a tag in 100 of one blogger's posts counts like 10 posts, not 100. Weights are then scaled so
 their mean over all occurrences is 1, which keeps the trainer's learning rate meaningful.
 With ``p = 0`` every weight is 1.
+
+Bounded memory (see ``topictensor.stages.streaming``): ``c(b, t)`` is as large as the data, so a
+first pass spills every occurrence's (blogger, tag) pair to disk bucketed by blogger; each bucket
+is counted alone (a blogger's pairs are all in it) and its per-occurrence counts written back in
+the same order; a second pass reads them in step with the posts and writes the weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -19,8 +26,12 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.stages import streaming
+from topictensor.stages.streaming import Batches, BucketSpill, Vocabulary
 
 STAGE = "reweight"
+_TAG_BITS = 31
+WEIGHTS_FIELD = pa.field("weights", pa.list_(pa.float32()))
 
 
 def reweight(filtered: Sequence[ArtifactRef | dict], config: PipelineConfig) -> ArtifactRef:
@@ -31,18 +42,24 @@ def reweight(filtered: Sequence[ArtifactRef | dict], config: PipelineConfig) -> 
         raise ValueError("reweight needs at least one filtered language artifact")
 
     def compute(ws: Workspace) -> StageResult:
-        tables = [a.read_table("posts.parquet") for a in sources]
-        posts = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-        weighted = add_habit_weights(posts, config.reweight.habit_power)
-        pq.write_table(weighted, ws.path("posts.parquet"))
-        w = pc.list_flatten(weighted.column("weights")).to_numpy()
+        paths = [a.path("posts.parquet") for a in sources]
+        schema = pa.unify_schemas([pq.read_schema(p) for p in paths]).append(WEIGHTS_FIELD)
+
+        def batches():
+            return itertools.chain.from_iterable(
+                streaming.parquet_batches(p, dictionary=("blogger_id", "tags"))() for p in paths)
+
+        occurrences = sum(streaming.parquet_values(p, "tags") for p in paths)
+        with pq.ParquetWriter(ws.path("posts.parquet"), schema, **streaming.WRITE_OPTIONS) as writer:
+            stats = weight_batches(batches, lambda table: writer.write_table(table.cast(schema)),
+                                   config.reweight.habit_power, occurrences)
         return StageResult(
-            counts={"posts": len(weighted), "occurrences": len(w), "languages": len(sources)},
-            metrics={"weight_min": float(w.min()) if len(w) else 0.0, "weight_max": float(w.max()) if len(w) else 0.0},
+            counts={"posts": stats["posts"], "occurrences": stats["occurrences"], "languages": len(sources)},
+            metrics={"weight_min": stats["weight_min"], "weight_max": stats["weight_max"]},
         )
 
-    return run_stage(store, STAGE, code=code_version(__name__), params=config.reweight,
-                     inputs={"filtered": [a.ref for a in sources]}, compute=compute)
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"),
+                     params=config.reweight, inputs={"filtered": [a.ref for a in sources]}, compute=compute)
 
 
 def habit_weights(blogger_codes: np.ndarray, tag_codes: np.ndarray, power: float) -> np.ndarray:
@@ -57,11 +74,64 @@ def habit_weights(blogger_codes: np.ndarray, tag_codes: np.ndarray, power: float
 
 
 def add_habit_weights(posts: pa.Table, power: float) -> pa.Table:
-    tags = posts.column("tags").combine_chunks()
-    flat = pc.list_flatten(tags)
-    parent = pc.list_parent_indices(tags).to_numpy()
-    blogger_codes = pc.dictionary_encode(posts.column("blogger_id")).combine_chunks().indices.to_numpy()
-    tag_codes = pc.dictionary_encode(flat).indices.to_numpy()
-    weights = habit_weights(blogger_codes[parent], tag_codes, power)
-    weight_lists = pa.ListArray.from_arrays(tags.offsets, pa.array(weights, type=pa.float32()))
-    return posts.append_column("weights", weight_lists)
+    """The stage's core on an in-memory table with ``blogger_id`` and ``tags``: adds ``weights``."""
+    parts: list[pa.Table] = []
+    occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
+    weight_batches(streaming.table_batches(posts), parts.append, power, occurrences)
+    schema = posts.schema.append(WEIGHTS_FIELD)
+    return pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
+
+
+def weight_batches(batches: Batches, write: Callable[[pa.Table], None], power: float,
+                   occurrences: int) -> dict[str, float]:
+    """Stream ``batches`` twice; each batch goes to ``write`` with its ``weights`` column.
+    ``occurrences`` (the number of tags in all posts) sizes the spill's buckets."""
+    bloggers, tags = Vocabulary(), Vocabulary()
+    with BucketSpill(streaming.bucket_count(occurrences), np.int64, name="reweight-pairs") as spill:
+        for batch in batches():
+            flat, parent = streaming.list_parts(batch.column("tags"))
+            blogger_of = bloggers.codes(batch.column("blogger_id"))[parent]
+            pairs = (blogger_of << _TAG_BITS) | tags.codes(flat)
+            spill.append(blogger_of % spill.buckets, pairs)
+
+        # occurrences_with_count[c]: how many occurrences belong to a (blogger, tag) pair used c times
+        occurrences_with_count = np.zeros(1, dtype=np.int64)
+        for bucket in range(spill.buckets):
+            pairs = spill.read(bucket)
+            if not len(pairs):
+                spill.write_result(bucket, np.zeros(0, dtype=np.int64))
+                continue
+            _, inverse, per_pair = np.unique(pairs, return_inverse=True, return_counts=True)
+            count = per_pair[inverse].astype(np.int64)
+            spill.write_result(bucket, count)
+            histogram = np.bincount(count)
+            if len(histogram) > len(occurrences_with_count):
+                occurrences_with_count = np.pad(occurrences_with_count,
+                                                (0, len(histogram) - len(occurrences_with_count)))
+            occurrences_with_count[:len(histogram)] += histogram
+        total = int(occurrences_with_count.sum())
+        used = np.flatnonzero(occurrences_with_count)
+        mean = math.fsum(int(occurrences_with_count[c]) * float(c) ** -power for c in used) / total if total else 1.0
+
+        stats = {"posts": 0, "occurrences": total, "weight_min": 0.0, "weight_max": 0.0}
+        low, high = math.inf, -math.inf
+        with spill.reader(np.int64) as counts:
+            for batch in batches():
+                tag_column = batch.column("tags")
+                flat, parent = streaming.list_parts(tag_column)
+                blogger_of = bloggers.codes(batch.column("blogger_id"))[parent]
+                count = counts.take(blogger_of % spill.buckets)
+                weights = ((count.astype(np.float64) ** -power) / mean).astype(np.float32)
+                if len(weights):
+                    low, high = min(low, float(weights.min())), max(high, float(weights.max()))
+                lengths = pc.fill_null(pc.list_value_length(tag_column), 0).to_numpy(zero_copy_only=False)
+                offsets = np.zeros(batch.num_rows + 1, dtype=np.int32)
+                np.cumsum(lengths, out=offsets[1:])
+                columns = {name: streaming.plain_strings(batch.column(name)) for name in batch.schema.names}
+                columns["tags"] = streaming.plain_tags(tag_column)
+                columns["weights"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(weights, pa.float32()))
+                stats["posts"] += batch.num_rows
+                write(pa.table(columns))
+    if total:
+        stats["weight_min"], stats["weight_max"] = low, high
+    return stats

@@ -1,7 +1,8 @@
 """Hold out posts for evaluation, deterministically by a salted hash of ``post_id``.
 
 A hash (not a random draw) keeps a post on the same side of the split from week to week, so a
-refreshed model is never evaluated on posts an earlier model trained on.
+refreshed model is never evaluated on posts an earlier model trained on. Streamed batch by batch:
+each post's side depends on its id alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.stages import streaming
 
 STAGE = "split"
 _BUCKETS = 1_000_000
@@ -25,15 +27,26 @@ def split(weighted: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
     source = Artifact(store, weighted)
 
     def compute(ws: Workspace) -> StageResult:
-        posts = source.read_table("posts.parquet")
-        mask = heldout_mask(posts.column("post_id").to_pylist(), config.split.heldout_share, config.split.salt)
-        train, heldout = posts.filter(pa.array(~mask)), posts.filter(pa.array(mask))
-        pq.write_table(train, ws.path("train.parquet"))
-        pq.write_table(heldout, ws.path("heldout.parquet"))
-        n_tags = pc.list_value_length(heldout.column("tags"))
-        evaluable = int(pc.sum(pc.greater_equal(n_tags, 2)).as_py() or 0) if len(heldout) else 0
-        return StageResult(counts={"train_posts": len(train), "heldout_posts": len(heldout),
-                                   "heldout_evaluable_posts": evaluable})
+        path = source.path("posts.parquet")
+        schema = pq.read_schema(path)
+        counts = {"train_posts": 0, "heldout_posts": 0, "heldout_evaluable_posts": 0}
+        with pq.ParquetWriter(ws.path("train.parquet"), schema, **streaming.WRITE_OPTIONS) as train, \
+                pq.ParquetWriter(ws.path("heldout.parquet"), schema, **streaming.WRITE_OPTIONS) as heldout:
+            for batch in streaming.parquet_batches(path)():
+                table = pa.Table.from_batches([batch], schema=schema)
+                mask = heldout_mask(table.column("post_id").to_pylist(), config.split.heldout_share,
+                                    config.split.salt)
+                held = table.filter(pa.array(mask))
+                if held.num_rows < table.num_rows:
+                    train.write_table(table.filter(pa.array(~mask)))
+                if held.num_rows:
+                    heldout.write_table(held)
+                counts["train_posts"] += int((~mask).sum())
+                counts["heldout_posts"] += held.num_rows
+                if held.num_rows:
+                    n_tags = pc.list_value_length(held.column("tags"))
+                    counts["heldout_evaluable_posts"] += int(pc.sum(pc.greater_equal(n_tags, 2)).as_py() or 0)
+        return StageResult(counts=counts)
 
     return run_stage(store, STAGE, code=code_version(__name__), params=config.split,
                      inputs={"weighted": source.ref}, compute=compute)
