@@ -14,7 +14,8 @@ STAGES = ("ingest", "normalize", "filter", "reweight", "split", "train", "evalua
           "blogger_vectors", "index", "clusters", "publish")
 
 
-def run_pipeline(config: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
+def run_pipeline(config: PipelineConfig, *, run_id: str | None = None,
+                 tune_budget_seconds: float = 0) -> dict[str, Any]:
     """Run every stage in order and return publish's run report."""
     from topictensor.stages.blogger_vectors import blogger_vectors
     from topictensor.stages.clusters import clusters_after_gate
@@ -35,6 +36,10 @@ def run_pipeline(config: PipelineConfig, *, run_id: str | None = None) -> dict[s
     filtered = [filter_language(normalized, lang, config) for lang in select_languages(normalized, config)]
     weighted = reweight(filtered, config)
     splits = split(weighted, config)
+    if tune_budget_seconds > 0:  # the DAG's optional tune task: its choice feeds train
+        from topictensor.stages.tune import apply_tuned, tune_config
+
+        config = apply_tuned(config, tune_config(splits, config, tune_budget_seconds))
     model = train_model(splits, config)
     evaluation = evaluate_model(model, splits, config)
     decision = gate(evaluation, config)

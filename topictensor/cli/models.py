@@ -1,4 +1,5 @@
-"""Commands that read a trained model: ``neighbours``."""
+"""Commands that train, tune and read a model: ``train``, ``tune``, ``evaluate``,
+``export-projector``, ``neighbours``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from topictensor.cli.common import ConfigOption, echo_json, load, table
 def register(app: typer.Typer) -> None:
     app.command()(neighbours)
     app.command("train")(train_command)
+    app.command("tune")(tune_command)
     app.command("evaluate")(evaluate_command)
     app.command("export-projector")(export_projector_command)
 
@@ -46,13 +48,17 @@ def train_command(
     seed: int = typer.Option(None), min_count: int = typer.Option(None, "--min-count"),
     deterministic: bool = typer.Option(False, "--deterministic", help="One thread, bit-identical reruns."),
     param: list[str] = typer.Option([], "--param", "-p", help="Any other trainer field, KEY=VALUE (repeatable)."),
+    init_from: Path = typer.Option(
+        None, "--init-from", help="Warm start from this model directory: its vectors start the training, "
+        "new tags are placed next to the known tags they co-occur with, and train.warm_epochs epochs run "
+        "(its dim is used unless --dim is given)."),
     config: Path = ConfigOption,
 ) -> None:
     """Train tag embeddings on any posts file, outside the pipeline (same trainer as the DAG)."""
     import pyarrow.parquet as pq
     import yaml
 
-    from topictensor.modeldir import train_to_dir
+    from topictensor.modeldir import load_warm_start, train_to_dir
 
     flags = {"mode": mode, "loss": loss, "dim": dim, "epochs": epochs, "negatives": negatives, "lr": lr,
              "threads": threads, "seed": seed, "min_count": min_count, "deterministic": deterministic or None}
@@ -62,10 +68,76 @@ def train_command(
         if not sep:
             raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
+    init = None
+    if init_from is not None:
+        init = load_warm_start(init_from)
+        overrides.setdefault("dim", init.dim)
     cfg = load(config, overrides={"train": overrides}).train
     table = _read_posts(posts, pq)
-    summary = train_to_dir(table, cfg, out)
+    summary = train_to_dir(table, cfg, out, init=init)
     typer.echo(f"wrote {out}: {summary}")
+
+
+def tune_command(
+    posts: Path = typer.Option(..., "--posts", help="Training posts: Parquet with a `tags` list<string> column."),
+    out: Path = typer.Option(..., "--out", help="YAML file to write: the chosen `train:` section."),
+    budget: float = typer.Option(..., "--budget", min=1, help="Wall-clock budget of the search, in seconds."),
+    validation: Path = typer.Option(
+        None, "--validation", help="Validation posts to choose by (default: --validation-share of --posts, "
+        "carved out and not trained on)."),
+    validation_share: float = typer.Option(0.1, "--validation-share", min=0.001, max=0.5),
+    heldout: Path = typer.Option(
+        None, "--heldout", help="Test posts: only reported for the chosen and the starting configuration "
+        "after the search, never used to choose."),
+    threads: int = typer.Option(None, help="0 = all cores."),
+    seed: int = typer.Option(0, help="Seed of the validation carve-out and of the random configurations."),
+    report: Path = typer.Option(None, "--report", help="Also write every trial as JSON here."),
+    config: Path = ConfigOption,
+) -> None:
+    """Search dim (<= 128), epochs, negatives, learning rate and mode within a time budget
+    (successive halving over random configurations, validation quality), print the trade-off table
+    and write the chosen configuration."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from topictensor.train.tune import split_validation, tune
+
+    overrides = {"threads": threads} if threads is not None else {}
+    base = load(config, overrides={"train": overrides} if overrides else None).train
+    table = _read_posts(posts, pq)
+    if validation is not None:
+        train_part, valid_tags = table, _read_posts(validation, pq).column("tags").to_pylist()
+    else:
+        train_part, held = split_validation(table, validation_share, seed)
+        valid_tags = held.column("tags").to_pylist()
+    result = tune(train_part, valid_tags, budget, base, seed=seed,
+                  progress=lambda t: typer.echo(f"trial {t.number}: {t.config} on {t.share:.0%} of posts: "
+                                                f"{t.quality:.4f} in {t.seconds:.2f} s", err=True))
+    typer.echo(result.table())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(result.to_yaml())
+    typer.echo(f"wrote {out}: {result.train_section()}")
+    if report is not None:
+        report.write_text(json.dumps(result.summary(), indent=2, default=float))
+    if heldout is not None:
+        _report_on_test_split(table, heldout, result, pq)
+
+
+def _report_on_test_split(table, heldout: Path, result, pq) -> None:
+    """Train the chosen and the starting configuration on all posts and score them on the test split."""
+    from topictensor.quality import quality
+    from topictensor.train.trainer import train
+    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+
+    test = _read_posts(heldout, pq).column("tags").to_pylist()
+    vocab = build_vocabulary_arrow(table.column("tags"), result.best.min_count)
+    weights = table.column("weights") if "weights" in table.column_names else None
+    posts = encode_arrow(table.column("tags"), vocab, weights)
+    for name, cfg in (("chosen", result.best), ("starting", result.baseline)):
+        trained = train(posts, vocab, cfg)
+        q = quality((trained.vectors, vocab.index), test).quality
+        typer.echo(f"test split ({heldout}): {name} configuration {q:.4f} in {trained.seconds:.2f} s")
 
 
 def evaluate_command(

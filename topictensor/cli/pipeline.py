@@ -44,11 +44,13 @@ def synth(
     typer.echo(f"wrote {out}: {counts}")
 
 
-def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name of this run in the report.")) -> None:
+def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name of this run in the report."),
+        tune_budget: float = typer.Option(0, min=0, help="Seconds of hyperparameter search before training "
+                                                         "(0 = off); training uses the choice.")) -> None:
     """Run the whole refresh without Airflow; finished stages are reused."""
     from topictensor.pipeline import run_pipeline
 
-    report = run_pipeline(load(config), run_id=run_id or "cli")
+    report = run_pipeline(load(config), run_id=run_id or "cli", tune_budget_seconds=tune_budget)
     typer.echo(format_run_report(report))
 
 

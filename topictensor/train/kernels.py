@@ -1,8 +1,12 @@
 """The numba kernels of the trainer (StarSpace's objective on cosine similarity).
 
-Lock-free (Hogwild) SGD: each thread owns a shard of the shuffled post order and writes the
-shared matrices without locks, as StarSpace and word2vec do; collisions on a row are rare and
-harmless to convergence. Everything here is array-in/array-out so it can be cached on disk
+Lock-free (Hogwild) SGD: threads take blocks of the shuffled post order from a shared queue
+(trainer.py) and write the shared matrices without locks, as StarSpace and word2vec do;
+collisions on a row are rare and harmless to convergence. The kernels are plain ``nogil``
+functions called from Python threads, not numba ``parallel`` loops: a parallel loop splits the
+work statically, so one thread slowed by other load on the machine made the whole epoch wait
+(3x slower with one busy process on a 2-core machine); a queue of small blocks lets the faster
+thread take more of them, as gensim's job queue does. Everything here is array-in/array-out so it can be cached on disk
 (``cache=True``) and reused by a fresh process without recompiling.
 
 An example is a left vector l (one tag's row, or for cbow the weighted sum of the post's other
@@ -24,7 +28,7 @@ negatives (the sampler is built from weighted counts).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 MODE_SKIPGRAM = 0
 MODE_CBOW = 1
@@ -36,7 +40,7 @@ _EPS = 1e-12
 _NEG_TRIES = 5  # redraws when a negative falls inside the post (it would push apart true neighbours)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _next(state):
     """xorshift64*: one 64-bit draw; state is a 1-element uint64 array owned by one thread."""
     x = state[0]
@@ -47,18 +51,18 @@ def _next(state):
     return x * np.uint64(2685821657736338717)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _rand_below(state, n):
     """Uniform in [0, n) for n < 2**32 by multiply-shift (Lemire), no division."""
     return np.int64(((_next(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _rand_unit(state):
     return np.float64(_next(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _draw_negative(state, alias_prob, alias_idx, marks, stamp):
     """A tag from the alias table that is not in the current post (marks[tag] == stamp), or -1
     after a few failed tries. One 64-bit draw gives both the bucket (high half) and the coin
@@ -74,7 +78,7 @@ def _draw_negative(state, alias_prob, alias_idx, marks, stamp):
     return -1
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _update_row(mat, state, row, grad, scale, lr, adagrad):
     """row -= lr * scale * grad, then refresh the row's cached norm.
 
@@ -98,7 +102,31 @@ def _update_row(mat, state, row, grad, scale, lr, adagrad):
     state[row, 1] = np.sqrt(sq)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _update_right_row(mat, state, row, lvec, a, b, dot, l_sq, scale, lr, adagrad):
+    """_update_row for a right-hand row r with the gradient g = a*l - b*r, fused: g is never
+    written out, and Adagrad's |g|^2 = a^2|l|^2 + b^2|r|^2 - 2ab(l.r) comes from the norms and
+    the dot product already known (two passes over the row fewer per updated candidate)."""
+    dim = mat.shape[1]
+    rn = state[row, 1]
+    step = lr * scale
+    if adagrad:
+        sq_grad = a * a * l_sq + b * b * rn * rn - 2.0 * a * b * dot
+        if sq_grad < 0.0:
+            sq_grad = 0.0
+        state[row, 0] += sq_grad * (scale * scale / dim)
+        step = step / np.sqrt(state[row, 0] + 1e-8)
+    keep = np.float32(1.0 + step * b)
+    pull = np.float32(step * a)
+    sq = np.float32(0.0)
+    for d in range(dim):
+        x = keep * mat[row, d] - pull * lvec[d]
+        mat[row, d] = x
+        sq += x * x
+    state[row, 1] = np.sqrt(sq)
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _norm(v):
     s = np.float32(0.0)
     for d in range(v.shape[0]):
@@ -106,12 +134,12 @@ def _norm(v):
     return np.sqrt(s)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _example(
     lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m,
     left_pos, right_pos, ex_w, mode, loss_kind, negatives, margin, temperature,
     lr, adagrad, alias_prob, alias_idx, state,
-    lvec, grad_l, grad_r, cands, n_cands, neg_ids, neg_cos, neg_norm,
+    lvec, grad_l, cands, n_cands, neg_ids, neg_cos, neg_norm,
 ):
     """One training example against the negative candidates ``cands[:n_cands]``; returns its
     (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post."""
@@ -199,10 +227,11 @@ def _example(
     # grad_l = c_p * dcos_p/dl + sum_k c_k * dcos_k/dl, with dcos(l,r)/dl = (r/|r| - cos*l/|l|)/|l|
     # and dcos(l,r)/dr = (l/|l| - cos*r/|r|)/|r|. Coefficients are folded into float32 scalars
     # so that the inner loops are multiply-adds (no divisions, no float64) and vectorise.
+    # The -b*l terms of all candidates are summed first and applied once at the end.
     a = np.float32(c_p / (ln * rp_norm))
-    b = np.float32(c_p * cos_p / (ln * ln))
+    b_total = c_p * cos_p / (ln * ln)
     for d in range(dim):
-        grad_l[d] = a * rhs[pos, d] - b * lvec[d]
+        grad_l[d] = a * rhs[pos, d]
     for k in range(n_neg):
         if use_softmax:
             ck = coef_neg * np.exp(neg_cos[k] * inv_t - zmax)
@@ -212,19 +241,16 @@ def _example(
         nn = neg_norm[k]
         ncos = neg_cos[k]
         a = np.float32(ck / (ln * nn))
-        b = np.float32(ck * ncos / (ln * ln))
+        b_total += ck * ncos / (ln * ln)
         for d in range(dim):
-            grad_l[d] += a * rhs[nid, d] - b * lvec[d]
-        a = np.float32(ck / (ln * nn))
-        b = np.float32(ck * ncos / (nn * nn))
-        for d in range(dim):
-            grad_r[d] = a * lvec[d] - b * rhs[nid, d]
-        _update_row(rhs, acc_r, nid, grad_r, ex_w, lr, adagrad)
-    a = np.float32(c_p / (ln * rp_norm))
-    b = np.float32(c_p * cos_p / (rp_norm * rp_norm))
+            grad_l[d] += a * rhs[nid, d]
+        _update_right_row(rhs, acc_r, nid, lvec, ck / (ln * nn), ck * ncos / (nn * nn), ncos * ln * nn,
+                          ln * ln, ex_w, lr, adagrad)
+    _update_right_row(rhs, acc_r, pos, lvec, c_p / (ln * rp_norm), c_p * cos_p / (rp_norm * rp_norm),
+                      cos_p * ln * rp_norm, ln * ln, ex_w, lr, adagrad)
+    b32 = np.float32(b_total)
     for d in range(dim):
-        grad_r[d] = a * lvec[d] - b * rhs[pos, d]
-    _update_row(rhs, acc_r, pos, grad_r, ex_w, lr, adagrad)
+        grad_l[d] -= b32 * lvec[d]
     if left_pos >= 0:
         _update_row(lhs, acc_l, ids[left_pos], grad_l, ex_w, lr, adagrad)
     else:
@@ -235,7 +261,7 @@ def _example(
     return loss
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives):
     """Fill cands with up to ``negatives`` tags not in the post; returns how many."""
     n = 0
@@ -247,141 +273,90 @@ def _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negative
     return n
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
-def init_row_state(mat, state):
-    """Adagrad accumulators to 0 and cached row norms to |row| (before the first epoch)."""
-    for r in prange(mat.shape[0]):
-        state[r, 0] = 0.0
-        state[r, 1] = _norm(mat[r])
+@njit(cache=True, nogil=True, error_model="numpy")
+def shuffle_slice(perm, lo, hi, seed):
+    """Fisher-Yates shuffle of ``perm[lo:hi]`` in place with its own RNG (one call per thread)."""
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = seed | np.uint64(1)
+    n = hi - lo
+    for i in range(n - 1, 0, -1):
+        j = _rand_below(state, i + 1)
+        tmp = perm[lo + i]
+        perm[lo + i] = perm[lo + j]
+        perm[lo + j] = tmp
 
 
-@njit(parallel=True, nogil=True, cache=True)
-def shuffle_shards(perm, bounds, seeds):
-    """Fisher-Yates shuffle of each shard's slice of ``perm`` with the shard's own RNG."""
-    n_shards = bounds.shape[0] - 1
-    for s in prange(n_shards):
-        state = np.empty(1, dtype=np.uint64)
-        state[0] = seeds[s] | np.uint64(1)
-        lo = bounds[s]
-        n = bounds[s + 1] - lo
-        for i in range(n - 1, 0, -1):
-            j = _rand_below(state, i + 1)
-            tmp = perm[lo + i]
-            perm[lo + i] = perm[lo + j]
-            perm[lo + j] = tmp
-
-
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
-def train_chunk(
-    lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, bounds, chunk, n_chunks, seeds,
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def train_block(
+    lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, start, stop, seed,
     mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad, max_context, both_directions,
-    alias_prob, alias_idx, keep_prob, bufs, kept_bufs, neg_bufs_i, neg_bufs_f, mark_bufs, stamps,
-    out_loss, out_examples, out_tags,
+    alias_prob, alias_idx, keep_prob, buf, kept, neg_i, neg_f, marks, stamp_io, out,
 ):
-    """Train on chunk ``chunk`` of ``n_chunks`` of every shard's slice of ``perm`` (one thread per shard).
+    """Train on the posts ``perm[start:stop]`` (one block; the caller's threads take blocks from a
+    shared queue, so a thread slowed down by other load takes fewer of them). ``buf``, ``kept``,
+    ``neg_i``, ``neg_f``, ``marks`` and ``stamp_io`` belong to the calling thread.
 
     Each tag occurrence is kept with probability keep_prob[tag] (frequent-tag subsampling,
     redrawn every epoch); the post's kept occurrences are then paired by ``mode``. The learning
-    rate moves linearly from lr_start to lr_end across the chunk. In skipgram, a tag of a post
+    rate moves linearly from lr_start to lr_end across the block. In skipgram, a tag of a post
     with more than ``max_context`` other kept tags is paired with ``max_context`` of them drawn at
     random (0 = all), which bounds the quadratic cost of 30-tag posts. Unless ``both_directions``,
     skipgram trains each unordered pair of a post once, in a random direction (half the cost of
-    both directions, and the same quality when left and right share one matrix). Per shard it writes the loss
-    sum, the number of examples and the number of tag occurrences seen.
+    both directions, and the same quality when left and right share one matrix). Writes the loss
+    sum, the number of examples and the number of tag occurrences seen to ``out[0:3]``.
     """
-    n_shards = bounds.shape[0] - 1
-    for s in prange(n_shards):
-        state = np.empty(1, dtype=np.uint64)
-        state[0] = seeds[s] | np.uint64(1)
-        lvec = bufs[s, 0]
-        grad_l = bufs[s, 1]
-        grad_r = bufs[s, 2]
-        kept = kept_bufs[s]
-        marks = mark_bufs[s]
-        stamp = stamps[s]
-        cands = neg_bufs_i[s, 0]
-        neg_ids = neg_bufs_i[s, 1]
-        neg_cos = neg_bufs_f[s, 0]
-        neg_norm = neg_bufs_f[s, 1]
-        size = bounds[s + 1] - bounds[s]
-        start = bounds[s] + (size * chunk) // n_chunks
-        stop = bounds[s] + (size * (chunk + 1)) // n_chunks
-        span = max(stop - start, 1)
-        loss_sum = 0.0
-        n_ex = 0
-        n_tags = 0
-        for t in range(start, stop):
-            lr = lr_start + (lr_end - lr_start) * ((t - start) / span)
-            p = perm[t]
-            lo = offsets[p]
-            hi = offsets[p + 1]
-            n_tags += hi - lo
-            # Stamp the post's tags so that negatives can be checked against the post in O(1).
-            if stamp >= 2147483646:
-                marks[:] = 0
-                stamp = 0
-            stamp += 1
-            for k in range(lo, hi):
-                marks[ids[k]] = stamp
-            m = 0
-            for k in range(lo, hi):
-                kp = keep_prob[ids[k]]
-                if kp >= 1.0 or _rand_unit(state) < kp:
-                    kept[m] = k
-                    m += 1
-            if m < 2:
-                continue
-            if mode == MODE_SKIPGRAM:
-                capped = max_context > 0 and m - 1 > max_context
-                n_right = max_context if capped else m
-                for a in range(m):
-                    for c in range(n_right):
-                        if capped:
-                            b = _rand_below(state, m - 1)
-                            if b >= a:
-                                b += 1
-                        else:
-                            b = c
-                        if not both_directions and not capped and b <= a:
-                            continue  # each unordered pair once ...
-                        i = kept[a]
-                        j = kept[b]
-                        if not both_directions and (_next(state) & np.uint64(1)) == np.uint64(1):
-                            i, j = j, i  # ... in a random direction
-                        if i == j or ids[i] == ids[j]:
-                            continue
-                        w = weights[i] * weights[j]
-                        if w <= 0.0:
-                            continue
-                        n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-                        loss_sum += _example(
-                            lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
-                            loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                            alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
-                        )
-                        n_ex += 1
-            elif mode == MODE_CBOW:
-                for b in range(m):
-                    j = kept[b]
-                    w = weights[j]
-                    if w <= 0.0:
-                        continue
-                    n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-                    loss_sum += _example(
-                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, -1, j, w, mode,
-                        loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                        alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
-                    )
-                    n_ex += 1
-            else:
-                for _ in range(m):
-                    a = _rand_below(state, m)
-                    b = _rand_below(state, m - 1)
-                    if b >= a:
-                        b += 1
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = seed | np.uint64(1)
+    lvec = buf[0]
+    grad_l = buf[1]
+    stamp = stamp_io[0]
+    cands = neg_i[0]
+    neg_ids = neg_i[1]
+    neg_cos = neg_f[0]
+    neg_norm = neg_f[1]
+    span = max(stop - start, 1)
+    loss_sum = 0.0
+    n_ex = 0
+    n_tags = 0
+    for t in range(start, stop):
+        lr = lr_start + (lr_end - lr_start) * ((t - start) / span)
+        p = perm[t]
+        lo = offsets[p]
+        hi = offsets[p + 1]
+        n_tags += hi - lo
+        # Stamp the post's tags so that negatives can be checked against the post in O(1).
+        if stamp >= 2147483646:
+            marks[:] = 0
+            stamp = 0
+        stamp += 1
+        for k in range(lo, hi):
+            marks[ids[k]] = stamp
+        m = 0
+        for k in range(lo, hi):
+            kp = keep_prob[ids[k]]
+            if kp >= 1.0 or _rand_unit(state) < kp:
+                kept[m] = k
+                m += 1
+        if m < 2:
+            continue
+        if mode == MODE_SKIPGRAM:
+            capped = max_context > 0 and m - 1 > max_context
+            n_right = max_context if capped else m
+            for a in range(m):
+                for c in range(n_right):
+                    if capped:
+                        b = _rand_below(state, m - 1)
+                        if b >= a:
+                            b += 1
+                    else:
+                        b = c
+                    if not both_directions and not capped and b <= a:
+                        continue  # each unordered pair once ...
                     i = kept[a]
                     j = kept[b]
-                    if ids[i] == ids[j]:
+                    if not both_directions and (_next(state) & np.uint64(1)) == np.uint64(1):
+                        i, j = j, i  # ... in a random direction
+                    if i == j or ids[i] == ids[j]:
                         continue
                     w = weights[i] * weights[j]
                     if w <= 0.0:
@@ -390,10 +365,43 @@ def train_chunk(
                     loss_sum += _example(
                         lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
                         loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                        alias_idx, state, lvec, grad_l, grad_r, cands, n_c, neg_ids, neg_cos, neg_norm,
+                        alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
                     )
                     n_ex += 1
-        stamps[s] = stamp
-        out_loss[s] = loss_sum
-        out_examples[s] = n_ex
-        out_tags[s] = n_tags
+        elif mode == MODE_CBOW:
+            for b in range(m):
+                j = kept[b]
+                w = weights[j]
+                if w <= 0.0:
+                    continue
+                n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
+                loss_sum += _example(
+                    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, -1, j, w, mode,
+                    loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
+                    alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
+                )
+                n_ex += 1
+        else:
+            for _ in range(m):
+                a = _rand_below(state, m)
+                b = _rand_below(state, m - 1)
+                if b >= a:
+                    b += 1
+                i = kept[a]
+                j = kept[b]
+                if ids[i] == ids[j]:
+                    continue
+                w = weights[i] * weights[j]
+                if w <= 0.0:
+                    continue
+                n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
+                loss_sum += _example(
+                    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
+                    loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
+                    alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
+                )
+                n_ex += 1
+    stamp_io[0] = stamp
+    out[0] = loss_sum
+    out[1] = n_ex
+    out[2] = n_tags

@@ -68,3 +68,32 @@ class TrainConfig(BaseModel):
     threads: int = Field(0, ge=0, description="0 = all cores.")
     seed: int = 0
     deterministic: bool = Field(False, description="Single thread, bit-identical reruns.")
+    warm_start: bool = Field(
+        True,
+        description="In the pipeline, start from the production model's vectors (when it has the same "
+        "dim) instead of from random: the weekly refresh then needs warm_epochs instead of epochs, "
+        "and tag vectors stay comparable from week to week. No production model (the first run) or "
+        "another dim: a cold start.",
+    )
+    warm_epochs: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Epochs of a warm-started training (epochs applies to a cold start). The warm start "
+        "continues the previous model's Adagrad state (adagrad.npy), so these epochs add to its training "
+        "instead of redoing it (benchmarks/bench_warm_start.py).",
+    )
+    warm_lr_scale: float = Field(
+        0.3,
+        gt=0,
+        le=1.0,
+        description="Only when the previous model has no saved Adagrad state (adagrad off, or a model "
+        "from before it was saved): the warm training runs at lr * warm_lr_scale, since a restart at "
+        "full lr with fresh accumulators first shakes the converged vectors loose.",
+    )
+    keep_vanished_tags: bool = Field(
+        False,
+        description="Warm start: keep the previous model's tags that are absent from the new corpus "
+        "(their previous vectors, count 0). Off by default: a tag the filter or the blacklist now "
+        "drops must not come back through the old model.",
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +33,12 @@ __all__ = [
     "resolve_threads",
 ]
 
-# Tag occurrences per kernel call: bounds the time between two progress reports on a big corpus.
+# Tag occurrences between two progress reports within an epoch (a big corpus logs every chunk).
 CHUNK_OCCURRENCES = 4_000_000
+# Blocks per thread and chunk: the unit threads take from the queue. Enough of them that a thread
+# slowed by other load leaves at most one small block for the end; few enough that the Python
+# call per block (~20 us) stays negligible.
+BLOCKS_PER_THREAD = 8
 
 _MODES = {"skipgram": kernels.MODE_SKIPGRAM, "cbow": kernels.MODE_CBOW, "pair": kernels.MODE_PAIR}
 _LOSSES = {"hinge": kernels.LOSS_HINGE, "softmax": kernels.LOSS_SOFTMAX}
@@ -46,6 +52,7 @@ class TrainResult:
     config: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     jit_seconds: float = 0.0
+    adagrad: np.ndarray | None = None  # float32 [V]: each row's Adagrad accumulator at the end (for a warm start)
 
 
 def resolve_threads(cfg: TrainConfig) -> int:
@@ -128,11 +135,9 @@ def _validate(posts: EncodedPosts, vocab: Vocabulary, cfg: TrainConfig, init_vec
     return trainable.astype(np.int64)
 
 
-def _seeds(seed: int, epoch: int, n_shards: int, chunk: int) -> np.ndarray:
-    return np.array(
-        [np.random.SeedSequence([seed, epoch, s, chunk]).generate_state(1, np.uint64)[0] for s in range(n_shards)],
-        dtype=np.uint64,
-    )
+def _block_seeds(seed: int, epoch: int, chunk: int, n: int) -> np.ndarray:
+    """One RNG seed per block (or per shuffled slice, chunk -1), reproducible from the config's seed."""
+    return np.random.default_rng([seed, epoch, chunk + 1]).integers(1, 2**63 - 1, size=n, dtype=np.uint64)
 
 
 def compile_kernels() -> float:
@@ -143,31 +148,72 @@ def compile_kernels() -> float:
     t = time.perf_counter()
     lhs = np.full((2, 2), 0.1, dtype=np.float32)
     acc = np.zeros((2, 2), dtype=np.float32)
-    offsets = np.array([0, 2], dtype=np.int64)
-    ids = np.array([0, 1], dtype=np.int32)
-    weights = np.ones(2, dtype=np.float32)
+    acc[:, 1] = np.linalg.norm(lhs, axis=1)
     perm = np.zeros(1, dtype=np.int64)
-    bounds = np.array([0, 1], dtype=np.int64)
-    seeds = np.ones(1, dtype=np.uint64)
     table = build_alias_table(np.ones(2))
-    kernels.init_row_state(lhs, acc)
-    kernels.shuffle_shards(perm, bounds, seeds)
-    kernels.train_chunk(
-        lhs, lhs, acc, acc, offsets, ids, weights, perm, bounds, 0, 1, seeds,
+    kernels.shuffle_slice(perm, 0, 1, np.uint64(1))
+    thread = _ThreadBuffers(1, 2, 2, 1)
+    kernels.train_block(
+        lhs, lhs, acc, acc, np.array([0, 2], dtype=np.int64), np.array([0, 1], dtype=np.int32),
+        np.ones(2, dtype=np.float32), perm, 0, 1, np.uint64(1),
         kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, 0, False, table.prob, table.alias,
-        np.ones(2, dtype=np.float32), np.zeros((1, 3, 2), dtype=np.float32),
-        np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2, 1), dtype=np.int32),
-        np.zeros((1, 2, 1), dtype=np.float32), np.zeros((1, 2), dtype=np.int32), np.zeros(1, dtype=np.int64),
-        np.zeros(1), np.zeros(1, dtype=np.int64),
-        np.zeros(1, dtype=np.int64),
+        np.ones(2, dtype=np.float32), *thread.args(),
     )
     return time.perf_counter() - t
+
+
+class _ThreadBuffers:
+    """One thread's scratch arrays for train_block (never shared: the kernels write them freely)."""
+
+    def __init__(self, dim: int, vocab_size: int, max_post: int, negatives: int) -> None:
+        self.buf = np.zeros((2, dim), dtype=np.float32)  # the left vector and its gradient
+        self.kept = np.zeros(max(max_post, 1), dtype=np.int64)
+        self.neg_i = np.zeros((2, negatives), dtype=np.int32)
+        self.neg_f = np.zeros((2, negatives), dtype=np.float32)
+        self.marks = np.zeros(vocab_size, dtype=np.int32)  # stamp of the post a tag was last seen in
+        self.stamp = np.zeros(1, dtype=np.int64)
+        self.out = np.zeros(3, dtype=np.float64)
+        self.totals = np.zeros(3, dtype=np.float64)  # loss, examples, tags since the last reset
+
+    def args(self) -> tuple:
+        return self.buf, self.kept, self.neg_i, self.neg_f, self.marks, self.stamp, self.out
+
+
+def _run_dynamic(pool: ThreadPoolExecutor | None, threads: list[_ThreadBuffers],
+                 jobs: list[Callable[[_ThreadBuffers], None]]) -> None:
+    """Run ``jobs`` (each given the calling thread's buffers): in order on one thread, or taken
+    from a shared queue by every thread until it is empty."""
+    if pool is None:
+        for job in jobs:
+            job(threads[0])
+        return
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+
+    def worker(mine: _ThreadBuffers) -> None:
+        while True:
+            try:
+                job = todo.get_nowait()
+            except queue.Empty:
+                return
+            job(mine)
+
+    for future in [pool.submit(worker, t) for t in threads]:
+        future.result()  # re-raises a kernel's error here
 
 
 def _lr_at(cfg: TrainConfig, progress: float) -> float:
     if not cfg.lr_decay:
         return cfg.lr
     return cfg.lr * max(1e-4, 1.0 - progress)
+
+
+def _row_state(mat: np.ndarray) -> np.ndarray:
+    """Per row: Adagrad accumulator 0 and the cached norm |row| (before the first epoch)."""
+    state = np.zeros((mat.shape[0], 2), dtype=np.float32)
+    state[:, 1] = np.linalg.norm(mat, axis=1)
+    return state
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:
@@ -181,11 +227,14 @@ def train(
     cfg: TrainConfig,
     *,
     init_vectors: np.ndarray | None = None,
+    init_adagrad: np.ndarray | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Learn one vector per vocabulary tag from the posts' co-occurrences (see kernels.py for the
     objective and how weights enter). ``progress`` is called after every epoch with its history row.
-    ``init_vectors`` (see :func:`align_init`) seeds the shared matrix; with ``separate_rhs`` the
+    ``init_vectors`` (see :func:`align_init`) seeds the shared matrix, and ``init_adagrad`` its
+    rows' Adagrad accumulators (a warm start continues the previous optimiser: rows it has
+    trained a lot take small steps, new rows large ones); with ``separate_rhs`` the
     right-hand matrix still starts random. Raises ValueError on unusable input and
     ResourceError when the memory estimate does not fit."""
     t0 = time.perf_counter()
@@ -197,10 +246,8 @@ def train(
              V, dim, len(posts), len(trainable), estimate)
 
     n_threads = resolve_threads(cfg)
-    numba.set_num_threads(n_threads)
     jit_seconds = compile_kernels()
     log.info("kernels ready in %.2fs (compile or load from the numba cache)", jit_seconds)
-    n_shards = n_threads
 
     rng = np.random.default_rng(cfg.seed)
     if init_vectors is None:
@@ -208,12 +255,14 @@ def train(
     else:
         lhs = np.array(init_vectors, dtype=np.float32, order="C", copy=True)
     # Per row: [Adagrad accumulator, cached norm] (see kernels._update_row).
-    acc_l = np.zeros((V, 2), dtype=np.float32)
-    kernels.init_row_state(lhs, acc_l)
+    acc_l = _row_state(lhs)
+    if init_adagrad is not None:
+        if np.shape(init_adagrad) != (V,):
+            raise ValueError(f"init_adagrad has shape {np.shape(init_adagrad)}, expected ({V},) = (vocabulary size,)")
+        acc_l[:, 0] = np.maximum(np.nan_to_num(np.asarray(init_adagrad, dtype=np.float32)), 0.0)
     if cfg.separate_rhs:
         rhs = _normal(rng, cfg.init_sd, (V, dim))
-        acc_r = np.zeros((V, 2), dtype=np.float32)
-        kernels.init_row_state(rhs, acc_r)
+        acc_r = _row_state(rhs)
     else:
         rhs = lhs
         acc_r = acc_l
@@ -221,22 +270,31 @@ def train(
     weighted_counts = np.bincount(posts.ids, weights=posts.weights, minlength=V)
     table = build_alias_table(sampling_weights(weighted_counts, cfg.neg_power))
 
+    # Each thread shuffles its own slice of the post order every epoch; posts stay in their slice
+    # (the slices come from one global random permutation) so the shuffle runs in parallel.
     perm = trainable[rng.permutation(len(trainable))]
-    bounds = np.linspace(0, len(perm), n_shards + 1).astype(np.int64)
+    slices = np.linspace(0, len(perm), n_threads + 1).astype(np.int64)
     occ_per_epoch = int(posts.post_lengths()[trainable].sum())
     n_chunks = max(1, math.ceil(occ_per_epoch / CHUNK_OCCURRENCES))
-
+    per_slice = BLOCKS_PER_THREAD
     keep_prob = keep_probabilities(weighted_counts, cfg.subsample)
     lengths = posts.post_lengths()
-    bufs = np.zeros((n_shards, 3, dim), dtype=np.float32)
-    kept = np.zeros((n_shards, int(lengths.max())), dtype=np.int64)
-    neg_i = np.zeros((n_shards, 2, cfg.negatives), dtype=np.int32)
-    neg_f = np.zeros((n_shards, 2, cfg.negatives), dtype=np.float32)
-    marks = np.zeros((n_shards, V), dtype=np.int32)  # per thread: stamp of the post a tag was last seen in
-    stamps = np.zeros(n_shards, dtype=np.int64)
-    out_loss = np.zeros(n_shards, dtype=np.float64)
-    out_ex = np.zeros(n_shards, dtype=np.int64)
-    out_tags = np.zeros(n_shards, dtype=np.int64)
+    threads = [_ThreadBuffers(dim, V, int(lengths.max()), cfg.negatives) for _ in range(n_threads)]
+    pool = ThreadPoolExecutor(n_threads, thread_name_prefix="train") if n_threads > 1 else None
+    mode, loss_kind = _MODES[cfg.mode], _LOSSES[cfg.loss]
+
+    def block_job(start: int, stop: int, seed: np.uint64, lr_start: float, lr_end: float):
+        def job(mine: _ThreadBuffers) -> None:
+            kernels.train_block(
+                lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, posts.weights, perm, start, stop, seed,
+                mode, loss_kind, cfg.negatives, cfg.margin, cfg.temperature, lr_start, lr_end, cfg.adagrad,
+                cfg.max_context, cfg.both_directions, table.prob, table.alias, keep_prob, *mine.args(),
+            )
+            mine.totals += mine.out
+        return job
+
+    def shuffle_job(lo: int, hi: int, seed: np.uint64):
+        return lambda mine: kernels.shuffle_slice(perm, lo, hi, seed)
 
     bar = None
     if sys.stderr.isatty():
@@ -250,63 +308,75 @@ def train(
     history: list[dict[str, float]] = []
     t_train = time.perf_counter()
     total_steps = cfg.epochs * n_chunks
-    for epoch in range(cfg.epochs):
-        t_ep = time.perf_counter()
-        kernels.shuffle_shards(perm, bounds, _seeds(cfg.seed, epoch, n_shards, 0))
-        ep_loss = 0.0
-        ep_ex = 0
-        ep_tags = 0
-        for chunk in range(n_chunks):
-            step = epoch * n_chunks + chunk
-            lr_start = _lr_at(cfg, step / total_steps)
-            lr_end = _lr_at(cfg, (step + 1) / total_steps)
-            kernels.train_chunk(
-                lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, posts.weights, perm, bounds,
-                chunk, n_chunks, _seeds(cfg.seed, epoch, n_shards, chunk + 1),
-                _MODES[cfg.mode], _LOSSES[cfg.loss], cfg.negatives, cfg.margin, cfg.temperature,
-                lr_start, lr_end, cfg.adagrad, cfg.max_context, cfg.both_directions, table.prob, table.alias, keep_prob,
-                bufs, kept, neg_i, neg_f, marks, stamps, out_loss, out_ex, out_tags,
-            )
-            ep_loss += float(out_loss.sum())
-            ep_ex += int(out_ex.sum())
-            ep_tags += int(out_tags.sum())
-            if bar is not None:
-                bar.update(1)
-            if n_chunks > 1 and chunk < n_chunks - 1:
-                elapsed = time.perf_counter() - t_train
-                done = (step + 1) / total_steps
-                log.info(
-                    "epoch %d/%d chunk %d/%d loss %.5f %.0f tags/s elapsed %.1fs eta %.1fs",
-                    epoch + 1, cfg.epochs, chunk + 1, n_chunks, ep_loss / max(ep_ex, 1),
-                    ep_tags / max(time.perf_counter() - t_ep, 1e-9), elapsed, elapsed / done * (1 - done),
+    try:
+        for epoch in range(cfg.epochs):
+            t_ep = time.perf_counter()
+            seeds = _block_seeds(cfg.seed, epoch, -1, n_threads)
+            _run_dynamic(pool, threads, [shuffle_job(int(slices[s]), int(slices[s + 1]), seeds[s])
+                                         for s in range(n_threads)])
+            for t in threads:
+                t.totals[:] = 0
+            for chunk in range(n_chunks):
+                step = epoch * n_chunks + chunk
+                seeds = _block_seeds(cfg.seed, epoch, chunk, n_threads * per_slice)
+                jobs = []
+                # Block k of every slice before block k + 1 of any: the queue runs roughly in
+                # post-order position, so the learning rate of a block matches its place.
+                for k in range(per_slice):
+                    for s in range(n_threads):
+                        size = int(slices[s + 1] - slices[s])
+                        c_lo = int(slices[s]) + size * chunk // n_chunks
+                        c_hi = int(slices[s]) + size * (chunk + 1) // n_chunks
+                        lo = c_lo + (c_hi - c_lo) * k // per_slice
+                        hi = c_lo + (c_hi - c_lo) * (k + 1) // per_slice
+                        if hi > lo:
+                            frac = (step + k / per_slice) / total_steps
+                            frac_end = (step + (k + 1) / per_slice) / total_steps
+                            jobs.append(block_job(lo, hi, seeds[k * n_threads + s],
+                                                  _lr_at(cfg, frac), _lr_at(cfg, frac_end)))
+                _run_dynamic(pool, threads, jobs)
+                ep_loss, ep_ex, ep_tags = (float(x) for x in sum(t.totals for t in threads))
+                ep_ex, ep_tags = int(ep_ex), int(ep_tags)
+                if bar is not None:
+                    bar.update(1)
+                if n_chunks > 1 and chunk < n_chunks - 1:
+                    elapsed = time.perf_counter() - t_train
+                    done = (step + 1) / total_steps
+                    log.info(
+                        "epoch %d/%d chunk %d/%d loss %.5f %.0f tags/s elapsed %.1fs eta %.1fs",
+                        epoch + 1, cfg.epochs, chunk + 1, n_chunks, ep_loss / max(ep_ex, 1),
+                        ep_tags / max(time.perf_counter() - t_ep, 1e-9), elapsed, elapsed / done * (1 - done),
+                    )
+            if not np.isfinite(lhs).all():
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch + 1} (non-finite vectors); lower lr ({cfg.lr}) or enable adagrad"
                 )
-        if not np.isfinite(lhs).all():
-            raise FloatingPointError(
-                f"training diverged at epoch {epoch + 1} (non-finite vectors); lower lr ({cfg.lr}) or enable adagrad"
+            now = time.perf_counter()
+            seconds = now - t_ep
+            elapsed = now - t_train
+            eta = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
+            row = {
+                "epoch": epoch + 1,
+                "loss": ep_loss / max(ep_ex, 1),
+                "examples": ep_ex,
+                "tags_per_s": ep_tags / seconds if seconds > 0 else float("inf"),
+                "seconds": seconds,
+                "lr": _lr_at(cfg, (epoch + 1) / cfg.epochs),
+            }
+            history.append(row)
+            log.info(
+                "epoch %d/%d loss %.5f %.0f tags/s elapsed %.1fs eta %.1fs",
+                epoch + 1, cfg.epochs, row["loss"], row["tags_per_s"], elapsed, eta,
             )
-        now = time.perf_counter()
-        seconds = now - t_ep
-        elapsed = now - t_train
-        eta = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
-        row = {
-            "epoch": epoch + 1,
-            "loss": ep_loss / max(ep_ex, 1),
-            "examples": ep_ex,
-            "tags_per_s": ep_tags / seconds if seconds > 0 else float("inf"),
-            "seconds": seconds,
-            "lr": _lr_at(cfg, (epoch + 1) / cfg.epochs),
-        }
-        history.append(row)
-        log.info(
-            "epoch %d/%d loss %.5f %.0f tags/s elapsed %.1fs eta %.1fs",
-            epoch + 1, cfg.epochs, row["loss"], row["tags_per_s"], elapsed, eta,
-        )
+            if bar is not None:
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+            if progress is not None:
+                progress(dict(row))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
         if bar is not None:
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
-        if progress is not None:
-            progress(dict(row))
-    if bar is not None:
-        bar.close()
+            bar.close()
 
     vectors = (_unit_rows(lhs) + _unit_rows(rhs)).astype(np.float32) if cfg.separate_rhs else lhs
     return TrainResult(
@@ -316,4 +386,5 @@ def train(
         config=cfg.model_dump(),
         threads=n_threads,
         jit_seconds=jit_seconds,
+        adagrad=acc_l[:, 0].copy(),
     )
