@@ -155,7 +155,13 @@ def test_suggest(client):
     ("/bloggers", {"q": "bmw", "min_followers": "many"}, 422, "int"),
     ("/bloggers", {"q": ""}, 400, "empty query"),
     ("/bloggers", {"q": "bmw", "top": 100000}, 400, "top must be"),
+    ("/bloggers", {"q": "bmw", "phi": "x"}, 422, "float|number"),
+    ("/bloggers", {"q": "zzzunknown"}, 400, "none of the query's tags is known"),
+    ("/bloggers", {"q": "bmw:1e400"}, 400, "finite"),
     ("/bloggers/nobody/lookalikes", {}, 404, "no blogger 'nobody'"),
+    ("/bloggers/nobody/lookalikes", {"top": 0}, 400, "top must be an integer in 1..1000"),
+    ("/bloggers/nobody/lookalikes", {"min_followers": 9, "max_followers": 2}, 400, "above max_followers"),
+    ("/bloggers/nobody/lookalikes", {"lambda_": 1.5}, 400, "lambda_ must be a number in 0..1"),
     ("/tags/suggest", {"prefix": "car", "limit": 0}, 400, "limit must be an integer in 1..1000"),
 ])
 def test_bad_queries_get_a_4xx_with_a_message(client, path, params, status, message):

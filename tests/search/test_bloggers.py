@@ -154,7 +154,8 @@ def test_blogger_vector_is_the_weighted_sum_of_unit_tag_vectors():
     assert by_id["d"]["posts"] == 1 and by_id["d"]["likes"] == 4.0
     uniform = {r["blogger_id"]: r for r in compute_blogger_vectors(posts, bloggers, emb, "uniform").to_pylist()}
     np.testing.assert_allclose(uniform["a"]["vector"], np.array([2, 1, 0]) / math.sqrt(5), atol=1e-6)
-    assert [r["blogger_id"] for r in out] == sorted(by_id)
+    # grouped by language, then id: each language a contiguous block (a language filter is a slice)
+    assert [(r["lang"], r["blogger_id"]) for r in out] == [("en", "a"), ("es", "d"), ("ru", "b")]
 
 
 def test_blogger_vectors_need_aligned_weights():

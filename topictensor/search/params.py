@@ -36,19 +36,27 @@ class SearchConfig(BaseModel):
     )
 
     # Candidates ----------------------------------------------------------------------------
-    candidate_multiplier: int = Field(10, ge=1, description="Fetch at least top * this many candidates...")
-    min_candidates: int = Field(200, ge=1, description="...and at least this many...")
+    # Counted in cosine ranks among the bloggers passing the filters (see candidates()).
+    candidate_multiplier: int = Field(10, ge=1, description="Re-rank at least top * this many allowed candidates...")
+    min_candidates: int = Field(
+        500, ge=1,
+        description="...and at least this many: at 1M bloggers, 190-240 allowed candidates missed one of the "
+        "exact top 10 in 5% of queries, 466 in none (benchmarks/bench_index.py)...",
+    )
     candidate_share: float = Field(
         0.005, ge=0, le=1,
-        description="...and at least this share of all bloggers: a blogger with tiny counts and a lower cosine "
-        "can outscore a popular one, and the number of such bloggers grows with the corpus (at 1M bloggers "
-        "the exact top 10 reaches past cosine rank 1,000).",
+        description="...and at least this share of the allowed bloggers: a blogger with tiny counts and a lower "
+        "cosine can outscore a popular one, and the number of such bloggers grows with the corpus (at 1M "
+        "bloggers the exact top 10 reaches past cosine rank 1,000; 5,000 exact candidates gave 100/100 queries).",
     )
-    max_candidates: int = Field(20_000, ge=1, description="Needing more than this: search the filtered bloggers exactly.")
+    max_candidates: int = Field(20_000, ge=1,
+                                description="Needing more than this: search the filtered bloggers exactly.")
     exact_max_bloggers: int = Field(
-        20_000, ge=0,
-        description="Corpora (or filtered subsets) with at most this many bloggers are searched exactly "
-        "with numpy: about as fast as the index there, and exact.",
+        250_000, ge=0,
+        description="Search exactly (numpy) when the exact path would touch at most this many rows: the "
+        "bloggers of the filtered languages (one contiguous block each), or 4x the bloggers a selective "
+        "follower/post bound leaves (gathered rows cost ~4x). Measured at 1M x 100 (benchmarks/bench_index.py): "
+        "a 250k-row block ranks in about the time of the index's 5,000 candidates (~10 ms).",
     )
 
     # HNSW index (nmslib) -----------------------------------------------------------------
@@ -68,15 +76,17 @@ class SearchConfig(BaseModel):
         10.0, ge=0, description="The service checks the production pointer at most this often (0 = every request)."
     )
 
-    def candidates(self, top: int, n_bloggers: int = 0, selectivity: float = 1.0) -> int:
+    def candidates(self, top: int, n_allowed: int = 0, selectivity: float = 1.0) -> int:
         """How many nearest bloggers (by cosine) to fetch from the index for ``top`` results.
 
-        ``max(top * candidate_multiplier, min_candidates, candidate_share * n_bloggers)``, divided by
-        the share of bloggers that pass the filters (``selectivity``: a filter keeping 10% needs 10x
-        the candidates to leave as many). Above ``max_candidates`` the caller searches exactly instead;
-        when the filtered candidates still number fewer than ``top`` it doubles the count and retries.
+        The filtered ranking needs ``max(top * candidate_multiplier, min_candidates, candidate_share *
+        n_allowed)`` cosine ranks among the ``n_allowed`` bloggers that pass the filters; the index
+        returns everyone, so that depth is divided by ``selectivity`` (the share passing). The share
+        term thus stays ``candidate_share`` x ALL bloggers whatever the filter (5,000 at 1M), and only
+        the fixed terms grow for selective filters. Above ``max_candidates`` the caller searches
+        exactly instead; when fewer than ``top`` candidates pass it doubles the count and retries.
         """
-        wanted = max(top * self.candidate_multiplier, self.min_candidates, math.ceil(self.candidate_share * n_bloggers))
+        wanted = max(top * self.candidate_multiplier, self.min_candidates, math.ceil(self.candidate_share * n_allowed))
         if selectivity < 1.0:
             wanted = math.ceil(wanted / max(selectivity, 1e-9))
         return wanted
