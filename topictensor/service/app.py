@@ -11,6 +11,10 @@ fails to load is logged, reported by /health, and retried after a minute; the ol
 Errors: a bad query is a 4xx with ``{"detail": "<what to fix>"}`` -- 400 (malformed, empty, only
 unknown tags, top out of range, bad filter), 404 (unknown blogger), 422 (a parameter of the wrong
 type), 503 (no model in production yet, or the version has no blogger vectors).
+
+The explorer (``/``, assets under ``/static``) is a static page shipped in ``service/static/`` that
+calls this same API from the browser; ``/bloggers/facets``, ``/bloggers/{id}``, ``/topics/tree`` and
+``/topics/map`` exist for it (and are ordinary API endpoints like the rest).
 """
 
 from __future__ import annotations
@@ -19,20 +23,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from topictensor.config import PipelineConfig
 from topictensor.search import ModelUnavailable, SearchModel
 from topictensor.search.bloggers import Filters, Popularity
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import NotFoundError, QueryError
+from topictensor.service import topic_map
 
 log = logging.getLogger(__name__)
 
 RETRY_FAILED_SECONDS = 60.0
+STATIC_DIR = Path(__file__).with_name("static")  # the explorer page: index.html, app.js, app.css
 
 
 class NoModel(ModelUnavailable):
@@ -122,6 +131,14 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                   description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "
                               "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.")
     app.state.holder = holder
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def explorer() -> FileResponse:
+        """The explorer page (static/index.html): topic cloud, bloggers, lookalikes, topics browser."""
+        warm_topic_map()
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
 
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
@@ -168,6 +185,35 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         popularity = Popularity.from_config(model.config, lambda_, phi, tau)
         return model.bloggers_for(q, top, filters, popularity).to_dict()
 
+    @app.get("/bloggers/facets")
+    def blogger_facets() -> dict[str, Any]:
+        """What the filters can take: languages with their blogger counts, follower and post ranges."""
+        model = holder.get()
+        table = model._require_bloggers()
+        languages = sorted(table.lang_counts().items(), key=lambda item: (-item[1], item[0]))
+        return {"version": model.version, "bloggers": len(table),
+                "languages": [{"lang": lang, "bloggers": n} for lang, n in languages],
+                "followers": _span(table.followers), "posts": _span(table.posts)}
+
+    @app.get("/bloggers/{blogger_id}")
+    def blogger_profile(blogger_id: str,
+                        top_tags: int = Query(30, ge=0, le=1000, description="How many of their nearest tags.")
+                        ) -> dict[str, Any]:
+        """One blogger: their counts (``tags`` = their tag uses known to the model, as in /bloggers)
+        and ``about``: the tags nearest to their vector, i.e. what their posts are about."""
+        model = holder.get()
+        table = model._require_bloggers()
+        row = table.row.get(str(blogger_id))
+        if row is None:
+            raise NotFoundError(f"no blogger {blogger_id!r} with a vector in version {model.version} "
+                                f"({len(table):,} bloggers)")
+        emb = model.embeddings
+        near = emb.neighbours(table.vectors[row], k=top_tags) if top_tags else []
+        facts = {k: v for k, v in table.hit(row, 1.0, 0.0).to_dict().items() if k not in ("similarity", "score")}
+        return {"version": model.version, **facts,
+                "about": [{"tag": tag, "relevance": round(float(rel), 6), "count": int(emb.counts[emb.index[tag]])}
+                          for tag, rel in near]}
+
     @app.get("/bloggers/{blogger_id}/lookalikes")
     def lookalikes(blogger_id: str, top: int | None = Query(None), lang: str | None = Query(None),
                    min_followers: int | None = Query(None), max_followers: int | None = Query(None),
@@ -180,6 +226,8 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
 
     topics_cache: dict[str, Any] = {}
+    map_cache: dict[tuple[str, int], dict[str, Any]] = {}
+    map_lock = threading.Lock()
 
     def served_topics():
         """Topics of the version being served (read once per version; the artifact never changes)."""
@@ -201,6 +249,49 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                 for r in table.itertuples()]
         return {"version": version, "topics": rows}
 
+    @app.get("/topics/tree")
+    def topics_tree() -> dict[str, Any]:
+        """The two-level topic tree of the served version: broad groups, each with its topics."""
+        model = holder.get()
+        tree = registry.artifact(model.version, "clusters").read_json("tree.json")
+        return {"version": model.version, "groups": tree.get("groups", [])}
+
+    def topic_map_of(limit: int = topic_map.DEFAULT_LIMIT) -> dict[str, Any]:
+        """The served version's map, laid out once (one layout at a time: a second request of the
+        same version waits for the first and finds it cached)."""
+        version, (table, members) = served_topics()
+        key = (version or "", limit)
+        with map_lock:
+            if key not in map_cache:
+                started = time.perf_counter()
+                layout = topic_map.build_topic_map(holder.get().embeddings, members, limit)
+                map_cache.clear()
+                map_cache[key] = {"version": version, **layout.to_dict(table),
+                                  "seconds": round(time.perf_counter() - started, 3)}
+                log.info("topic map of version %s: %d tags in %.1f s", version, len(layout.tags),
+                         time.perf_counter() - started)
+            return map_cache[key]
+
+    def warm_topic_map() -> None:
+        """Lay the map out in the background (the explorer was opened: the Topics tab may follow)."""
+        model = holder.current
+        if model is None or (model.version or "", topic_map.DEFAULT_LIMIT) in map_cache or map_lock.locked():
+            return
+
+        def work() -> None:
+            try:
+                topic_map_of()
+            except Exception as exc:  # no clusters in this version, say: /topics/map will tell the user
+                log.info("no topic map for version %s: %s", model.version, exc)
+
+        threading.Thread(target=work, name="topic-map", daemon=True).start()
+
+    @app.get("/topics/map")
+    def topics_map(limit: int = Query(topic_map.DEFAULT_LIMIT, ge=1, le=topic_map.MAX_LIMIT,
+                                      description="At most this many tags, the most used.")) -> dict[str, Any]:
+        """2-D positions of the most used tags with their topic (t-SNE, computed once per version)."""
+        return topic_map_of(limit)
+
     @app.get("/topics/{topic_id}")
     def topic_detail(topic_id: int, top: int = Query(50, ge=1, le=10_000)) -> dict[str, Any]:
         """One topic and its member tags, strongest first (soft members flagged)."""
@@ -210,9 +301,15 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
             raise NotFoundError(f"no topic {topic_id} in version {version} (ids: {sorted(table['topic_id'].tolist())[:20]})")
         row = match.iloc[0]
         tags = members[members["topic_id"] == topic_id].sort_values("strength", ascending=False).head(top)
+        emb = holder.get().embeddings
+
+        def count(tag: str) -> int:
+            i = emb.index.get(tag)
+            return int(emb.counts[i]) if i is not None else 0
+
         return {"version": version, "topic_id": topic_id, "label": row["label"], "size": int(row["size"]),
                 "coherence": float(row["coherence"]), "flags": list(row["flags"]),
-                "tags": [{"tag": t.tag, "strength": float(t.strength), "soft": bool(t.soft)}
+                "tags": [{"tag": t.tag, "strength": float(t.strength), "soft": bool(t.soft), "count": count(t.tag)}
                          for t in tags.itertuples()]}
 
     @app.get("/tags/suggest")
@@ -224,6 +321,10 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                 "tags": [{"tag": h.tag, "count": h.count} for h in model.suggest(prefix, limit)]}
 
     return app
+
+
+def _span(values: np.ndarray) -> dict[str, int]:
+    return {"min": int(values.min()), "max": int(values.max())} if len(values) else {"min": 0, "max": 0}
 
 
 def _package_version() -> str:

@@ -1,0 +1,786 @@
+/* TopicTensor explorer: a single page over the service's own JSON API (no framework, nothing
+   fetched from anywhere but this server). Views live in the URL hash so they can be bookmarked:
+     #explore?q=apple,iphone:-1&top=60&lang=en&min_followers=1000&max_followers=&min_posts=
+     #lookalikes/<blogger_id>?q=...      (the theme and filters ride along for the way back)
+     #topics                             the topic tree and the map of tags
+     #topic/<id>                         one topic: its tags and its top bloggers
+   The page paints from static HTML first; every fetch starts after that and fills its panel. */
+"use strict";
+(() => {
+  // ---------------------------------------------------------------------------------------------
+  // small helpers
+  // ---------------------------------------------------------------------------------------------
+  const $ = (sel, root = document) => root.querySelector(sel);
+
+  /** Build an element: h("a", {href: "#", class: "x", onclick: fn}, "text", child, ...). */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else if (key === "style" && typeof value === "object") Object.assign(el.style, value);
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  /** A small SVG element (createElementNS; attributes only). */
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, String(value));
+    for (const child of children) el.append(child instanceof Node ? child : String(child));
+    return el;
+  }
+
+  const fmtInt = (n) => Math.round(n).toLocaleString("en-US");
+  function fmtCompact(n) {
+    if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + "M";
+    if (n >= 1e4) return Math.round(n / 1e3) + "k";
+    if (n >= 1e3) return (n / 1e3).toFixed(1) + "k";
+    return String(Math.round(n));
+  }
+  const fmtWeight = (w) => String(Math.round(w * 1000) / 1000);
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the API
+  // ---------------------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, detail) { super(detail); this.status = status; }
+  }
+
+  let servedVersion = null;
+  const caches = { topicDetail: new Map(), topics: null, map: null, facets: null };
+
+  /** GET a JSON endpoint; non-2xx raises ApiError with the server's "detail" message. */
+  async function api(path, params = {}, signal = undefined) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== null && value !== undefined && value !== "") query.set(key, value);
+    }
+    const url = path + (query.toString() ? "?" + query : "");
+    const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    let body = null;
+    try { body = await response.json(); } catch (_) { body = null; }
+    if (!response.ok) {
+      let detail = body && body.detail;
+      if (Array.isArray(detail)) detail = detail.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join("; ");
+      throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
+    }
+    noteVersion(body && body.version);
+    return body;
+  }
+
+  /** A new model version was promoted and the server swapped it in: drop what we cached. */
+  function noteVersion(version) {
+    if (!version || version === servedVersion) return;
+    if (servedVersion !== null) {
+      caches.topicDetail.clear();
+      caches.topics = caches.map = caches.facets = null;
+      loadModelInfo();
+    }
+    servedVersion = version;
+  }
+
+  /** One in-flight request per panel: a newer one aborts the older, and only the newest renders. */
+  function channel() {
+    let controller = null;
+    return (fn) => {
+      if (controller) controller.abort();
+      controller = new AbortController();
+      const mine = controller;
+      return fn(mine.signal).then(
+        (value) => (mine.signal.aborted ? new Promise(() => {}) : value),
+        (error) => { if (mine.signal.aborted || error.name === "AbortError") return new Promise(() => {}); throw error; });
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the theme query: text <-> items (chips)
+  // ---------------------------------------------------------------------------------------------
+  /** Split "apple, iphone:-1" like the server does (topictensor.search.themes.parse_query). */
+  function parseQuery(text) {
+    const items = [];
+    for (const part of (text || "").split(",")) {
+      const raw = part.trim();
+      if (!raw) continue;
+      let tag = raw, weight = 1, valid = true;
+      const colon = raw.lastIndexOf(":");
+      if (colon >= 0) {
+        tag = raw.slice(0, colon).trim();
+        const weightText = raw.slice(colon + 1).trim();
+        weight = Number(weightText);
+        valid = weightText !== "" && Number.isFinite(weight) && tag !== "";
+      }
+      items.push({ raw, tag: tag.replace(/^#+/, ""), weight: valid ? weight : NaN, valid });
+    }
+    return items;
+  }
+
+  function formatQuery(items) {
+    return items.map((it) => (!it.valid ? it.raw : it.weight === 1 ? it.tag : `${it.tag}:${fmtWeight(it.weight)}`)).join(", ");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // URL hash state
+  // ---------------------------------------------------------------------------------------------
+  const VIEWS = ["explore", "lookalikes", "topics", "topic"];
+  const FILTER_KEYS = ["lang", "min_followers", "max_followers", "min_posts"];
+  const DEFAULT_TOP = 60;
+  let state = { view: "explore", arg: null, q: "", top: DEFAULT_TOP, filters: {} };
+
+  function parseHash() {
+    const raw = location.hash.replace(/^#/, "");
+    const cut = raw.indexOf("?");
+    const path = cut >= 0 ? raw.slice(0, cut) : raw;
+    const params = new URLSearchParams(cut >= 0 ? raw.slice(cut + 1) : "");
+    const parts = path.split("/").filter(Boolean);
+    const view = VIEWS.includes(parts[0]) ? parts[0] : "explore";
+    const filters = {};
+    for (const key of FILTER_KEYS) if (params.get(key)) filters[key] = params.get(key);
+    const top = Number(params.get("top"));
+    return { view, arg: parts[1] ? decodeURIComponent(parts[1]) : null, q: params.get("q") || "",
+             top: Number.isInteger(top) && top > 0 ? top : DEFAULT_TOP, filters };
+  }
+
+  /** Readable hashes: commas, colons and minus signs stay as typed. */
+  const encodeValue = (v) => encodeURIComponent(v).replace(/%2C/gi, ",").replace(/%3A/gi, ":").replace(/%20/g, "+");
+
+  function buildHash(next) {
+    const pairs = [];
+    if (next.q) pairs.push(["q", next.q]);
+    if (next.top && next.top !== DEFAULT_TOP) pairs.push(["top", next.top]);
+    for (const key of FILTER_KEYS) if (next.filters && next.filters[key]) pairs.push([key, next.filters[key]]);
+    const path = next.view + (next.arg !== null && next.arg !== undefined ? "/" + encodeURIComponent(next.arg) : "");
+    return "#" + path + (pairs.length ? "?" + pairs.map(([k, v]) => `${k}=${encodeValue(String(v))}`).join("&") : "");
+  }
+
+  function hrefFor(patch) { return buildHash({ ...state, arg: null, ...patch }); }
+
+  function navigate(patch) {
+    const hash = hrefFor(patch);
+    if (hash === location.hash) route(); else location.hash = hash;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // colours and the tag cloud
+  // ---------------------------------------------------------------------------------------------
+  const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884",
+                   "#44bf70", "#7ad151", "#bddf26", "#fde725"];
+
+  function mix(a, b, t) {
+    const pa = [1, 3, 5].map((i) => parseInt(a.slice(i, i + 2), 16));
+    const pb = [1, 3, 5].map((i) => parseInt(b.slice(i, i + 2), 16));
+    return "#" + pa.map((v, i) => Math.round(v + (pb[i] - v) * t).toString(16).padStart(2, "0")).join("");
+  }
+
+  function viridis(t) {
+    const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+    const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+    return mix(VIRIDIS[i], VIRIDIS[i + 1], x - i);
+  }
+
+  /** Relevance 0..1 -> colour on the dark cloud: dim blue (weak) to bright yellow (strong). */
+  const scaleColour = (t) => viridis(0.22 + 0.78 * t);
+
+  /** Topic colours exactly as the topics report draws them (golden-angle hues, HLS 0.45 / 0.65). */
+  function topicColour(id) {
+    if (id < 0) return "#c8c8c8";
+    const hue = (id * 0.618034) % 1, light = 0.45, sat = 0.65;
+    const m2 = light <= 0.5 ? light * (1 + sat) : light + sat - light * sat, m1 = 2 * light - m2;
+    const v = (hh) => {
+      hh = ((hh % 1) + 1) % 1;
+      if (hh < 1 / 6) return m1 + (m2 - m1) * hh * 6;
+      if (hh < 0.5) return m2;
+      if (hh < 2 / 3) return m1 + (m2 - m1) * (2 / 3 - hh) * 6;
+      return m1;
+    };
+    return "#" + [v(hue + 1 / 3), v(hue), v(hue - 1 / 3)].map((c) => Math.floor(c * 255).toString(16).padStart(2, "0")).join("");
+  }
+
+  const MIN_FONT = 12, MAX_FONT = 40;
+
+  /**
+   * Draw tags as a cloud: font size by popularity (log of uses), colour by `value` (relevance or
+   * strength) on a sequential scale, and a legend for both. `onPick(tag, event)` on click.
+   */
+  function renderCloud(box, legendBox, tags, { valueName, onPick, query = "" }) {
+    box.classList.remove("loading");
+    box.dataset.query = query;
+    if (!tags.length) {
+      box.replaceChildren(h("span", { class: "cloud-empty" }, "No tags."));
+      legendBox.replaceChildren();
+      return;
+    }
+    const logs = tags.map((t) => Math.log(Math.max(1, t.count)));
+    const lmin = Math.min(...logs), lmax = Math.max(...logs);
+    const values = tags.map((t) => t.value);
+    const vmin = Math.min(...values), vmax = Math.max(...values);
+    const size = (count) => (lmax > lmin ? MIN_FONT + (MAX_FONT - MIN_FONT) * (Math.log(Math.max(1, count)) - lmin) / (lmax - lmin)
+                                          : (MIN_FONT + MAX_FONT) / 2);
+    const colour = (value) => scaleColour(vmax > vmin ? (value - vmin) / (vmax - vmin) : 1);
+    box.replaceChildren(...tags.map((t) => h("a", {
+      class: "cloud-tag" + (t.soft ? " soft" : ""), href: "#", "data-tag": t.tag,
+      "data-value": t.value.toFixed(4), "data-count": t.count,
+      style: { fontSize: size(t.count).toFixed(1) + "px", color: colour(t.value) },
+      title: `#${t.tag}: ${valueName} ${t.value.toFixed(3)}, ${fmtInt(t.count)} uses${t.soft ? " (soft member)" : ""}`,
+      onclick: (event) => { event.preventDefault(); onPick(t.tag, event); },
+    }, t.tag)));
+
+    const counts = tags.map((t) => t.count).sort((a, b) => a - b);
+    const samples = [...new Set([counts[0], counts[Math.floor(counts.length / 2)], counts[counts.length - 1]])];
+    const stops = Array.from({ length: 9 }, (_, i) => scaleColour(i / 8)).join(", ");
+    legendBox.replaceChildren(
+      h("div", { class: "part" }, h("span", {}, "Size: popularity (uses in the corpus, log scale)"),
+        h("div", { class: "sizes" }, ...samples.map((c) => h("span", { style: { fontSize: size(c).toFixed(1) + "px" } },
+          "tag", h("span", {}, fmtCompact(c)))))),
+      h("div", { class: "part" }, h("span", {}, `Colour: ${valueName}`),
+        h("div", { class: "bar", style: { background: `linear-gradient(to right, ${stops})` } }),
+        h("div", { class: "ends" }, h("span", {}, vmin.toFixed(2)), h("span", {}, vmax.toFixed(2)))));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // bloggers table (explore, lookalikes and topic views)
+  // ---------------------------------------------------------------------------------------------
+  const COLUMNS = [
+    { key: "rank", label: "#", num: true },
+    { key: "username", label: "Blogger", sort: (r) => r.username.toLowerCase() },
+    { key: "lang", label: "Lang", sort: (r) => r.lang },
+    { key: "followers", label: "Followers", num: true, sort: (r) => r.followers },
+    { key: "likes", label: "Likes/post", num: true, sort: (r) => r.likes },
+    { key: "posts", label: "Posts", num: true, sort: (r) => r.posts },
+    { key: "similarity", label: "Relevance", num: true, sort: (r) => r.similarity },
+    { key: "score", label: "Score", num: true, sort: (r) => r.score },
+    { key: "more", label: "" },
+  ];
+
+  function renderBloggerTable(box, rows, query = "") {
+    box.dataset.query = query;
+    if (!rows.length) {
+      box.replaceChildren(h("p", { class: "empty" }, "No blogger matches: loosen the filters."));
+      return;
+    }
+    const ranked = rows.map((r, i) => ({ ...r, rank: i + 1 }));
+    let sortKey = "rank", ascending = true;
+    const maxSim = Math.max(...ranked.map((r) => Math.abs(r.similarity)), 1e-9);
+    const draw = () => {
+      const column = COLUMNS.find((c) => c.key === sortKey);
+      const keyOf = column.sort || ((r) => r.rank);
+      const sorted = [...ranked].sort((a, b) => {
+        const ka = keyOf(a), kb = keyOf(b);
+        return (ka < kb ? -1 : ka > kb ? 1 : a.rank - b.rank) * (ascending ? 1 : -1);
+      });
+      const head = h("tr", {}, ...COLUMNS.map((c) => h("th", {
+        class: [c.num ? "num" : "", c.key === sortKey ? "sorted" : "", c.key === sortKey && ascending ? "asc" : ""].join(" ").trim() || null,
+        "data-sort": c.key === "more" ? null : c.key,
+        title: c.key === "score" ? "relevance / (L(likes)^λ · L(followers)^φ · L(tags)^τ)" : null,
+        onclick: c.key === "more" ? null : () => {
+          if (sortKey === c.key) ascending = !ascending;
+          else { sortKey = c.key; ascending = c.key === "rank" || c.key === "username" || c.key === "lang"; }
+          draw();
+        },
+      }, c.label)));
+      const body = sorted.map((r) => h("tr", { "data-blogger-id": r.blogger_id, "data-lang": r.lang,
+                                                 "data-followers": r.followers, "data-posts": r.posts },
+        h("td", { class: "num" }, r.rank),
+        h("td", {}, h("a", { class: "user", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }),
+                             title: `${r.blogger_id}: bloggers like this one` }, "@" + r.username)),
+        h("td", {}, r.lang),
+        h("td", { class: "num", title: fmtInt(r.followers) }, fmtCompact(r.followers)),
+        h("td", { class: "num" }, fmtCompact(r.likes)),
+        h("td", { class: "num" }, fmtInt(r.posts)),
+        h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 36 * Math.abs(r.similarity) / maxSim) + "px" } }),
+          r.similarity.toFixed(3)),
+        h("td", { class: "num" }, r.score.toFixed(3)),
+        h("td", {}, h("a", { class: "lookalikes-link", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }),
+                         title: `Bloggers like @${r.username}` }, "lookalikes"))));
+      box.replaceChildren(h("div", { class: "table-wrap" }, h("table", { class: "data" }, h("thead", {}, head), h("tbody", {}, ...body))));
+    };
+    draw();
+  }
+
+  function showError(box, error) {
+    box.replaceChildren(h("p", { class: "notice error" }, error.message || String(error)));
+  }
+
+  const loadingText = (text = "Loading…") => h("p", { class: "loading-text" }, text);
+
+  // ---------------------------------------------------------------------------------------------
+  // filters (one form, moved into the visible view)
+  // ---------------------------------------------------------------------------------------------
+  const filtersForm = $("#filters");
+
+  function currentFilters() { return { ...state.filters }; }
+
+  function syncFilterInputs() {
+    const f = state.filters;
+    $("#min-followers").value = f.min_followers || "";
+    $("#max-followers").value = f.max_followers || "";
+    $("#min-posts").value = f.min_posts || "";
+    const chosen = new Set((f.lang || "").split(",").filter(Boolean));
+    for (const box of filtersForm.querySelectorAll("input[name=lang]")) {
+      box.checked = chosen.has(box.value);
+      box.parentElement.classList.toggle("on", box.checked);
+    }
+  }
+
+  function readFilterInputs() {
+    const f = {};
+    const langs = [...filtersForm.querySelectorAll("input[name=lang]:checked")].map((b) => b.value);
+    if (langs.length) f.lang = langs.join(",");
+    for (const [key, id] of [["min_followers", "#min-followers"], ["max_followers", "#max-followers"], ["min_posts", "#min-posts"]]) {
+      const value = $(id).value.trim();
+      if (value !== "" && Number(value) >= 0) f[key] = String(Math.floor(Number(value)));
+    }
+    return f;
+  }
+
+  const applyFilters = () => navigate({ view: state.view, arg: state.arg, filters: readFilterInputs() });
+  const applyFiltersSoon = debounce(applyFilters, 400);
+
+  async function loadFacets() {
+    if (!caches.facets) caches.facets = await api("/bloggers/facets");
+    const facets = caches.facets;
+    $("#lang-options").replaceChildren(...facets.languages.map((l) => h("label", { title: `${fmtInt(l.bloggers)} bloggers` },
+      h("input", { type: "checkbox", name: "lang", value: l.lang, onchange: applyFilters }), l.lang)));
+    const range = `bloggers have ${fmtInt(facets.followers.min)} to ${fmtInt(facets.followers.max)} followers`;
+    for (const id of ["#min-followers", "#max-followers"]) { $(id).placeholder = "any"; $(id).title = range; }
+    $("#min-posts").placeholder = "any";
+    $("#min-posts").title = `bloggers have ${fmtInt(facets.posts.min)} to ${fmtInt(facets.posts.max)} posts`;
+    syncFilterInputs();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // explore view: query box, suggestions, chips, cloud, bloggers
+  // ---------------------------------------------------------------------------------------------
+  const input = $("#query-input");
+  const suggestions = $("#suggestions");
+  const chips = $("#chips");
+  let unknownTags = new Set();
+
+  function renderChips() {
+    const items = parseQuery(input.value);
+    chips.replaceChildren(...items.map((it, i) => {
+      const negative = it.valid && it.weight < 0;
+      const unknown = unknownTags.has(it.tag.toLowerCase());
+      return h("span", {
+        class: ["chip", negative ? "negative" : "", unknown ? "unknown" : "", it.valid ? "" : "invalid"].join(" ").trim(),
+        "data-tag": it.tag, "data-weight": it.valid ? fmtWeight(it.weight) : "",
+        title: unknown ? "Not in the model: left out of the theme" : !it.valid ? "Write tag:NUMBER, e.g. iphone:-1" : null,
+      },
+      h("button", { type: "button", class: "chip-flip", title: "Flip the sign", "aria-label": `Flip the sign of ${it.tag}`,
+                    disabled: !it.valid, onclick: () => updateItem(i, { weight: -it.weight }) }, "±"),
+      h("span", { class: "chip-tag" }, "#" + it.tag),
+      h("input", { class: "chip-weight", type: "number", step: "0.1", value: it.valid ? fmtWeight(it.weight) : "",
+                   "aria-label": `Weight of ${it.tag}`, title: "Weight (negative subtracts the meaning)",
+                   onchange: (event) => applyWeight(i, event.target),
+                   onkeydown: (event) => {  // Enter applies the weight here, it does not submit the text box
+                     if (event.key === "Enter") { event.preventDefault(); applyWeight(i, event.target); }
+                   } }),
+      h("button", { type: "button", class: "chip-remove", title: "Remove", "aria-label": `Remove ${it.tag}`,
+                    onclick: () => removeItem(i) }, "×"));
+    }));
+  }
+
+  function applyWeight(index, field) {
+    const w = Number(field.value);
+    const items = parseQuery(input.value);
+    if (field.value.trim() === "" || !Number.isFinite(w) || !items[index] || items[index].weight === w) return;
+    updateItem(index, { weight: w });
+  }
+
+  function setQueryText(text) { input.value = text; renderChips(); }
+
+  function updateItem(index, patch) {
+    const items = parseQuery(input.value);
+    items[index] = { ...items[index], ...patch, valid: true };
+    setQueryText(formatQuery(items));
+    submitQuery();
+  }
+
+  function removeItem(index) {
+    const items = parseQuery(input.value);
+    items.splice(index, 1);
+    setQueryText(formatQuery(items));
+    submitQuery();
+  }
+
+  /** Add a tag from a cloud to the theme (weight -1 with Shift), or change its weight if present. */
+  function addTag(tag, weight) {
+    const items = parseQuery(state.view === "explore" ? input.value : "");
+    const same = items.findIndex((it) => it.tag.toLowerCase() === tag.toLowerCase());
+    if (same >= 0) items[same] = { ...items[same], weight, valid: true };
+    else items.push({ raw: tag, tag, weight, valid: true });
+    setQueryText(formatQuery(items));
+    submitQuery();
+  }
+
+  function submitQuery() {
+    hideSuggestions();
+    const text = formatQuery(parseQuery(input.value));
+    navigate({ view: "explore", q: text });
+  }
+
+  // suggestions ------------------------------------------------------------------------------
+  const suggestChannel = channel();
+  let active = -1;
+
+  function fragmentAtCursor() {
+    const value = input.value, pos = input.selectionStart ?? value.length;
+    const start = value.lastIndexOf(",", pos - 1) + 1;
+    let end = value.indexOf(",", pos);
+    if (end < 0) end = value.length;
+    return { start, end, text: value.slice(start, end) };
+  }
+
+  function hideSuggestions() {
+    suggestions.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    active = -1;
+  }
+
+  function highlight(index) {
+    const items = [...suggestions.children];
+    active = items.length ? (index + items.length) % items.length : -1;
+    items.forEach((li, i) => li.classList.toggle("active", i === active));
+  }
+
+  function acceptSuggestion(tag) {
+    const { start, end } = fragmentAtCursor();
+    const before = input.value.slice(0, start), after = input.value.slice(end);
+    const head = (before.trim() ? before.replace(/\s*$/, " ") : "") + tag;
+    input.value = head + (after.trim() ? after : ", ");
+    const cursor = after.trim() ? head.length : input.value.length;
+    input.setSelectionRange(cursor, cursor);
+    hideSuggestions();
+    renderChips();
+    input.focus();
+  }
+
+  const suggest = debounce(() => {
+    const text = fragmentAtCursor().text.trim();
+    if (!text || text.includes(":")) { hideSuggestions(); return; }
+    const prefix = text.replace(/^[#\s]+/, "");
+    if (!prefix) { hideSuggestions(); return; }
+    const present = new Set(parseQuery(input.value).map((it) => it.tag.toLowerCase()));
+    suggestChannel((signal) => api("/tags/suggest", { prefix, limit: 8 }, signal)).then((body) => {
+      const tags = body.tags.filter((t) => !present.has(t.tag) || t.tag === prefix.toLowerCase());
+      if (!tags.length || document.activeElement !== input) { hideSuggestions(); return; }
+      suggestions.replaceChildren(...tags.map((t) => h("li", {
+        role: "option", "data-tag": t.tag,
+        onmousedown: (event) => { event.preventDefault(); acceptSuggestion(t.tag); },
+      }, h("span", {}, "#" + t.tag), h("span", { class: "count" }, fmtCompact(t.count) + " uses"))));
+      suggestions.hidden = false;
+      input.setAttribute("aria-expanded", "true");
+      active = -1;
+    }).catch(hideSuggestions);
+  }, 90);
+
+  input.addEventListener("input", () => { renderChips(); suggest(); });
+  input.addEventListener("blur", () => setTimeout(hideSuggestions, 120));
+  input.addEventListener("keydown", (event) => {
+    if (suggestions.hidden) return;
+    const items = [...suggestions.children];
+    if (event.key === "ArrowDown") { event.preventDefault(); highlight(active + 1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); highlight(active - 1); }
+    else if ((event.key === "Enter" && active >= 0) || (event.key === "Tab" && items.length && !event.shiftKey)) {
+      event.preventDefault();
+      acceptSuggestion(items[Math.max(active, 0)].dataset.tag);
+    } else if (event.key === "Escape") { hideSuggestions(); }
+  });
+  $("#query-form").addEventListener("submit", (event) => { event.preventDefault(); submitQuery(); });
+  $("#cloud-top").addEventListener("change", (event) => navigate({ view: "explore", top: Number(event.target.value) }));
+
+  // the two panels -----------------------------------------------------------------------------
+  const cloudChannel = channel(), bloggersChannel = channel();
+  let cloudShown = "", bloggersShown = "";
+  let firstCloud = true;
+
+  function showNotice(text, isError = false) {
+    const notice = $("#notice");
+    notice.hidden = !text;
+    notice.className = "notice" + (isError ? " error" : "");
+    notice.textContent = text || "";
+  }
+
+  function loadExplore() {
+    setQueryText(state.q);
+    $("#cloud-top").value = String(state.top);
+    if ([...$("#cloud-top").options].every((o) => o.value !== String(state.top))) {
+      $("#cloud-top").append(h("option", {}, String(state.top)));
+      $("#cloud-top").value = String(state.top);
+    }
+    const hasQuery = parseQuery(state.q).length > 0;
+    $("#welcome").hidden = hasQuery;
+    $("#results").hidden = !hasQuery;
+    if (!hasQuery) {
+      showNotice("");
+      loadPopularTags();
+      input.focus();
+      return;
+    }
+    const cloud = $("#cloud"), table = $("#bloggers");
+    const cloudKey = JSON.stringify([state.q, state.top]);
+    if (cloudKey !== cloudShown) {
+      cloud.classList.add("loading");
+      cloudChannel((signal) => api("/topic", { q: state.q, top: state.top }, signal)).then((body) => {
+        cloudShown = cloudKey;
+        unknownTags = new Set(body.unknown.map((u) => u.replace(/^#+/, "").toLowerCase()));
+        renderChips();
+        showNotice(body.unknown.length ? `Not in the model, left out of the theme: ${body.unknown.join(", ")}` : "");
+        renderCloud(cloud, $("#cloud-legend"), body.tags.map((t) => ({ tag: t.tag, count: t.count, value: t.relevance })), {
+          valueName: "relevance (cosine to the theme)", query: state.q,
+          onPick: (tag, event) => addTag(tag, event.shiftKey ? -1 : 1),
+        });
+        if (firstCloud) { firstCloud = false; performance.mark("tt-first-cloud"); }
+      }).catch((error) => {
+        cloudShown = "";
+        cloud.classList.remove("loading");
+        cloud.dataset.query = state.q;
+        cloud.replaceChildren(h("span", { class: "cloud-empty" }, "No topic for this theme."));
+        $("#cloud-legend").replaceChildren();
+        showNotice(error.message, true);
+      });
+    }
+    const bloggersKey = JSON.stringify([state.q, state.filters]);
+    if (bloggersKey !== bloggersShown) {
+      if (!table.firstChild) table.replaceChildren(loadingText());
+      bloggersChannel((signal) => api("/bloggers", { q: state.q, top: 50, ...currentFilters() }, signal)).then((body) => {
+        bloggersShown = bloggersKey;
+        $("#bloggers-meta").textContent = `${body.bloggers.length} best of ${fmtInt(body.candidates)} scored (${body.method})`;
+        renderBloggerTable(table, body.bloggers, state.q);
+      }).catch((error) => { bloggersShown = ""; $("#bloggers-meta").textContent = ""; showError(table, error); table.dataset.query = state.q; });
+    }
+  }
+
+  async function loadPopularTags() {
+    const box = $("#popular-tags");
+    if (box.firstChild) return;
+    try {
+      const body = await api("/tags/suggest", { prefix: "", limit: 24 });
+      box.replaceChildren(...body.tags.map((t) => h("a", { href: hrefFor({ view: "explore", q: t.tag }), title: `${fmtInt(t.count)} uses` }, "#" + t.tag)));
+    } catch (error) { showError(box, error); }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // lookalikes view
+  // ---------------------------------------------------------------------------------------------
+  const profileChannel = channel(), lookalikesChannel = channel();
+
+  function loadLookalikes() {
+    const id = state.arg;
+    const back = $("#back-to-query");
+    back.hidden = !state.q;
+    back.href = hrefFor({ view: "explore" });
+    $("#profile").replaceChildren(loadingText());
+    $("#lookalikes").replaceChildren(loadingText());
+    profileChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}`, { top_tags: 40 }, signal)).then((b) => {
+      $("#profile").replaceChildren(h("div", { class: "profile", "data-blogger-id": b.blogger_id },
+        h("h2", {}, "@" + b.username, b.username !== b.blogger_id ? h("span", { class: "uid" }, b.blogger_id) : null),
+        h("div", { class: "facts" },
+          h("span", {}, "language ", h("b", {}, b.lang)), h("span", {}, h("b", {}, fmtInt(b.followers)), " followers"),
+          h("span", {}, h("b", {}, fmtCompact(b.likes)), " likes / post"), h("span", {}, h("b", {}, fmtInt(b.posts)), " posts"),
+          h("span", { title: "uses of tags the model knows, over all their posts" }, h("b", {}, fmtInt(b.tags)), " tag uses")),
+        h("p", { class: "hint" }, "What their posts are about: the tags nearest to their vector. Click one to explore it.")));
+      renderCloud($("#profile-cloud"), $("#profile-legend"), b.about.map((t) => ({ tag: t.tag, count: t.count, value: t.relevance })), {
+        valueName: "relevance (cosine to the blogger)", query: id,
+        onPick: (tag) => navigate({ view: "explore", q: tag }),
+      });
+    }).catch((error) => { showError($("#profile"), error); $("#profile-cloud").replaceChildren(); $("#profile-legend").replaceChildren(); });
+    lookalikesChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}/lookalikes`, { top: 50, ...currentFilters() }, signal)).then((body) => {
+      $("#lookalikes-meta").textContent = `${body.bloggers.length} most similar, never the blogger themself`;
+      renderBloggerTable($("#lookalikes"), body.bloggers, id);
+    }).catch((error) => { $("#lookalikes-meta").textContent = ""; showError($("#lookalikes"), error); });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // topics view: tree and map
+  // ---------------------------------------------------------------------------------------------
+  const tooltip = $("#tooltip");
+  function showTooltip(event, text) {
+    tooltip.textContent = text;
+    tooltip.hidden = false;
+    tooltip.style.left = event.clientX + 12 + "px";
+    tooltip.style.top = event.clientY + 12 + "px";
+  }
+  const hideTooltip = () => { tooltip.hidden = true; };
+
+  async function loadTopicList() {
+    if (!caches.topics) {
+      const [tree, list] = await Promise.all([api("/topics/tree"), api("/topics")]);
+      caches.topics = { tree, byId: new Map(list.topics.map((t) => [t.topic_id, t])) };
+    }
+    return caches.topics;
+  }
+
+  function focusTopic(id) {
+    const map = $("#map");
+    map.classList.toggle("focus", id !== null);
+    for (const c of map.querySelectorAll("circle.hi")) c.classList.remove("hi");
+    if (id !== null) for (const c of map.querySelectorAll(`circle[data-topic="${id}"]`)) c.classList.add("hi");
+  }
+
+  async function loadTopics() {
+    const treeBox = $("#tree");
+    if (!treeBox.firstChild) treeBox.replaceChildren(loadingText());
+    loadTopicList().then(({ tree, byId }) => {
+      const total = tree.groups.reduce((n, g) => n + g.topics.length, 0);
+      $("#tree-meta").textContent = `${tree.groups.length} groups, ${total} topics`;
+      treeBox.replaceChildren(...tree.groups.map((g) => h("details", { open: true, "data-group": g.group_id },
+        h("summary", {}, g.label, h("span", { class: "meta" }, `${g.topics.length} topics · ${fmtInt(g.size)} tags`)),
+        h("ul", {}, ...g.topics.map((t) => {
+          const info = byId.get(t.topic_id) || {};
+          return h("li", { "data-topic": t.topic_id,
+                           onmouseenter: () => focusTopic(t.topic_id), onmouseleave: () => focusTopic(null) },
+            h("span", { class: "dot", style: { background: topicColour(t.topic_id) } }),
+            h("a", { href: hrefFor({ view: "topic", arg: t.topic_id }) }, t.label),
+            ...(info.flags || []).map((f) => h("span", { class: "flag", title: "flagged by the topics stage" }, f)),
+            h("span", { class: "meta" }, fmtInt(t.size)));
+        })))));
+    }).catch((error) => showError(treeBox, error));
+
+    const mapBox = $("#map");
+    if (caches.map) { drawMap(mapBox, caches.map); return; }
+    mapBox.replaceChildren(h("div", { class: "loading-text" }, "Laying out the map… (once per model version)"));
+    try {
+      caches.map = await api("/topics/map");
+      drawMap(mapBox, caches.map);
+    } catch (error) { showError(mapBox, error); }
+  }
+
+  function drawMap(box, data) {
+    const W = 900, H = 600, PAD = 18;
+    const n = data.tags.length;
+    $("#map-meta").textContent = `${fmtInt(n)} most used tags · ${data.method}`;
+    const logs = data.count.map((c) => Math.log(Math.max(1, c)));
+    const lmin = Math.min(...logs), lmax = Math.max(...logs);
+    const radius = (i) => 2.2 + (lmax > lmin ? 3.3 * (logs[i] - lmin) / (lmax - lmin) : 1.5);
+    const order = [...Array(n).keys()].sort((a, b) => (data.topic[a] >= 0) - (data.topic[b] >= 0));  // noise below
+    const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Map of the tags coloured by topic" });
+    const dots = s("g", {});
+    for (const i of order) {
+      dots.append(s("circle", { cx: (PAD + data.x[i] * (W - 2 * PAD)).toFixed(1), cy: (PAD + data.y[i] * (H - 2 * PAD)).toFixed(1),
+        r: radius(i).toFixed(1), fill: topicColour(data.topic[i]), "fill-opacity": data.topic[i] >= 0 ? 0.85 : 0.6,
+        "data-i": i, "data-tag": data.tags[i], "data-topic": data.topic[i] }));
+    }
+    svg.append(dots);
+    const labels = s("g", {});
+    for (const t of data.topics) {
+      const x = PAD + t.x * (W - 2 * PAD), y = PAD + t.y * (H - 2 * PAD);
+      labels.append(s("text", { x: x.toFixed(1), y: y.toFixed(1), "text-anchor": "middle", "data-topic": t.topic_id }, t.short));
+    }
+    svg.append(labels);
+    const topicLabel = new Map(data.topics.map((t) => [t.topic_id, t.label]));
+    svg.addEventListener("mousemove", (event) => {
+      const i = event.target.dataset ? event.target.dataset.i : undefined;
+      if (i === undefined) { hideTooltip(); return; }
+      const topic = data.topic[i];
+      showTooltip(event, `#${data.tags[i]} · ${topic >= 0 ? "topic " + topic + ": " + topicLabel.get(topic) : "no topic"}`);
+    });
+    svg.addEventListener("mouseleave", hideTooltip);
+    svg.addEventListener("click", (event) => {
+      const i = event.target.dataset ? event.target.dataset.i : undefined;
+      if (i === undefined) return;
+      hideTooltip();
+      if (data.topic[i] >= 0) navigate({ view: "topic", arg: data.topic[i] });
+      else navigate({ view: "explore", q: data.tags[i] });
+    });
+    box.replaceChildren(svg);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // one topic
+  // ---------------------------------------------------------------------------------------------
+  const topicChannel = channel(), topicBloggersChannel = channel();
+  const THEME_TAGS = 10;
+
+  function loadTopic() {
+    const id = Number(state.arg);
+    const head = $("#topic-head"), cloud = $("#topic-cloud"), table = $("#topic-bloggers");
+    if (head.dataset.topic !== String(id)) {
+      head.replaceChildren(loadingText());
+      cloud.replaceChildren();
+      table.replaceChildren(loadingText());
+    }
+    const cached = caches.topicDetail.get(id);
+    const detail = cached ? Promise.resolve(cached) : topicChannel((signal) => api(`/topics/${id}`, { top: 80 }, signal));
+    detail.then((t) => {
+      caches.topicDetail.set(id, t);
+      head.dataset.topic = String(id);
+      // Strongest first; among equals (HDBSCAN gives many members strength 1) the most used first.
+      const ordered = [...t.tags].sort((a, b) => b.strength - a.strength || b.count - a.count || (a.tag < b.tag ? -1 : 1));
+      // The theme for bloggers: the topic's label (its most central tags), then its strongest hard members.
+      const known = new Set(t.tags.map((m) => m.tag));
+      const theme = [...new Set([...t.label.split(", ").filter((tag) => known.has(tag)),
+                                 ...ordered.filter((m) => !m.soft).map((m) => m.tag)])].slice(0, THEME_TAGS);
+      const themeText = (theme.length ? theme : ordered.slice(0, THEME_TAGS).map((m) => m.tag)).join(", ");
+      head.replaceChildren(
+        h("h1", {}, h("span", { class: "dot", style: { background: topicColour(id), width: "14px", height: "14px" } }),
+          `Topic ${id}`, h("span", { class: "meta", style: { fontWeight: 400, fontSize: "15px" } }, t.label)),
+        h("span", { class: "facts" }, `${fmtInt(t.size)} tags · coherence ${t.coherence.toFixed(3)}`,
+          ...t.flags.map((f) => h("span", { class: "flag" }, f))),
+        h("span", { class: "actions" }, h("a", { href: hrefFor({ view: "explore", q: themeText }) }, "Explore this theme →")));
+      $("#topic-tags-meta").textContent = `${t.tags.length} strongest of ${fmtInt(t.size)}; italic = soft member`;
+      renderCloud(cloud, $("#topic-legend"), ordered.map((m) => ({ tag: m.tag, count: m.count, value: m.strength, soft: m.soft })), {
+        valueName: "strength (closeness to the topic's centre)", query: String(id),
+        onPick: (tag) => navigate({ view: "explore", q: tag }),
+      });
+      $("#topic-bloggers-meta").textContent = `theme: ${themeText}`;
+      return topicBloggersChannel((signal) => api("/bloggers", { q: themeText, top: 30, ...currentFilters() }, signal))
+        .then((body) => renderBloggerTable(table, body.bloggers, themeText))
+        .catch((error) => showError(table, error));
+    }).catch((error) => { head.dataset.topic = ""; showError(head, error); table.replaceChildren(); $("#topic-legend").replaceChildren(); });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // routing and start-up
+  // ---------------------------------------------------------------------------------------------
+  const LOADERS = { explore: loadExplore, lookalikes: loadLookalikes, topics: loadTopics, topic: loadTopic };
+  const WITH_FILTERS = new Set(["explore", "lookalikes", "topic"]);
+
+  function route() {
+    state = parseHash();
+    for (const section of document.querySelectorAll(".view")) section.hidden = section.dataset.view !== state.view;
+    for (const link of document.querySelectorAll(".nav a")) {
+      const nav = link.dataset.nav;
+      link.classList.toggle("active", nav === state.view || (nav === "topics" && state.view === "topic")
+                                      || (nav === "explore" && state.view === "lookalikes"));
+      link.href = nav === "explore" ? hrefFor({ view: "explore" }) : "#topics";
+    }
+    const slot = WITH_FILTERS.has(state.view) && $(`#view-${state.view} .filters-slot`);
+    if (slot) { slot.append(filtersForm); filtersForm.hidden = false; } else { filtersForm.hidden = true; }
+    syncFilterInputs();
+    hideTooltip();
+    document.title = state.view === "explore" && state.q ? `${state.q} · TopicTensor` : "TopicTensor explorer";
+    LOADERS[state.view]();
+  }
+
+  async function loadModelInfo() {
+    try {
+      const v = await api("/version");
+      $("#model-info").textContent = `model ${v.version} · ${fmtInt(v.tags)} tags · ${fmtInt(v.bloggers)} bloggers`;
+      $("#banner").hidden = true;
+    } catch (error) {
+      const banner = $("#banner");
+      banner.textContent = error.status === 503 ? `The server has no model to answer from yet: ${error.message}` : error.message;
+      banner.hidden = false;
+    }
+  }
+
+  filtersForm.addEventListener("input", (event) => { if (event.target.type === "number") applyFiltersSoon(); });
+  filtersForm.addEventListener("submit", (event) => { event.preventDefault(); applyFilters(); });
+  $("#filters-clear").addEventListener("click", () => navigate({ view: state.view, arg: state.arg, filters: {} }));
+  window.addEventListener("hashchange", route);
+
+  route();
+  loadModelInfo();
+  loadFacets().catch(() => { /* a model without bloggers: the filters stay empty, the tables say why */ });
+})();
