@@ -112,18 +112,29 @@ class Registry:
                 return {**event, "changed": True}
         raise RegistryError("could not move the production pointer: it kept changing under us")
 
-    def rollback(self, *, to: str | None = None, by: str | None = None, reason: str = "") -> dict[str, Any]:
-        """Go back to ``to``, or to the version that was in production before the current one."""
+    def rollback(self, *, to: str | None = None, by: str | None = None, reason: str = "",
+                 expected: str | None | object = ...) -> dict[str, Any]:
+        """Go back to ``to``, or to the version that was in production before the current one.
+        ``expected`` (optional) = the production version the caller saw when choosing to roll back."""
         current = self.production()
+        if expected is not ... and current != expected:
+            raise RegistryError(f"production moved to {current!r} meanwhile (expected {expected!r}); nothing changed")
         if current is None:
             raise RegistryError("nothing is in production: there is nothing to roll back")
         if to is None:
-            stack = self._promotion_stack()
-            if len(stack) < 2 or stack[-1] != current:
+            to = self.rollback_target()
+            if to is None:
                 raise RegistryError(f"production {current} has no earlier version to roll back to")
-            to = stack[-2]
         return self.promote(to, by=by, reason=reason or f"rollback from {current}", action="rollback",
                             expected=current)
+
+    def rollback_target(self) -> str | None:
+        """The version a plain ``rollback()`` would go to now (None: there is none), so a UI can
+        say where a rollback leads before anyone confirms it."""
+        stack = self._promotion_stack()
+        if len(stack) < 2 or stack[-1] != self.production():
+            return None
+        return stack[-2]
 
     def _promotion_stack(self) -> list[str]:
         """Versions promoted and not rolled back, oldest first: rollback pops, so repeated
