@@ -13,13 +13,17 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__PARALLELISM := 2
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export TOPICTENSOR_CONFIG := $(CURDIR)/topictensor.yaml
+# Airflow's SimpleAuthManager: an editor (may promote/roll back) and a read-only user for the demo UI.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
 
-.PHONY: install demo test bench airflow-init clean-demo help
+.PHONY: install demo test bench airflow-init airflow-ui serve clean-demo help
 
 help:
 	@echo "make demo   - install, write the demo corpus, run the topictensor_refresh DAG, print a summary"
 	@echo "make test   - install and run the test suite"
 	@echo "make bench  - trainer benchmark against gensim and PPMI-SVD (prints a table)"
+	@echo "make serve  - the explorer and HTTP API over the production model: http://127.0.0.1:8000/"
+	@echo "make airflow-ui - Airflow's UI with the model-versions view: http://127.0.0.1:8080/plugin/topictensor-versions"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +55,13 @@ demo: $(AIRFLOW_HOME)/.initialised
 	@echo "  $(BIN)/topictensor neighbours bmw"
 	@echo "  $(BIN)/topictensor neighbours зеркало"
 
+serve: $(STAMP)
+	$(BIN)/topictensor serve --host 127.0.0.1 --port 8000
+
+airflow-ui: $(AIRFLOW_HOME)/.initialised
+	@echo "Airflow UI: http://127.0.0.1:8080/plugin/topictensor-versions (users admin, viewer; passwords in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	$(BIN)/airflow api-server --host 127.0.0.1 --port 8080
+
 test: $(AIRFLOW_HOME)/.initialised
 	$(BIN)/python -m pytest
 
@@ -65,6 +76,9 @@ bench: $(BENCH_STAMP) demo
 	@echo "== trainer benchmark: the demo corpus (its production split) =="
 	$(BIN)/python benchmarks/demo_split.py .data/bench-demo
 	$(BIN)/python benchmarks/bench_trainer.py --threads 2 --train .data/bench-demo/train.parquet --heldout .data/bench-demo/heldout.parquet
+	@echo "== warm start vs cold: ../shared/bench, then the demo corpus =="
+	$(BIN)/python benchmarks/bench_warm_start.py
+	$(BIN)/python benchmarks/bench_warm_start.py --train .data/bench-demo/train.parquet --heldout .data/bench-demo/heldout.parquet
 
 clean-demo:
 	rm -rf .data .airflow

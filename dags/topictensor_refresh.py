@@ -26,6 +26,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+from pod_overrides import train_executor, train_executor_config  # dags/pod_overrides.py: plain data, no kubernetes import
 
 DEFAULT_ARGS = {
     "owner": "mlops",
@@ -76,6 +77,8 @@ def _no_retry_on_final_errors(func):
         "languages": Param(None, type=["null", "array"], description="Languages to keep; empty = all."),
         "train": Param({}, type="object", description='Trainer overrides, e.g. {"epochs": 10}.'),
         "overrides": Param({}, type="object", description="Overrides of any config section."),
+        "tune_budget_seconds": Param(0, type="number", minimum=0, description="Search the trainer's "
+                                     "hyperparameters for this many seconds before training (0 = off)."),
     },
 )
 def topictensor_refresh():
@@ -123,14 +126,30 @@ def topictensor_refresh():
 
         return run(weighted, _config()).to_dict()
 
-    @task(doc_md="Train the tag embeddings (numba StarSpace). Runs on the `train` queue and pool so a "
-                 "deployment can send it to the dedicated many-core worker.",
-          queue="train", pool="train", retries=1, execution_timeout=timedelta(hours=72))
+    @task(doc_md="Optional hyperparameter search (successive halving over random configurations) on a "
+                 "validation part of the training split; skipped when `tune_budget_seconds` is 0.",
+          queue="train", pool="train", retries=1, execution_timeout=timedelta(hours=72),
+          executor=train_executor(), executor_config=train_executor_config())
     @_no_retry_on_final_errors
-    def train(splits: dict) -> dict:
-        from topictensor.stages.train import train_model
+    def tune(splits: dict) -> dict | None:
+        budget = float(get_current_context()["params"].get("tune_budget_seconds") or 0)
+        if budget <= 0:
+            return None
+        from topictensor.stages.tune import tune_config
 
-        return train_model(splits, _config()).to_dict()
+        return tune_config(splits, _config(), budget).to_dict()
+
+    @task(doc_md="Train the tag embeddings (numba StarSpace), warm-started from the production model. "
+                 "Runs on the `train` queue and pool so a deployment can send it to the dedicated "
+                 "many-core worker (a pod override under KubernetesExecutor: dags/pod_overrides.py).",
+          queue="train", pool="train", retries=1, execution_timeout=timedelta(hours=72),
+          executor=train_executor(), executor_config=train_executor_config())
+    @_no_retry_on_final_errors
+    def train(splits: dict, tuned: dict | None) -> dict:
+        from topictensor.stages.train import train_model
+        from topictensor.stages.tune import apply_tuned
+
+        return train_model(splits, apply_tuned(_config(), tuned)).to_dict()
 
     @task(doc_md="Held-out quality: share of each tag's n-1 nearest tags that are its post's tags.")
     @_no_retry_on_final_errors
@@ -188,7 +207,7 @@ def topictensor_refresh():
     filtered = filter_language.partial(normalized=normalized).expand(lang=languages(normalized))
     weighted = reweight(filtered)
     splits = split(weighted)
-    model = train(splits)
+    model = train(splits, tune(splits))
     evaluation = evaluate(model, splits)
     decision = gate(evaluation)
     vectors = blogger_vectors(model, weighted, normalized)

@@ -8,9 +8,13 @@ import pytest
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
+    from pathlib import Path
 
-    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    # as Airflow's dag-processor parses: the bundle's folder is on sys.path (dags/pod_overrides.py)
+    folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    return BundleDagBag(dag_folder=folder, bundle_path=Path(folder), bundle_name="dags-folder")
 
 
 def test_no_import_errors(dagbag):
@@ -30,14 +34,16 @@ def test_task_graph(dagbag):
     for up, down in [("gate", "blogger_vectors"), ("blogger_vectors", "build_index"), ("build_index", "publish"),
                      ("gate", "clusters"), ("clusters", "publish")]:
         assert (up, down) in edges, f"{up} -> {down} missing"
-    assert {t.task_id for t in dag.tasks} == set(chain) | {"blogger_vectors", "build_index", "clusters"}
+    assert ("split", "tune") in edges and ("tune", "train") in edges  # optional search feeds train
+    assert {t.task_id for t in dag.tasks} == set(chain) | {"tune", "blogger_vectors", "build_index", "clusters"}
 
 
 def test_schedule_and_operational_settings(dagbag):
     dag = dagbag.get_dag("topictensor_refresh")
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.doc_md and all(t.doc_md for t in dag.tasks)
-    assert set(dag.params.keys()) == {"input_uri", "languages", "train", "overrides"}
+    assert set(dag.params.keys()) == {"input_uri", "languages", "train", "overrides",
+                                     "tune_budget_seconds"}
     for t in dag.tasks:
         assert t.execution_timeout is not None
     train = dag.get_task("train")
@@ -54,9 +60,11 @@ def test_dag_file_parses_fast_without_heavy_imports():
 
     code = (
         "import sys, time; t=time.time();"
-        "from airflow.dag_processing.dagbag import DagBag;"
-        "import os; b=DagBag(dag_folder=os.environ['AIRFLOW__CORE__DAGS_FOLDER']);"
-        "heavy=[m for m in ('numba','pyarrow.parquet','lingua','topictensor.stages.train','boto3','umap','nmslib','hdbscan') if m in sys.modules];"
+        "from airflow.dag_processing.dagbag import BundleDagBag; from pathlib import Path;"
+        "import os; f=os.environ['AIRFLOW__CORE__DAGS_FOLDER'];"
+        "b=BundleDagBag(dag_folder=f, bundle_path=Path(f), bundle_name='dags-folder');"
+        "assert not b.import_errors, b.import_errors;"
+        "heavy=[m for m in ('numba','pyarrow.parquet','lingua','topictensor.stages.train','boto3','umap','nmslib','hdbscan','kubernetes') if m in sys.modules];"
         "print('HEAVY=' + ','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
