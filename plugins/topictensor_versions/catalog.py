@@ -12,7 +12,8 @@ from typing import Any
 
 from topictensor.errors import TopicTensorError
 from topictensor.registry import Registry
-from topictensor.topics.match import member_sets
+from topictensor.topics.match import TopicChange
+from topictensor.topics.match import topic_changes as match_topic_changes  # the one rule, shared with the CLI
 
 TAGS_LISTED = 200  # tags added / dropped shown by name, most used first; the totals are always exact
 
@@ -82,16 +83,6 @@ class TagChange:
 
 
 @dataclass
-class TopicChange:
-    event: str  # born | died | kept
-    topic_id: int
-    label: str
-    size_a: int | None
-    size_b: int | None
-    jaccard: float | None  # member overlap for kept topics
-
-
-@dataclass
 class VersionDiff:
     a: str
     b: str
@@ -155,24 +146,11 @@ def _vocabulary(registry: Registry, vid: str) -> dict[str, int]:
 def topic_changes(registry: Registry, a: str, b: str) -> list[TopicChange]:
     """Topics born, died and kept from ``a`` to ``b``, by topic id (the rule of ``topictensor topics diff``)."""
     art_a, art_b = registry.artifact(a, "clusters"), registry.artifact(b, "clusters")
-    topics_a = art_a.read_table("topics.parquet", columns=["topic_id", "label", "size"]).to_pandas().set_index("topic_id")
-    topics_b = art_b.read_table("topics.parquet", columns=["topic_id", "label", "size"]).to_pandas().set_index("topic_id")
-    members_a = member_sets(art_a.read_table("members.parquet").to_pandas())
-    members_b = member_sets(art_b.read_table("members.parquet").to_pandas())
-    out: list[TopicChange] = []
-    for tid in sorted(set(topics_a.index) | set(topics_b.index)):
-        if tid not in topics_a.index:
-            out.append(TopicChange("born", int(tid), str(topics_b.loc[tid, "label"]), None,
-                                   int(topics_b.loc[tid, "size"]), None))
-        elif tid not in topics_b.index:
-            out.append(TopicChange("died", int(tid), str(topics_a.loc[tid, "label"]),
-                                   int(topics_a.loc[tid, "size"]), None, None))
-        else:
-            sa, sb = members_a.get(tid, set()), members_b.get(tid, set())
-            jaccard = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
-            out.append(TopicChange("kept", int(tid), str(topics_b.loc[tid, "label"]), int(topics_a.loc[tid, "size"]),
-                                   int(topics_b.loc[tid, "size"]), jaccard))
-    return out
+    columns = ["topic_id", "label", "size"]
+    return match_topic_changes(art_a.read_table("topics.parquet", columns=columns).to_pandas(),
+                               art_a.read_table("members.parquet").to_pandas(),
+                               art_b.read_table("topics.parquet", columns=columns).to_pandas(),
+                               art_b.read_table("members.parquet").to_pandas())
 
 
 def default_pair(rows: list[VersionRow]) -> tuple[str, str] | None:

@@ -104,25 +104,14 @@ def diff_command(
 ) -> None:
     """Topics born, died and changed from version A to version B (ids are carried over between
     versions, so the same id is the same topic)."""
-    from topictensor.topics.match import member_sets
+    from dataclasses import asdict
+
+    from topictensor.topics.match import topic_changes
 
     a, b = _artifact(config, version_a), _artifact(config, version_b)
-    ta, tb = _topics(a).set_index("topic_id"), _topics(b).set_index("topic_id")
-    ma = member_sets(a.read_table("members.parquet").to_pandas())
-    mb = member_sets(b.read_table("members.parquet").to_pandas())
-    rows = []
-    for tid in sorted(set(ta.index) | set(tb.index)):
-        if tid not in ta.index:
-            rows.append({"event": "born", "id": tid, "label": tb.loc[tid, "label"], "size_a": None,
-                         "size_b": int(tb.loc[tid, "size"]), "jaccard": None})
-        elif tid not in tb.index:
-            rows.append({"event": "died", "id": tid, "label": ta.loc[tid, "label"], "size_a": int(ta.loc[tid, "size"]),
-                         "size_b": None, "jaccard": None})
-        else:
-            sa, sb = ma.get(tid, set()), mb.get(tid, set())
-            jac = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
-            rows.append({"event": "kept", "id": tid, "label": tb.loc[tid, "label"], "size_a": int(ta.loc[tid, "size"]),
-                         "size_b": int(tb.loc[tid, "size"]), "jaccard": jac})
+    changes = topic_changes(_topics(a), a.read_table("members.parquet").to_pandas(),
+                            _topics(b), b.read_table("members.parquet").to_pandas())
+    rows = [{**asdict(c), "id": c.topic_id} for c in changes]
     typer.echo(table(rows, ["event", "id", "label", "size_a", "size_b", "jaccard"]))
 
 

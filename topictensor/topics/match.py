@@ -51,6 +51,38 @@ def member_sets(members: pd.DataFrame) -> dict[int, set[str]]:
     return out
 
 
+@dataclass
+class TopicChange:
+    """One topic id's fate between two clusterings: born, died or kept (with member overlap)."""
+
+    event: str  # born | died | kept
+    topic_id: int
+    label: str
+    size_a: int | None
+    size_b: int | None
+    jaccard: float | None  # member overlap (Jaccard) for kept topics
+
+
+def topic_changes(topics_a: pd.DataFrame, members_a: pd.DataFrame, topics_b: pd.DataFrame,
+                  members_b: pd.DataFrame) -> list[TopicChange]:
+    """Topics born, died and kept from A to B by topic id: ids are carried over between versions,
+    so the same id is the same topic (what ``topictensor topics diff`` and the Airflow view show)."""
+    ta, tb = topics_a.set_index("topic_id"), topics_b.set_index("topic_id")
+    ma, mb = member_sets(members_a), member_sets(members_b)
+    out: list[TopicChange] = []
+    for tid in sorted(set(ta.index) | set(tb.index)):
+        if tid not in ta.index:
+            out.append(TopicChange("born", int(tid), str(tb.loc[tid, "label"]), None, int(tb.loc[tid, "size"]), None))
+        elif tid not in tb.index:
+            out.append(TopicChange("died", int(tid), str(ta.loc[tid, "label"]), int(ta.loc[tid, "size"]), None, None))
+        else:
+            sa, sb = ma.get(tid, set()), mb.get(tid, set())
+            jaccard = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+            out.append(TopicChange("kept", int(tid), str(tb.loc[tid, "label"]), int(ta.loc[tid, "size"]),
+                                   int(tb.loc[tid, "size"]), jaccard))
+    return out
+
+
 def match_topics(previous_topics: pd.DataFrame | None, previous_members: pd.DataFrame | None,
                  new_topics: pd.DataFrame, new_members: pd.DataFrame, cfg: TopicsConfig | None = None, *,
                  vector_of: Callable[[str], np.ndarray | None] | None = None,
