@@ -6,6 +6,8 @@ with "needs X, has Y, mostly the embedding matrix" tells the operator which knob
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 
 from topictensor.errors import ResourceError
@@ -73,8 +75,16 @@ def _threads(cfg: TrainConfig) -> int:
     return resolve_threads(cfg)
 
 
-def available_memory() -> int:
-    """MemAvailable from /proc/meminfo, falling back to psutil on other systems."""
+def available_memory(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """What this process may still allocate: MemAvailable from /proc/meminfo (psutil elsewhere),
+    capped by the container's cgroup headroom. Inside a container /proc/meminfo shows the host, so
+    without the cap the check would pass and the kernel would kill the worker instead."""
+    host = _host_available()
+    headroom = cgroup_headroom(cgroup_root)
+    return host if headroom is None else min(host, headroom)
+
+
+def _host_available() -> int:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -85,6 +95,29 @@ def available_memory() -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+_UNLIMITED = 1 << 60  # cgroup v1 reports "no limit" as a huge number (close to 2**63)
+
+
+def cgroup_headroom(root: str = "/sys/fs/cgroup") -> int | None:
+    """Limit minus usage of this cgroup (v2: memory.max/current; v1: memory.limit_in_bytes/
+    usage_in_bytes), or None when there is no limit or no cgroup memory files."""
+    for limit_name, usage_name in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+                                   ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+        try:
+            with open(os.path.join(root, limit_name)) as f:
+                limit_text = f.read().strip()
+            with open(os.path.join(root, usage_name)) as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max":
+            return None
+        limit = int(limit_text)
+        return None if limit >= _UNLIMITED else max(limit - usage, 0)
+    return None
 
 
 def check_memory(estimate: MemoryEstimate, available_bytes: int | None = None) -> None:
