@@ -95,6 +95,22 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
+def timed_queries(native, set_ef, queries: np.ndarray, truth: np.ndarray, ef_list: list[int]) -> list[dict]:
+    """recall@k, QPS and p50/p99 of single-thread knnQuery calls on an nmslib index, per efSearch."""
+    runs, k = [], truth.shape[1]
+    for ef in ef_list:
+        set_ef(ef)
+        times, hits = [], 0
+        for q, t in zip(queries, truth):
+            s = time.perf_counter()
+            ids, _ = native.knnQuery(q, k=k)
+            times.append(time.perf_counter() - s)
+            hits += len(set(ids.tolist()) & set(t.tolist()))
+        p50, p99 = percentiles(times)
+        runs.append({"ef": ef, "recall": hits / truth.size, "qps": len(queries) / sum(times), "p50": p50, "p99": p99})
+    return runs
+
+
 def bench_nmslib(data_path: str, queries_path: str, truth_path: str, m: int, ef_construction: int,
                  ef_list: list[int], threads: int, keep: list | None = None) -> dict:
     """Build + query timings of nmslib alone (importable by a bare interpreter with numpy + nmslib)."""
@@ -113,18 +129,7 @@ def bench_nmslib(data_path: str, queries_path: str, truth_path: str, m: int, ef_
     with tempfile.TemporaryDirectory() as d:
         index.saveIndex(f"{d}/i", save_data=True)
         disk = sum(p.stat().st_size for p in Path(d).iterdir()) / 2**20
-    runs = []
-    k = truth.shape[1]
-    for ef in ef_list:
-        index.setQueryTimeParams({"efSearch": ef})
-        times, hits = [], 0
-        for q, t in zip(queries, truth):
-            s = time.perf_counter()
-            ids, _ = index.knnQuery(q, k=k)
-            times.append(time.perf_counter() - s)
-            hits += len(set(ids.tolist()) & set(t.tolist()))
-        p50, p99 = percentiles(times)
-        runs.append({"ef": ef, "recall": hits / truth.size, "qps": len(queries) / sum(times), "p50": p50, "p99": p99})
+    runs = timed_queries(index, lambda ef: index.setQueryTimeParams({"efSearch": ef}), queries, truth, ef_list)
     if keep is not None:
         keep.append(index)  # the service part reuses this graph instead of building another
     return {"build_s": build, "memory_mb": memory, "disk_mb": disk, "runs": runs, "threads": threads,
@@ -186,17 +191,7 @@ def load_or_build_index(args, data: np.ndarray, threads: int, log=lambda msg: No
 
 
 def bench_index_queries(index, queries: np.ndarray, truth: np.ndarray, ef_list: list[int]) -> list[dict]:
-    runs, k = [], truth.shape[1]
-    for ef in ef_list:
-        index.set_ef(ef)
-        native, times, hits = index._native, [], 0
-        for q, t in zip(queries, truth):
-            s = time.perf_counter()
-            ids, _ = native.knnQuery(q, k=k)
-            times.append(time.perf_counter() - s)
-            hits += len(set(ids.tolist()) & set(t.tolist()))
-        p50, p99 = percentiles(times)
-        runs.append({"ef": ef, "recall": hits / truth.size, "qps": len(queries) / sum(times), "p50": p50, "p99": p99})
+    runs = timed_queries(index._native, index.set_ef, queries, truth, ef_list)
     index.set_ef(int(index.params["ef_search"]))
     return runs
 
