@@ -5,3 +5,7 @@ references and a typed config and return an artifact reference. Nothing here imp
 """
 
 __version__ = "0.1.0"
+
+from topictensor import numba_cache as _numba_cache
+
+_numba_cache.configure()  # before any module of the package imports numba

@@ -13,7 +13,11 @@ class StoreError(TopicTensorError):
     """Object storage failed: names the store, bucket and key involved."""
 
 
-class ArtifactNotFound(StoreError):
+class NotFound(TopicTensorError):
+    """Something the caller named does not exist: a tag, blogger, topic, model version, run, key."""
+
+
+class ArtifactNotFound(StoreError, NotFound):
     """A key that should exist does not."""
 
 

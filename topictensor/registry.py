@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from topictensor.errors import ArtifactNotFound, TopicTensorError
+from topictensor.errors import ArtifactNotFound, NotFound, TopicTensorError
 from topictensor.store import Store
 
 POINTER = "production.json"
@@ -26,6 +26,10 @@ POINTER = "production.json"
 
 class RegistryError(TopicTensorError):
     """A promote or rollback that cannot be done (unknown version, nothing to roll back to)."""
+
+
+class VersionNotFound(RegistryError, NotFound):
+    """The named version (or production, or a version's artifact of a stage) does not exist."""
 
 
 def version_id(stage_keys: dict[str, Any]) -> str:
@@ -59,7 +63,7 @@ class Registry:
             return json.loads(self.store.read_text(f"versions/{vid}.json"))
         except ArtifactNotFound:
             known = ", ".join(v["version"] for v in self.list_versions()[-5:]) or "none"
-            raise RegistryError(f"no model version {vid!r} in {self.store.uri} (latest: {known})") from None
+            raise VersionNotFound(f"no model version {vid!r} in {self.store.uri} (latest: {known})") from None
 
     def list_versions(self) -> list[dict[str, Any]]:
         """All versions, oldest first."""
@@ -72,10 +76,10 @@ class Registry:
 
         vid = vid or self.production()
         if vid is None:
-            raise RegistryError(f"no model is in production in {self.store.uri}; run the pipeline first")
+            raise VersionNotFound(f"no model is in production in {self.store.uri}; run the pipeline first")
         refs = self.get_version(vid)["stages"].get(stage)
         if not refs:
-            raise RegistryError(f"version {vid} has no {stage!r} artifact")
+            raise VersionNotFound(f"version {vid} has no {stage!r} artifact")
         return Artifact(self.store, ArtifactRef(stage=refs[0]["stage"], key=refs[0]["key"]))
 
     # pointer --------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The ``topictensor`` command: the same stage functions the DAG runs, for use without Airflow."""
+"""The ``topictensor`` command: the same stage functions the DAG runs, for use without Airflow.
+
+Exit codes: 0 ok, 1 the work failed, 2 usage error (command line, query syntax, config),
+3 not found (tag, blogger, topic, version, production, run). Read commands take --json.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,28 @@ import sys
 
 import typer
 
-from topictensor.cli import models, pipeline, search, topics, versions
+from topictensor.cli import common, models, pipeline, search, topics, versions
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+def _print_version(value: bool) -> None:
+    if value:
+        from topictensor import __version__
+
+        typer.echo(f"topictensor {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(cls=common.Group, no_args_is_help=True, help=__doc__)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the package version and exit."),
+) -> None:
+    pass
+
+
 pipeline.register(app)
 models.register(app)
 search.register(app)
@@ -25,6 +48,6 @@ def main() -> None:
 
     try:
         app()
-    except TopicTensorError as exc:
+    except TopicTensorError as exc:  # raised outside a command (e.g. while completing)
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(int(common.exit_code_for(exc))) from None

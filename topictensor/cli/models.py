@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from topictensor.cli.common import ConfigOption, echo_json, load, table
+from topictensor.cli.common import (ConfigOption, JsonOption, ModelDirOption, echo_json, load, load_model_dir,
+                                    not_found, table)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +26,9 @@ def export_projector_command(
     config: Path = ConfigOption,
 ) -> None:
     """Files for TensorFlow's Embedding Projector (projector.tensorflow.org: Load -> the two TSVs)."""
-    from topictensor.embeddings import Embeddings, export_projector
+    from topictensor.embeddings import export_projector
 
-    emb = Embeddings.load(model if model else _production_embeddings_path(config, version))
+    emb = _embeddings(model, config, version)
     vectors, metadata = export_projector(emb, out)
     typer.echo(f"wrote {vectors} and {metadata} ({len(emb.tags):,} tags x {emb.dim})")
 
@@ -38,23 +39,42 @@ def _production_embeddings_path(config: Path | None, version: str | None) -> Pat
     return Registry(load(config).open_store()).artifact(version, "train").path("embeddings.parquet")
 
 
+def _embeddings(model: Path | None, config: Path | None, version: str | None):
+    """A model directory's embeddings when --model is given, else the version's (default: production)."""
+    if model is not None:
+        if version is not None:
+            raise typer.BadParameter("give --model or --version, not both")
+        return load_model_dir(model)
+    from topictensor.embeddings import Embeddings
+
+    return Embeddings.load(_production_embeddings_path(config, version))
+
+
 def train_command(
     posts: Path = typer.Option(..., "--posts", help="Parquet file with a `tags` list<string> column (optional `weights`)."),
     out: Path = typer.Option(..., "--out", help="Model directory to write (embeddings.parquet, model.json)."),
     mode: str = typer.Option(None, help="skipgram | cbow | pair."),
     loss: str = typer.Option(None, help="hinge | softmax."),
-    dim: int = typer.Option(None), epochs: int = typer.Option(None), negatives: int = typer.Option(None),
-    lr: float = typer.Option(None), threads: int = typer.Option(None, help="0 = all cores."),
-    seed: int = typer.Option(None), min_count: int = typer.Option(None, "--min-count"),
+    dim: int = typer.Option(None, min=1, help="Vector dimension (default: config train.dim)."),
+    epochs: int = typer.Option(None, min=1, help="Passes over the posts (default: config train.epochs)."),
+    negatives: int = typer.Option(None, min=1, help="Sampled negatives per example (default: config)."),
+    lr: float = typer.Option(None, min=0.0, help="Learning rate (default: config train.lr)."),
+    threads: int = typer.Option(None, min=0, help="0 = all cores (default: config train.threads)."),
+    seed: int = typer.Option(None, help="Random seed (default: config train.seed)."),
+    min_count: int = typer.Option(None, "--min-count", min=1, help="Drop tags used fewer times (default: config)."),
     deterministic: bool = typer.Option(False, "--deterministic", help="One thread, bit-identical reruns."),
     param: list[str] = typer.Option([], "--param", "-p", help="Any other trainer field, KEY=VALUE (repeatable)."),
     init_from: Path = typer.Option(
         None, "--init-from", help="Warm start from this model directory: its vectors start the training, "
         "new tags are placed next to the known tags they co-occur with, and train.warm_epochs epochs run "
         "(its dim is used unless --dim is given)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
     config: Path = ConfigOption,
 ) -> None:
-    """Train tag embeddings on any posts file, outside the pipeline (same trainer as the DAG)."""
+    """Train tag embeddings on any posts file, outside the pipeline (same trainer as the DAG).
+
+    The first run on a machine compiles the trainer's kernels (about 15-20 s; said on stderr) into
+    numba's cache ($NUMBA_CACHE_DIR, default ~/.cache/topictensor/numba); later runs load them."""
     import pyarrow.parquet as pq
     import yaml
 
@@ -75,7 +95,20 @@ def train_command(
     cfg = load(config, overrides={"train": overrides}).train
     table = _read_posts(posts, pq)
     summary = train_to_dir(table, cfg, out, init=init)
-    typer.echo(f"wrote {out}: {summary}")
+    if as_json:
+        echo_json({"out": str(out), **summary})
+        return
+    lines = [f"wrote {out}: {summary['vocabulary']:,} tags x {cfg.dim} dims from {summary['posts']:,} posts "
+             f"({summary['occurrences']:,} tag uses)",
+             f"  {summary['epochs']} epochs in {summary['epoch_seconds']:.2f} s on {summary['threads']} thread(s): "
+             f"{summary['tags_per_second']:,.0f} tags/s; final loss {summary['final_loss']:.4f}",
+             f"  kernels {summary['compile_seconds']:.2f} s (compile or cache load); {summary['seconds']:.2f} s in all"]
+    if summary["init"]:
+        init_info = summary["init"]
+        lines.append(f"  warm start from {init_info.get('path') or init_info.get('version')}: "
+                     f"{init_info['tags_kept']:,} tags kept, {init_info['tags_new']:,} new, "
+                     f"{init_info['tags_vanished']:,} vanished")
+    typer.echo("\n".join(lines))
 
 
 def tune_command(
@@ -173,18 +206,22 @@ def _read_posts(path: Path, pq):
 
 def neighbours(
     tag: str = typer.Argument(..., help="A tag, normalised as in training (#BMW -> bmw)."),
-    top: int = typer.Option(10, min=1, max=10_000),
+    top: int = typer.Option(10, min=1, max=10_000, help="How many neighbours."),
     version: str = typer.Option(None, help="Model version (default: production)."),
+    model: Path = ModelDirOption,
+    as_json: bool = JsonOption,
     config: Path = ConfigOption,
 ) -> None:
     """The tags nearest to TAG by cosine in the production (or given) model."""
-    from topictensor.embeddings import Embeddings
     from topictensor.tags import normalize_tag
 
-    emb = Embeddings.load(_production_embeddings_path(config, version))
+    emb = _embeddings(model, config, version)
     norm = normalize_tag(tag)
     if norm is None or norm not in emb:
-        typer.secho(f"unknown tag {tag!r} (normalised: {norm!r}); the model has {len(emb.tags):,} tags", fg="red", err=True)
-        raise typer.Exit(2)
-    rows = [{"tag": t, "cosine": s, "count": int(emb.counts[emb.index[t]])} for t, s in emb.neighbours(norm, k=top, exclude=(norm,))]
-    typer.echo(table(rows, ["tag", "cosine", "count"]))
+        not_found(f"unknown tag {tag!r} (normalised: {norm!r}); the model has {len(emb.tags):,} tags")
+    rows = [{"tag": t, "cosine": float(s), "count": int(emb.counts[emb.index[t]])}
+            for t, s in emb.neighbours(norm, k=top, exclude=(norm,))]
+    if as_json:
+        echo_json({"tag": norm, "neighbours": rows})
+    else:
+        typer.echo(table(rows, ["tag", "cosine", "count"]))

@@ -26,6 +26,7 @@ def synth(
     fmt: str = typer.Option("parquet", "--format", help="parquet or jsonl."),
     files: int = typer.Option(1, help="Files per table."),
     force: bool = typer.Option(False, help="Rewrite even when the same corpus is already there."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Write a realistic demo corpus in the raw data contract (deterministic per seed)."""
     from topictensor import synth as synthesis
@@ -37,21 +38,31 @@ def synth(
         fields["posts_per_blogger_mean"] = posts_per_blogger
     config = synthesis.SynthConfig(**fields)
     if not force and synthesis.already_written(config, out):
-        typer.echo(f"{out}: the same corpus (seed {seed}) is already there; nothing written")
+        if as_json:
+            echo_json({"out": str(out), "seed": seed, "written": False})
+        else:
+            typer.echo(f"{out}: the same corpus (seed {seed}) is already there; nothing written")
         return
     corpus = synthesis.generate(config)
     counts = synthesis.write(corpus, out, format=fmt, files_per_table=files)
-    typer.echo(f"wrote {out}: {counts}")
+    if as_json:
+        echo_json({"out": str(out), "seed": seed, "written": True, **counts})
+    else:
+        typer.echo(f"wrote {out} (seed {seed}): " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
 
 
 def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name of this run in the report."),
         tune_budget: float = typer.Option(0, min=0, help="Seconds of hyperparameter search before training "
-                                                         "(0 = off); training uses the choice.")) -> None:
+                                                         "(0 = off); training uses the choice."),
+        as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON.")) -> None:
     """Run the whole refresh without Airflow; finished stages are reused."""
     from topictensor.pipeline import run_pipeline
 
     report = run_pipeline(load(config), run_id=run_id or "cli", tune_budget_seconds=tune_budget)
-    typer.echo(format_run_report(report))
+    if as_json:
+        echo_json(report)
+    else:
+        typer.echo(format_run_report(report))
 
 
 def stage(

@@ -1,7 +1,8 @@
 """Query commands: ``topic``, ``bloggers``, ``lookalikes``, ``suggest`` and ``serve`` (the HTTP API).
 
-A bad query (empty, malformed weight, only unknown tags, unknown blogger) prints the reason and
-exits with code 2; unknown tags in an otherwise usable query are reported on stderr.
+A bad query (empty, malformed weight) prints the reason and exits with code 2; a query of only
+unknown tags or an unknown blogger exits with code 3 (see ``topictensor.cli.common``); unknown
+tags in an otherwise usable query are reported on stderr.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from pathlib import Path
 
 import typer
 
-from topictensor.cli.common import ConfigOption, echo_json, load, table
+from topictensor.cli.common import ConfigOption, JsonOption, ModelDirOption, echo_json, guarded, load, table
 
 VersionOption = typer.Option(None, "--version", help="Model version (default: production).")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,24 +24,25 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def _model(config_path: Path | None, version: str | None):
+def _model(config_path: Path | None, version: str | None, model_dir: Path | None = None):
+    """The model to query: a model directory's tags (--model), else a version of the store."""
     from topictensor.registry import Registry
     from topictensor.search import SearchModel
 
     config = load(config_path)
     section = getattr(config, "search", None)
-    return SearchModel.load(Registry(config.open_store()), version, section)
+    if model_dir is not None:
+        if version is not None:
+            raise typer.BadParameter("give --model or --version, not both")
+        from topictensor.cli.common import load_model_dir
+
+        return SearchModel(load_model_dir(model_dir), config=section)
+    return guarded(lambda: SearchModel.load(Registry(config.open_store()), version, section))
 
 
 def _run(action):
-    """Run a query; a QueryError becomes a message and exit code 2."""
-    from topictensor.search import QueryError
-
-    try:
-        return action()
-    except QueryError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+    """Run a query; a library error becomes its message and exit code (topictensor.cli.common)."""
+    return guarded(action)
 
 
 def _warn_unknown(unknown: list[str]) -> None:
@@ -51,12 +52,13 @@ def _warn_unknown(unknown: list[str]) -> None:
 
 def topic(
     query: str = typer.Argument(..., help="Tags with optional weights: 'apple, iphone:-1, macbook:-0.05'."),
-    top: int = typer.Option(50, "--top", help="How many tags."),
+    top: int = typer.Option(50, "--top", min=1, help="How many tags (at most search.max_top)."),
     include_query_tags: bool = typer.Option(False, "--include-query-tags", help="Also list the query's own tags."),
-    version: str = VersionOption, as_json: bool = JsonOption, config: Path = ConfigOption,
+    version: str = VersionOption, model_dir: Path = ModelDirOption, as_json: bool = JsonOption,
+    config: Path = ConfigOption,
 ) -> None:
     """The tags nearest to a theme, with relevance (cosine) and popularity (count)."""
-    model = _model(config, version)
+    model = _model(config, version, model_dir)
     result = _run(lambda: model.topic(query, top, include_query_tags=include_query_tags))
     if as_json:
         echo_json(result.to_dict())
@@ -131,24 +133,30 @@ def lookalikes(
 
 def suggest(
     prefix: str = typer.Argument("", help="Start of a tag."),
-    limit: int = typer.Option(10, "--limit"),
-    version: str = VersionOption, config: Path = ConfigOption,
+    limit: int = typer.Option(10, "--limit", min=1, help="How many tags (at most search.max_top)."),
+    version: str = VersionOption, as_json: bool = JsonOption, config: Path = ConfigOption,
 ) -> None:
     """Autocomplete: the most used tags starting with PREFIX."""
     model = _model(config, version)
     hits = _run(lambda: model.suggest(prefix, limit))
-    typer.echo(table([{"tag": h.tag, "count": h.count} for h in hits], ["tag", "count"]))
+    rows = [{"tag": h.tag, "count": int(h.count)} for h in hits]
+    if as_json:
+        echo_json({"version": model.version, "prefix": prefix, "tags": rows})
+    else:
+        typer.echo(table(rows, ["tag", "count"]))
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
-    reload_seconds: float = typer.Option(None, "--reload-seconds",
-                                         help="Check the production pointer at most this often (default: config)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    reload_seconds: float = typer.Option(None, "--reload-seconds", min=0,
+                                         help="Check the production pointer at most this often "
+                                              "(default: config search.reload_seconds)."),
     version: str = typer.Option(None, "--version", help="Serve this version only (no hot reload)."),
     config: Path = ConfigOption,
 ) -> None:
-    """The HTTP API (OpenAPI at /docs) over the production version, following promotions live."""
+    """The explorer (/) and the HTTP API over the production version, following promotions live.
+    API docs: /docs (Swagger UI), /redoc, the schema at /openapi.json."""
     import uvicorn
 
     from topictensor.service.app import create_app

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from topictensor.cli.common import ConfigOption, echo_json, load, table
+from topictensor.cli.common import ConfigOption, Group, JsonOption, echo_json, load, not_found, table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False,
                   help="Fixed topics: build them for a model directory; list, show and diff published ones.")
 
 
@@ -53,7 +53,7 @@ def build_command(
 def list_command(
     version: str = typer.Option(None, help="Model version (default: production)."),
     flagged: bool = typer.Option(True, "--flagged/--no-flagged", help="Include topics flagged as suspect."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOption,
     config: Path = ConfigOption,
 ) -> None:
     """The topics of the production (or given) version: id, label, size, coherence, group, flags."""
@@ -74,6 +74,7 @@ def show_command(
     topic_id: int = typer.Argument(..., metavar="ID"),
     version: str = typer.Option(None, help="Model version (default: production)."),
     top: int = typer.Option(50, min=1, help="Members to print (strongest first)."),
+    as_json: bool = JsonOption,
     config: Path = ConfigOption,
 ) -> None:
     """One topic: its facts and its member tags by membership strength."""
@@ -81,18 +82,23 @@ def show_command(
     topics = _topics(art)
     row = topics[topics["topic_id"] == topic_id]
     if row.empty:
-        typer.secho(f"no topic {topic_id} in {art.ref.stage}/{art.ref.key} (ids: "
-                    f"{', '.join(str(t) for t in sorted(topics['topic_id'])[:30])} ...)", fg="red", err=True)
-        raise typer.Exit(2)
+        not_found(f"no topic {topic_id} in {art.ref.stage}/{art.ref.key} (ids: "
+                  f"{', '.join(str(t) for t in sorted(topics['topic_id'])[:30])} ...)")
     r = row.iloc[0]
-    ints = lambda values: ", ".join(str(int(v)) for v in values) or "-"  # noqa: E731
-    typer.echo(f"topic {topic_id}: {r['label']}\n  size {r['size']} ({r['soft_size']} soft), coherence "
-               f"{r['coherence']:.3f}, group {r['parent_group']}, flags {', '.join(r['flags']) or '-'}, "
-               f"previous ids {ints(r['previous_ids'])}, merged from this run's clusters {ints(r['merged_from'])}")
     members = art.read_table("members.parquet").to_pandas()
     members = members[members["topic_id"] == topic_id].sort_values(["soft", "strength", "tag"],
                                                                    ascending=[True, False, True])
     rows = [{"tag": m.tag, "strength": float(m.strength), "soft": bool(m.soft)} for m in members.head(top).itertuples()]
+    if as_json:
+        echo_json({"id": topic_id, "label": r["label"], "size": int(r["size"]), "soft_size": int(r["soft_size"]),
+                   "coherence": float(r["coherence"]), "group": int(r["parent_group"]), "flags": list(r["flags"]),
+                   "previous_ids": [int(v) for v in r["previous_ids"]],
+                   "merged_from": [int(v) for v in r["merged_from"]], "members": rows})
+        return
+    ints = lambda values: ", ".join(str(int(v)) for v in values) or "-"  # noqa: E731
+    typer.echo(f"topic {topic_id}: {r['label']}\n  size {r['size']} ({r['soft_size']} soft), coherence "
+               f"{r['coherence']:.3f}, group {r['parent_group']}, flags {', '.join(r['flags']) or '-'}, "
+               f"previous ids {ints(r['previous_ids'])}, merged from this run's clusters {ints(r['merged_from'])}")
     typer.echo(table(rows, ["tag", "strength", "soft"]))
 
 
@@ -100,6 +106,7 @@ def show_command(
 def diff_command(
     version_a: str = typer.Argument(..., metavar="VERSION_A"),
     version_b: str = typer.Argument(..., metavar="VERSION_B"),
+    as_json: bool = JsonOption,
     config: Path = ConfigOption,
 ) -> None:
     """Topics born, died and changed from version A to version B (ids are carried over between
@@ -112,7 +119,10 @@ def diff_command(
     changes = topic_changes(_topics(a), a.read_table("members.parquet").to_pandas(),
                             _topics(b), b.read_table("members.parquet").to_pandas())
     rows = [{**asdict(c), "id": c.topic_id} for c in changes]
-    typer.echo(table(rows, ["event", "id", "label", "size_a", "size_b", "jaccard"]))
+    if as_json:
+        echo_json(rows)
+    else:
+        typer.echo(table(rows, ["event", "id", "label", "size_a", "size_b", "jaccard"]))
 
 
 def _artifact(config: Path | None, version: str | None):

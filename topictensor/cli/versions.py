@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from topictensor.cli.common import ConfigOption, echo_json, load, table
+from topictensor.cli.common import ConfigOption, Group, JsonOption, echo_json, load, not_found, store_description, table
 
-app = typer.Typer(no_args_is_help=True)
-runs_app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(cls=Group, no_args_is_help=True)
+runs_app = typer.Typer(cls=Group, no_args_is_help=True)
 
 
 def _registry(config: Path | None):
@@ -20,7 +20,7 @@ def _registry(config: Path | None):
 
 
 @app.command("list")
-def list_versions(config: Path = ConfigOption) -> None:
+def list_versions(as_json: bool = JsonOption, config: Path = ConfigOption) -> None:
     """Every model version, oldest first; * marks production."""
     registry = _registry(config)
     prod = registry.production()
@@ -36,8 +36,12 @@ def list_versions(config: Path = ConfigOption) -> None:
             "train_posts": counts.get("split", {}).get("train_posts"),
             "run": m.get("run_id"),
         })
-    typer.echo(table(rows, ["", "version", "created_at", "quality", "tags", "train_posts", "run"]) if rows
-               else "no model versions yet")
+    if as_json:
+        echo_json([{"production": r[""] == "*", **{k: v for k, v in r.items() if k}} for r in rows])
+    elif rows:
+        typer.echo(table(rows, ["", "version", "created_at", "quality", "tags", "train_posts", "run"]))
+    else:
+        typer.echo(f"no model versions yet in {store_description(config)}")
 
 
 @app.command()
@@ -46,7 +50,7 @@ def show(version: str = typer.Argument(None, help="Default: production."), confi
     registry = _registry(config)
     version = version or registry.production()
     if version is None:
-        raise typer.BadParameter("nothing in production yet; name a version")
+        not_found(f"nothing in production yet in {store_description(config)}; name a version")
     echo_json(registry.get_version(version))
 
 
@@ -65,20 +69,29 @@ def rollback(to: str = typer.Option(None, help="Version to go back to (default: 
 
 
 @app.command()
-def history(config: Path = ConfigOption) -> None:
+def history(as_json: bool = JsonOption, config: Path = ConfigOption) -> None:
     """Promotions and rollbacks, oldest first."""
     rows = _registry(config).history()
-    typer.echo(table(rows, ["at", "action", "version", "previous", "by", "reason"]) if rows else "no history yet")
+    if as_json:
+        echo_json(rows)
+    elif rows:
+        typer.echo(table(rows, ["at", "action", "version", "previous", "by", "reason"]))
+    else:
+        typer.echo(f"no history yet in {store_description(config)}")
 
 
 @runs_app.command()
-def last(config: Path = ConfigOption) -> None:
+def last(as_json: bool = JsonOption, config: Path = ConfigOption) -> None:
     """The report of the latest pipeline run."""
     from topictensor.cli.pipeline import format_run_report
 
-    store = load(config).open_store()
+    cfg = load(config)
+    store = cfg.open_store()
     keys = store.list("runs")
     if not keys:
-        typer.echo("no pipeline run has finished yet")
-        raise typer.Exit(1)
-    typer.echo(format_run_report(json.loads(store.read_text(keys[-1]))))
+        not_found(f"no pipeline run has finished yet in {store_description(config, cfg)}")
+    report = json.loads(store.read_text(keys[-1]))
+    if as_json:
+        echo_json(report)
+    else:
+        typer.echo(format_run_report(report))

@@ -79,14 +79,14 @@ class SearchModel:
     @classmethod
     def load(cls, registry, version: str | None = None, config: SearchConfig | None = None) -> "SearchModel":
         """Load ``version`` (None: production) from the registry: train, blogger_vectors, index."""
-        from topictensor.registry import RegistryError
+        from topictensor.registry import VersionNotFound
         from topictensor.search.bloggers import FILENAME
         from topictensor.search.index import INDEX_FILE, PARAMS_FILE, HnswIndex
 
         config = config or SearchConfig()
         vid = version or registry.production()
         if vid is None:
-            raise RegistryError(f"no model is in production in {registry.store.uri}; run the pipeline first")
+            raise VersionNotFound(f"no model is in production in {registry.store.uri}; run the pipeline first")
         manifest = registry.get_version(vid)
         stages = manifest.get("stages", {})
         emb = Embeddings.load(registry.artifact(vid, "train").path("embeddings.parquet"))

@@ -8,9 +8,12 @@ format) and ``index.json`` (parameters, row count, the vectors artifact it index
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +26,48 @@ PARAMS_FILE = "index.json"
 SPACE = "cosinesimil"
 
 
-def _nmslib():
-    logging.getLogger("nmslib").setLevel(logging.WARNING)
-    import nmslib
+# The nmslib wheel is built without SIMD and its C++ extension writes this notice to file
+# descriptor 2 when it is imported (three lines, on every command and every task that loads an
+# index). It says nothing an operator can act on, so it is dropped; anything else the import
+# writes there is passed through.
+_BANNER_LINES = ("Your CPU supports instructions that this binary was not compiled to use",
+                 "For maximum performance, you can install NMSLIB from sources",
+                 "pip install --no-binary :all: nmslib")
 
+
+def import_nmslib():
+    """Import nmslib with its logger at WARNING and without its import-time banner on stderr."""
+    logging.getLogger("nmslib").setLevel(logging.WARNING)
+    if "nmslib" in sys.modules:
+        return sys.modules["nmslib"]
+    with _stderr_captured() as captured:
+        import nmslib
+    kept = [line for line in captured() if not line.strip().startswith(_BANNER_LINES)]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
     return nmslib
+
+
+@contextlib.contextmanager
+def _stderr_captured():
+    """Point file descriptor 2 at a temporary file for the block (C++ writes bypass sys.stderr);
+    yields a function returning the captured lines once the block has ended."""
+    lines: list[str] = []
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. replaced by a StringIO)
+        fd = 2
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield lambda: lines
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
 class ExactIndex:
@@ -70,7 +110,7 @@ class HnswIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 200,
               threads: int = 0) -> "HnswIndex":
-        nmslib = _nmslib()
+        nmslib = import_nmslib()
         data = _unit_rows(vectors)
         native = nmslib.init(method="hnsw", space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
         if len(data):
@@ -106,7 +146,7 @@ class HnswIndex:
     @classmethod
     def load(cls, index_path: str | Path, params: dict[str, Any], ef_search: int | None = None) -> "HnswIndex":
         """Load ``index_path`` (its ``.dat`` data file must sit next to it)."""
-        nmslib = _nmslib()
+        nmslib = import_nmslib()
         native = nmslib.init(method="hnsw", space=params.get("space", SPACE),
                              data_type=nmslib.DataType.DENSE_VECTOR)
         native.loadIndex(str(index_path), load_data=True)

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from topictensor.embeddings import Embeddings
-from topictensor.errors import TopicTensorError
+from topictensor.errors import NotFound, TopicTensorError
 from topictensor.tags import normalize_tag
 
 
@@ -34,8 +34,12 @@ class QueryError(TopicTensorError, ValueError):
     out-of-range top-k, unknown blogger id ...). The message says what to fix."""
 
 
-class NotFoundError(QueryError):
+class NotFoundError(QueryError, NotFound):
     """The query names something that does not exist (a blogger id); HTTP 404."""
+
+
+class UnknownTagsError(QueryError, NotFound):
+    """None of the query's tags is known to the model (HTTP 400: the query is what to change)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def build_theme(text: str, emb: Embeddings, max_terms: int = 50) -> Theme:
         if term.tag not in known:
             known.append(term.tag)
     if not known:
-        raise QueryError(f"none of the query's tags is known to the model: {', '.join(map(repr, unknown))}")
+        raise UnknownTagsError(f"none of the query's tags is known to the model: {', '.join(map(repr, unknown))}")
     norm = float(np.linalg.norm(vector))
     if norm < 1e-6:
         raise QueryError(f"the weights of {text!r} cancel out: the theme has no direction")
