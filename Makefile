@@ -20,7 +20,7 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
 
 help:
 	@echo "make demo   - install, write the demo corpus, run the topictensor_refresh DAG, print a summary"
-	@echo "make test   - install and run the test suite"
+	@echo "make test   - install (system packages too) and run the test suite (PYTEST_ARGS=... for a subset)"
 	@echo "make bench  - trainer benchmark against gensim and PPMI-SVD (prints a table)"
 	@echo "make serve  - the explorer and HTTP API over the production model: http://127.0.0.1:8000/"
 	@echo "make airflow-ui - Airflow's UI with the model-versions view: http://127.0.0.1:8080/plugin/topictensor-versions"
@@ -62,8 +62,12 @@ airflow-ui: $(AIRFLOW_HOME)/.initialised
 	@echo "Airflow UI: http://127.0.0.1:8080/plugin/topictensor-versions (users admin, viewer; passwords in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow api-server --host 127.0.0.1 --port 8080
 
+# System packages first (Debian's chromium for the browser tests; installed only when missing,
+# as root or through sudo), then the suite. PYTEST_ARGS runs a subset: make test PYTEST_ARGS=tests/search
+PYTEST_ARGS ?=
 test: $(AIRFLOW_HOME)/.initialised
-	$(BIN)/python -m pytest
+	.ci/system-packages
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)

@@ -68,7 +68,7 @@ def test_train_on_a_file_that_is_not_parquet(tmp_path):
     path = tmp_path / "posts.parquet"
     path.write_text("not parquet")
     done = topictensor("train", "--posts", str(path), "--out", str(tmp_path / "m"))
-    assert done.returncode == 2 and "not a readable Parquet file" in done.stderr and str(path) in done.stderr
+    assert done.returncode == 1 and "not a readable Parquet file" in done.stderr and str(path) in done.stderr
 
 
 def test_versions_commands_move_the_pointer(tmp_path):
@@ -89,8 +89,8 @@ def test_versions_commands_move_the_pointer(tmp_path):
     assert "rollback" in history
 
 
-def test_neighbours_without_a_production_model_is_exit_code_2(tmp_path):
+def test_neighbours_without_a_production_model_is_exit_code_3(tmp_path):
     cfg = tmp_path / "tt.yaml"
     cfg.write_text(f"store:\n  uri: {tmp_path / 'store'}\n")
     done = topictensor("neighbours", "bmw", "-c", str(cfg))
-    assert done.returncode == 2 and "no model is in production" in done.stderr
+    assert done.returncode == 3 and "no model is in production" in done.stderr

@@ -71,7 +71,7 @@ def raw_bucket(tmp_path, s3_client, s3_bucket) -> str:
 
 
 def test_run_with_a_missing_store_bucket_fails_naming_bucket_and_key(raw_bucket, s3_server, tmp_path):
-    """Through the real entry point, ``topictensor run``: exit code 2, one clear line."""
+    """Through the real entry point, ``topictensor run``: exit code 1 (a failure), one clear line."""
     missing = f"tt-missing-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "topictensor.yaml"
     config.write_text(f"store:\n  uri: s3://{missing}/store\n  endpoint_url: {s3_server}\n"
@@ -81,7 +81,7 @@ def test_run_with_a_missing_store_bucket_fails_naming_bucket_and_key(raw_bucket,
     done = subprocess.run([sys.executable, "-c", "from topictensor.cli import main; main()", "run", "-c", str(config)],
                           capture_output=True, text=True, env=env, timeout=300)
 
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 1, done.stderr
     assert f"bucket '{missing}' does not exist" in done.stderr
     assert "key 'store/artifacts/ingest/" in done.stderr  # the first object the run needed
     assert "Traceback" not in done.stderr

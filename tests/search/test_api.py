@@ -317,9 +317,10 @@ def test_cli_topic_bloggers_lookalikes(cli):
     assert result.exit_code == 0 and first not in result.output.split("\n", 2)[2]
 
 
-@pytest.mark.parametrize("args", [["topic", "apple:x"], ["topic", ""], ["bloggers", "zzznotatag"],
-                                  ["bloggers", "bmw", "--top", "0"], ["lookalikes", "nobody"],
-                                  ["bloggers", "bmw", "--min-followers", "5", "--max-followers", "1"]])
-def test_cli_bad_queries_exit_with_code_2_and_a_message(cli, args):
+@pytest.mark.parametrize("args, code", [(["topic", "apple:x"], 2), (["topic", ""], 2), (["bloggers", "zzznotatag"], 3),
+                                        (["bloggers", "bmw", "--top", "0"], 2), (["lookalikes", "nobody"], 3),
+                                        (["bloggers", "bmw", "--min-followers", "5", "--max-followers", "1"], 2)])
+def test_cli_bad_queries_exit_with_their_code_and_a_message(cli, args, code):
+    """2: the query is malformed; 3: what it names does not exist (topictensor.cli.common.ExitCode)."""
     result = cli(*args)
-    assert result.exit_code == 2 and "error:" in result.output, result.output
+    assert result.exit_code == code and "error:" in result.output, result.output

@@ -112,7 +112,7 @@ def test_cli_build_list_show_diff(two_versions, tmp_path, planted_embeddings):
     shown = runner.invoke(app, ["topics", "show", "4", "--config", str(cfg_file)])
     assert shown.exit_code == 0 and "t4_" in shown.output
     missing = runner.invoke(app, ["topics", "show", "99", "--config", str(cfg_file)])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3  # not found
 
     diff = runner.invoke(app, ["topics", "diff", "v1", "v2", "--config", str(cfg_file)])
     assert diff.exit_code == 0

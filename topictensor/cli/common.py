@@ -23,7 +23,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -86,7 +85,7 @@ class Group(TyperGroup):
     Every Typer app of the CLI is made with ``typer.Typer(cls=Group)``, so a command added to
     any of them needs no error handling of its own."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         return guarded(lambda: super(Group, self).invoke(ctx))
 
 

@@ -9,7 +9,7 @@ repeated in one query has its weights added.
 The theme vector is the weighted sum of the tags' unit vectors, unit-normalised. Tags the model
 does not know are reported back in ``Theme.unknown`` (the rest of the query still runs); a query
 with nothing usable raises :class:`QueryError`, which the API maps to HTTP 400 and the CLI to
-exit code 2.
+exit code 2 (3 when none of its tags is known: :class:`UnknownTagsError`).
 """
 
 from __future__ import annotations

@@ -2,13 +2,19 @@
 
 HDBSCAN's density estimate degrades in 100 dimensions (every distance looks alike), so the seed
 (and BERTopic) first reduce with UMAP. The interface is one method so tests can swap in PCA or the
-identity, which cost nothing, while production uses UMAP (whose numba JIT costs ~15-60 s per
-fresh process).
+identity, which cost nothing, while production uses UMAP.
+
+umap-learn and pynndescent are numba code, and most of their functions are not marked
+``cache=True``: every fresh process (every Airflow clusters task) compiled them again, ~20-25 s
+on the demo. :func:`import_umap` turns numba's on-disk cache on for those functions before their
+first call, so only the first run on a machine compiles (``benchmarks/bench_clusters_cold.py``:
+warm 25 s -> 3 s on the demo model, same topics).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Protocol
 
@@ -70,8 +76,12 @@ class UmapReducer:
         if n <= self.n_components + 2:
             log.info("umap: only %d points, skipping the reduction", n)
             return np.asarray(vectors, dtype=np.float32)
-        import umap
+        from topictensor import numba_cache
 
+        log.info("umap: %d vectors of %d dims to %d (a first run on a machine compiles umap's numba code, "
+                 "~30-40 s, into %s)", n, vectors.shape[1], self.n_components, numba_cache.cache_dir())
+        started = time.perf_counter()
+        umap = import_umap()
         model = umap.UMAP(
             n_components=self.n_components,
             n_neighbors=max(2, min(self.n_neighbors, n - 1)),
@@ -83,7 +93,44 @@ class UmapReducer:
         with warnings.catch_warnings():
             # "n_jobs overridden to 1 by setting random_state": intended, see the class docstring.
             warnings.filterwarnings("ignore", message=".*n_jobs.*")
-            return model.fit_transform(vectors).astype(np.float32)
+            out = model.fit_transform(vectors).astype(np.float32)
+        log.info("umap: done in %.1f s", time.perf_counter() - started)
+        return out
+
+
+def import_umap():
+    """umap-learn, with numba's on-disk cache enabled on every jitted function of umap and
+    pynndescent that lacks it (they are compiled on first call, so this must precede it)."""
+    import umap
+
+    enabled = _enable_numba_caching(("umap", "pynndescent"))
+    if enabled:
+        log.debug("numba caching enabled on %d functions of umap and pynndescent", enabled)
+    return umap
+
+
+def _enable_numba_caching(packages: tuple[str, ...]) -> int:
+    """Give every module-level numba dispatcher of ``packages`` that has no cache numba's file
+    cache (what ``@njit(cache=True)`` does). Returns how many; 0 when numba's internals differ."""
+    import sys
+
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # another numba layout: umap still works, it just compiles every time
+        return 0
+    enabled = 0
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None), NullCache):
+                try:
+                    value.enable_caching()
+                except Exception:  # noqa: BLE001 - uncachable function: it compiles as before
+                    continue
+                enabled += 1
+    return enabled
 
 
 def make_reducer(cfg: TopicsConfig) -> Reducer:
