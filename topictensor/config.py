@@ -42,7 +42,7 @@ class NormalizeConfig(_Section):
         default_factory=lambda: ["en", "ru", "es", "pt", "it", "de", "fr"],
         description="ISO 639-1 codes the language identifier chooses among when a blogger has no lang.",
     )
-    max_tag_length: int = Field(64, ge=1)
+    max_tag_length: int = Field(64, ge=1, description="Longer tags (after normalisation) are dropped as invalid.")
     fallback_language: str = Field("und", description="Language of bloggers the identifier cannot place.")
 
 
@@ -69,7 +69,7 @@ class ReweightConfig(_Section):
 
 
 class SplitConfig(_Section):
-    heldout_share: float = Field(0.05, gt=0, lt=0.5)
+    heldout_share: float = Field(0.05, gt=0, lt=0.5, description="Share of posts held out for evaluation (by a salted hash of post_id).")
     salt: str = Field("topictensor", description="Changes which posts are held out.")
 
 

@@ -69,7 +69,7 @@ class SearchConfig(BaseModel):
     index_threads: int = Field(0, ge=0, description="Threads to build the index with (0 = all cores).")
 
     # Service -----------------------------------------------------------------------------
-    default_top: int = Field(50, ge=1)
+    default_top: int = Field(50, ge=1, description="Results when a query gives no top.")
     max_top: int = Field(1000, ge=1, description="Larger requests are refused (4xx), not truncated.")
     max_query_terms: int = Field(50, ge=1, description="Tags allowed in one theme query.")
     reload_seconds: float = Field(

@@ -20,8 +20,8 @@ class TrainConfig(BaseModel):
     loss: Literal["hinge", "softmax"] = Field(
         "hinge", description="hinge: StarSpace's margin ranking loss; softmax: over sampled negatives."
     )
-    dim: int = Field(100, ge=2, le=1024)
-    epochs: int = Field(5, ge=1, le=1000)
+    dim: int = Field(100, ge=2, le=1024, description="Dimension of the tag vectors.")
+    epochs: int = Field(5, ge=1, le=1000, description="Passes over the training posts (cold training).")
     negatives: int = Field(10, ge=1, le=1000, description="Negative tags sampled per positive pair.")
     margin: float = Field(0.05, gt=0, le=2.0, description="Hinge loss margin on cosine similarity.")
     temperature: float = Field(
@@ -32,9 +32,9 @@ class TrainConfig(BaseModel):
         description="Learn a second matrix for the right-hand side (context) tags; the output vectors "
         "are then the sum of both unit-normalised matrices.",
     )
-    lr: float = Field(0.01, gt=0)
+    lr: float = Field(0.01, gt=0, description="Initial learning rate.")
     lr_decay: bool = Field(True, description="Decay the learning rate linearly to 0 over training.")
-    adagrad: bool = True
+    adagrad: bool = Field(True, description="Adagrad step sizes per row (its state is saved as adagrad.npy for warm starts).")
     neg_power: float = Field(
         0.0,
         ge=0,
@@ -63,10 +63,10 @@ class TrainConfig(BaseModel):
         description="Drop occurrences of tags whose share of all occurrences f exceeds this, "
         "keeping each with probability sqrt(t/f) + t/f (word2vec); 0 = off.",
     )
-    init_sd: float = Field(0.001, gt=0)
-    min_count: int = Field(1, ge=1)
+    init_sd: float = Field(0.001, gt=0, description="Standard deviation of the random initial vectors.")
+    min_count: int = Field(1, ge=1, description="Tags used fewer times in the training posts are left out.")
     threads: int = Field(0, ge=0, description="0 = all cores.")
-    seed: int = 0
+    seed: int = Field(0, description="Random seed (initial vectors, negatives, post order).")
     deterministic: bool = Field(False, description="Single thread, bit-identical reruns.")
     warm_start: bool = Field(
         True,
