@@ -109,7 +109,10 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path, *, init: Warm
     if cfg.adagrad and not cfg.separate_rhs:  # the state of the one matrix the vectors are
         np.save(out_dir / OPTIMIZER, adagrad.astype(np.float32))
     last = result.history[-1] if result.history else {}
-    epoch_seconds = sum(h["seconds"] for h in result.history) if result.history else result.seconds
+    # over the epochs only (the kernels' compile or cache load and the set-up are not training), and
+    # of the tag uses the kernels processed (trainable posts), as each epoch's log line reports
+    epoch_seconds = sum(h["seconds"] for h in result.history)
+    tags_processed = sum(h["tags_per_s"] * h["seconds"] for h in result.history)
     summary = {
         "vocabulary": len(vocab),
         "posts": len(posts),
@@ -117,10 +120,9 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path, *, init: Warm
         "seconds": round(result.seconds, 3),
         "threads": result.threads,
         "final_loss": float(last.get("loss", float("nan"))),
-        # over the epochs only: the kernels' compile (or cache load) and the set-up are not training
         "epoch_seconds": round(epoch_seconds, 3),
         "compile_seconds": round(result.jit_seconds, 3),
-        "tags_per_second": float(posts.n_occurrences * run_cfg.epochs / max(epoch_seconds, 1e-9)),
+        "tags_per_second": float(tags_processed / epoch_seconds) if epoch_seconds > 0 else 0.0,
         "epochs": run_cfg.epochs,
         "init": None,
     }
