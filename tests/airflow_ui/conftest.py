@@ -79,10 +79,33 @@ def _migrate_once(env: dict[str, str]) -> None:
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory) -> AirflowServer:
     tmp = tmp_path_factory.mktemp("airflow_ui")
+    plant_registry(tmp / "store")
+    yield from _serve(tmp)
+
+
+@pytest.fixture(scope="session")
+def demo_store_server(tmp_path_factory) -> AirflowServer:
+    """The view over a copy of `make demo`'s store (the README's picture shows real versions;
+    a copy, so that nothing here can move the demo's production pointer)."""
+    from topictensor.config import load_config
+    from topictensor.registry import Registry
+    from topictensor.store import LocalStore
+
+    demo = Path(load_config(ROOT / "topictensor.yaml", use_env=False).store.uri)
+    if not (demo / "production.json").is_file():
+        pytest.fail(f"no demo model in {demo}: run `make demo` first")
+    tmp = tmp_path_factory.mktemp("airflow_ui_demo")
+    shutil.copytree(demo, tmp / "store", ignore=shutil.ignore_patterns("artifacts"))
+    (tmp / "store" / "artifacts").symlink_to(demo / "artifacts")  # read-only use: the view reads manifests
+    assert Registry(LocalStore(tmp / "store")).production() is not None
+    yield from _serve(tmp)
+
+
+def _serve(tmp: Path):
+    """An Airflow api-server whose TopicTensor plugin reads the store in ``tmp / "store"``."""
     port = _free_port()
     env = _airflow_env(tmp, port)
     _migrate_once(env)
-    plant_registry(tmp / "store")
     log = tmp / "api-server.log"
     airflow = Path(sys.executable).with_name("airflow")
     with open(log, "wb") as out:
@@ -132,14 +155,15 @@ def page(browser):
 
 @pytest.fixture
 def save_screenshot():
-    """save_screenshot(page, name): into .artifacts/screenshots/ always, and into docs/screenshots/
-    too when UPDATE_SCREENSHOTS=1 (the README's pictures)."""
+    """save_screenshot(page, name, readme=False): into .artifacts/screenshots/ always, and into
+    docs/screenshots/ too when it is a README picture and UPDATE_SCREENSHOTS=1 (the README's
+    pictures come from the demo store, never from the planted registry)."""
 
-    def save(page, name: str) -> Path:
+    def save(page, name: str, readme: bool = False) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path))
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        if readme and os.environ.get("UPDATE_SCREENSHOTS") == "1":
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
         return path

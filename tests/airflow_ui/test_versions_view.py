@@ -6,6 +6,7 @@ that made a version opens in Airflow."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -43,7 +44,7 @@ def test_admin_promotes_an_older_version_and_production_moves(airflow_server, pa
     assert frame.locator("#user").inner_text() == "admin"
     assert frame.locator("#versions tr[data-version]").count() == 3
     assert frame.locator("svg.plot circle").count() == 3
-    save_screenshot(page, "airflow-versions")
+    save_screenshot(page, "airflow-versions-planted")
 
     frame.get_by_role("link", name="Diff", exact=True).click()  # by default: the version before production -> production
     frame.locator("#diff-summary").wait_for()
@@ -92,3 +93,15 @@ def test_viewer_sees_the_versions_but_cannot_move_production(airflow_server, pag
     # The run that made a version opens in Airflow itself (the whole tab, not the sandboxed frame).
     frame.locator("tr[data-version='v2'] a[data-airflow-link]").click()
     page.wait_for_url(re.compile(r"/dags/topictensor_refresh/runs/scheduled__2026-01-12T00(%3A|:)00"))
+
+
+@pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOTS") != "1",
+                    reason="takes the README's picture: UPDATE_SCREENSHOTS=1 make test PYTEST_ARGS=tests/airflow_ui")
+def test_readme_picture_of_the_demo_store(demo_store_server, page, save_screenshot):
+    """The README's picture of the view, over `make demo`'s own store (a copy of it)."""
+    registry = Registry(LocalStore(demo_store_server.store))
+    sign_in(page, demo_store_server, "admin")
+    frame = versions_frame(page)
+    assert frame.locator("#production-version").inner_text() == registry.production()
+    assert frame.locator("#versions tr[data-version]").count() == len(registry.list_versions())
+    save_screenshot(page, "airflow-versions", readme=True)

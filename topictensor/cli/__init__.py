@@ -1,8 +1,7 @@
-"""The ``topictensor`` command: the same stage functions the DAG runs, for use without Airflow.
+"""TopicTensor: the same stage functions the DAG runs, and queries over its models, without Airflow.
 
-Exit codes: 0 ok, 1 the work failed, 2 usage error (command line, query syntax, config),
-3 not found (tag, blogger, topic, version, production, run). Read commands take --json.
-"""
+Read commands take --json. Exit codes: 0 done; 1 the work failed; 2 usage error (command line, query syntax, config); 3 not found (tag, blogger, topic, version, production, run).
+"""  # noqa: E501 - one paragraph: --help keeps a docstring's line breaks
 
 from __future__ import annotations
 

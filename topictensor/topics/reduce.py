@@ -78,8 +78,9 @@ class UmapReducer:
             return np.asarray(vectors, dtype=np.float32)
         from topictensor import numba_cache
 
-        log.info("umap: %d vectors of %d dims to %d (a first run on a machine compiles umap's numba code, "
-                 "~30-40 s, into %s)", n, vectors.shape[1], self.n_components, numba_cache.cache_dir())
+        log.info("umap: %d vectors of %d dims to %d (the first run on a machine compiles umap's numba code, "
+                 "30-60 s, into %s; later runs load it)", n, vectors.shape[1], self.n_components,
+                 numba_cache.cache_dir())
         started = time.perf_counter()
         umap = import_umap()
         model = umap.UMAP(
