@@ -245,3 +245,15 @@ def test_numba_cache_folder_defaults_per_user(tmp_path, env, expected):
                           capture_output=True, text=True, env=base)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected.format(tmp=tmp_path)
+
+
+def test_an_unusable_home_leaves_numba_its_own_cache_choice(tmp_path):
+    """HOME is a file (no folder can be made under it, even by root): NUMBA_CACHE_DIR stays unset."""
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    done = subprocess.run([sys.executable, "-c", "import os, topictensor; print(os.environ.get('NUMBA_CACHE_DIR'))"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ENV = "NUMBA_CACHE_DIR"
@@ -24,7 +25,8 @@ def default_cache_dir() -> Path:
 
 
 def configure() -> str:
-    """Set ``NUMBA_CACHE_DIR`` to the default when it is unset or empty; returns the folder in use.
+    """Set ``NUMBA_CACHE_DIR`` to the default when it is unset or empty; returns the folder in use
+    ("" when the default cannot be written: numba then caches where it can, as without this).
 
     If numba was imported before this package (its config already read), its cache folder is set
     directly as well, so the outcome does not depend on import order."""
@@ -32,6 +34,11 @@ def configure() -> str:
     if current:
         return current
     folder = str(default_cache_dir())
+    try:  # a home that cannot be written (some containers): leave numba its own fallbacks
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return ""
     os.environ[ENV] = folder
     config = sys.modules.get("numba.core.config")
     if config is not None and not getattr(config, "CACHE_DIR", ""):
@@ -40,5 +47,5 @@ def configure() -> str:
 
 
 def cache_dir() -> str:
-    """The folder numba caches into in this process."""
-    return os.environ.get(ENV) or configure()
+    """The folder numba caches into in this process (for messages)."""
+    return os.environ.get(ENV) or configure() or "numba's default cache folder"
