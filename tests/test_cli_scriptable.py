@@ -257,3 +257,36 @@ def test_an_unusable_home_leaves_numba_its_own_cache_choice(tmp_path):
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "None"
+
+
+def test_serve_prints_no_banner(project, tmp_path):
+    """`topictensor serve` over a store with a model: up and answering, and no banner in its log."""
+    import socket
+    import time
+    import urllib.request
+
+    config = project["config"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from topictensor.cli import main; main()", "serve",
+                                 "--port", str(port), "--config", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError(f"serve did not come up: {log.read_text()[-3000:]}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert "Uvicorn running" in text or "Application startup complete" in text, text[-2000:]
+    assert "CPU supports instructions" not in text and "NMSLIB" not in text
