@@ -181,10 +181,9 @@ def evaluate_command(
     import dataclasses
     import pyarrow.parquet as pq
 
-    from topictensor.embeddings import Embeddings
     from topictensor.quality import quality
 
-    emb = Embeddings.load(model)
+    emb = load_model_dir(model)
     table = _read_posts(posts, pq)
     echo_json(dataclasses.asdict(quality(emb, table.column("tags").to_pylist())))
 
