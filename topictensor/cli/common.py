@@ -86,6 +86,7 @@ class Group(TyperGroup):
     any of them needs no error handling of its own."""
 
     def invoke(self, ctx: Any) -> Any:
+        _loaded_from.clear()  # this command's config, not an earlier one's (one process, many invocations)
         return guarded(lambda: super(Group, self).invoke(ctx))
 
 
