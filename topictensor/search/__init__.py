@@ -8,7 +8,6 @@ bloggers exactly (numpy).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +165,9 @@ def _adjacent(index_path: Path, data_path: Path) -> Path:
     """nmslib loads ``<path>.dat`` next to ``<path>``; an S3 cache may keep them apart: link them."""
     if Path(str(index_path) + ".dat") == data_path:
         return index_path
-    folder = Path(tempfile.mkdtemp(prefix="topictensor-index-"))
+    from topictensor.artifacts import scratch_dir
+
+    folder = scratch_dir("index-links")  # lives as long as the model: tagged, so no cleanup takes it
     (folder / index_path.name).symlink_to(index_path)
     (folder / (index_path.name + ".dat")).symlink_to(data_path)
     return folder / index_path.name
