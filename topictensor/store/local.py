@@ -139,7 +139,14 @@ class LocalStore(Store):
     def list_info(self, prefix: str) -> list[ObjectInfo]:
         out = []
         for key in self.list(prefix):
-            st = self._path(key).stat()
+            try:
+                st = self._path(key).stat()
+            except FileNotFoundError:
+                link = self._dangling_link(key)
+                if link is None:
+                    continue  # deleted between the listing and now
+                raise StoreError(f"key {key!r}: {link} is a dangling symlink (it points to "
+                                 f"{os.readlink(link)!r}, which does not exist)") from None
             # The inode changes on every write here (a new file is renamed over the old), so a
             # replacement is seen even within the file system's mtime granularity (ms on ext4).
             out.append(ObjectInfo(key=key, size=st.st_size, version=f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"))
