@@ -4,6 +4,11 @@ A stage output lives at ``artifacts/<stage>/<key>/`` where ``key`` hashes the st
 stage's code version, its parameters and its inputs' keys. Files are written first and
 ``_MANIFEST.json`` last, so an artifact exists exactly when its manifest does: a crash midway
 leaves nothing that looks complete, and a rerun that finds the manifest returns at once.
+
+The read side checks what it reads against the manifest: every file's size whenever a file is
+opened (:meth:`Artifact.path`), and every file's sha256 when a stage reuses an artifact (a
+mismatch makes it a missing artifact: it is computed again), when the service loads a version (a
+mismatch refuses the version), and on demand (``topictensor verify``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from topictensor import __version__
-from topictensor.errors import ArtifactNotFound
+from topictensor.errors import ArtifactCorrupt, ArtifactNotFound
 from topictensor.owner import TAG_PATTERN, Owner, owner_of, owner_tag
 from topictensor.store import Store
 
@@ -175,8 +180,8 @@ def run_stage(
     key = artifact_key(stage, code, params, inputs)
     ref = ArtifactRef(stage=stage, key=key)
     manifest_key = f"{ref.prefix}/{MANIFEST}"
-    if store.exists(manifest_key):
-        manifest = json.loads(store.read_text(manifest_key))
+    manifest = _reusable_manifest(store, ref)
+    if manifest is not None:
         log.info("%s: artifact %s already complete, nothing to do", stage, key)
         return ArtifactRef(
             stage=stage,
@@ -226,6 +231,57 @@ def run_stage(
     store.write_text(manifest_key, json.dumps(manifest, indent=2, sort_keys=True, default=str))
     log.info("%s: wrote artifact %s (%d files) in %.1f s", stage, key, len(files), seconds)
     return ArtifactRef(stage=stage, key=key, reused=False, counts=counts, metrics=metrics, seconds=seconds)
+
+
+def _reusable_manifest(store: Store, ref: ArtifactRef) -> dict[str, Any] | None:
+    """The manifest of a complete artifact whose files all match it (size and sha256), else None.
+    A mismatch is logged and the artifact's manifest removed first, so it counts as missing from
+    then on (the caller computes it again), even if this process dies before recomputing it."""
+    manifest_key = f"{ref.prefix}/{MANIFEST}"
+    if not store.exists(manifest_key):
+        return None
+    try:
+        manifest = json.loads(store.read_text(manifest_key))
+        problems = verify_files(store, ref, manifest, hashes=True)
+    except ValueError as exc:  # not JSON, or not the shape of a manifest
+        problems = [f"{MANIFEST} is not a readable manifest ({exc})"]
+    if not problems:
+        return manifest
+    log.warning("%s: artifact %s does not match its manifest, computing it again: %s",
+                ref.stage, ref.key, "; ".join(problems[:5]))
+    store.delete_prefix(manifest_key)
+    return None
+
+
+def verify_files(store: Store, ref: ArtifactRef, manifest: Mapping[str, Any], *, hashes: bool = True) -> list[str]:
+    """What is wrong with an artifact's files against its manifest: missing files, sizes, and
+    (``hashes``) sha256s. Empty = all match. On S3 the files are downloaded (once: cached)."""
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise ValueError("no 'files' list")
+    problems = []
+    for entry in files:
+        name = entry["name"]
+        try:
+            path = store.local_path(f"{ref.prefix}/{name}")
+        except ArtifactNotFound:
+            problems.append(f"{name}: missing")
+            continue
+        problem = _file_problem(path, entry, hashes=hashes)
+        if problem:
+            problems.append(f"{name}: {problem}")
+    return problems
+
+
+def _file_problem(path: Path, entry: Mapping[str, Any], *, hashes: bool) -> str | None:
+    size = path.stat().st_size
+    if "bytes" in entry and size != int(entry["bytes"]):
+        return f"{size} bytes, the manifest says {entry['bytes']}"
+    if hashes and entry.get("sha256"):
+        actual = _sha256(path)
+        if actual != entry["sha256"]:
+            return f"sha256 {actual}, the manifest says {entry['sha256']}"
+    return None
 
 
 def scratch_dir(name: str, directory: str | os.PathLike | None = None) -> Path:
@@ -366,26 +422,47 @@ def _sha256(path: Path) -> str:
 
 
 class Artifact:
-    """Read side of a complete artifact: its manifest and local paths to its files."""
+    """Read side of a complete artifact: its manifest and local paths to its files.
+
+    Every file's size is checked against the manifest when its path is taken; :meth:`verify`
+    checks every file's sha256 as well."""
 
     def __init__(self, store: Store, ref: ArtifactRef | Mapping[str, Any]):
         self.store = store
         self.ref = ArtifactRef.from_dict(ref)
+        where = f"artifact {self.ref.stage}/{self.ref.key} in {store.uri}"
         try:
             self.manifest = json.loads(store.read_text(f"{self.ref.prefix}/{MANIFEST}"))
+            self.entries = {f["name"]: f for f in self.manifest["files"]}
         except ArtifactNotFound:
-            raise ArtifactNotFound(
-                f"artifact {self.ref.stage}/{self.ref.key} is incomplete or missing in {store.uri} "
-                f"(no {MANIFEST}); rerun its stage"
-            ) from None
-        self.files = {f["name"] for f in self.manifest["files"]}
+            raise ArtifactNotFound(f"{where} is incomplete or missing (no {MANIFEST}); rerun its stage") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactCorrupt(f"{where}: {MANIFEST} is not a readable manifest ({exc}); rerun its stage") from None
+        self.files = set(self.entries)
 
     def path(self, name: str) -> Path:
         if name not in self.files:
             raise ArtifactNotFound(
                 f"artifact {self.ref.stage}/{self.ref.key} has no file {name!r} (has: {sorted(self.files)})"
             )
-        return self.store.local_path(f"{self.ref.prefix}/{name}")
+        path = self.store.local_path(f"{self.ref.prefix}/{name}")
+        problem = _file_problem(path, self.entries[name], hashes=False)
+        if problem:
+            raise ArtifactCorrupt(f"artifact {self.ref.stage}/{self.ref.key} in {self.store.uri}: {name} has "
+                                  f"{problem}; the artifact is damaged, rerun its stage")
+        return path
+
+    def problems(self, hashes: bool = True) -> list[str]:
+        """Files that do not match the manifest (missing, size, sha256); empty when all match."""
+        return verify_files(self.store, self.ref, self.manifest, hashes=hashes)
+
+    def verify(self) -> "Artifact":
+        """Self, if every file matches its manifest's size and sha256; else :class:`ArtifactCorrupt`."""
+        problems = self.problems()
+        if problems:
+            raise ArtifactCorrupt(f"artifact {self.ref.stage}/{self.ref.key} in {self.store.uri} does not match "
+                                  f"its manifest: {'; '.join(problems)}")
+        return self
 
     def names(self, pattern: str = "*") -> list[str]:
         import fnmatch

@@ -115,6 +115,27 @@ class Registry:
             raise RegistryError(f"version {vid} has no {stage!r} artifact")
         return Artifact(self.store, ArtifactRef(stage=refs[0]["stage"], key=refs[0]["key"]))
 
+    def verify(self, vid: str | None = None, *, hashes: bool = True) -> list[dict[str, Any]]:
+        """Every artifact of version ``vid`` (None: production) checked against its manifest: one
+        row per artifact with its stage, key, file count and problems (empty = it matches)."""
+        from topictensor.artifacts import Artifact, ArtifactRef
+
+        vid = self.production() if vid is None else check_version_id(vid)
+        if vid is None:
+            raise RegistryError(f"no model is in production in {self.store.uri}; name a version to verify")
+        rows = []
+        for stage, refs in sorted(self.get_version(vid).get("stages", {}).items()):
+            for ref in refs or []:
+                row = {"version": vid, "stage": stage, "key": ref["key"], "files": 0, "problems": []}
+                try:
+                    art = Artifact(self.store, ArtifactRef(stage=ref["stage"], key=ref["key"]))
+                    row["files"] = len(art.files)
+                    row["problems"] = art.problems(hashes=hashes)
+                except StoreError as exc:  # no manifest, an unreadable one
+                    row["problems"] = [str(exc)]
+                rows.append(row)
+        return rows
+
     # pointer --------------------------------------------------------------------------------
     def production(self) -> str | None:
         data, _ = self.store.read_versioned(POINTER)

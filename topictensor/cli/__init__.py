@@ -7,13 +7,14 @@ import sys
 
 import typer
 
-from topictensor.cli import models, pipeline, search, topics, versions
+from topictensor.cli import models, pipeline, search, topics, verify, versions
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 pipeline.register(app)
 models.register(app)
 search.register(app)
 topics.register(app)
+verify.register(app)
 app.add_typer(versions.app, name="versions", help="Model versions and the production pointer.")
 app.add_typer(versions.runs_app, name="runs", help="Reports of pipeline runs.")
 

@@ -88,12 +88,18 @@ class SearchModel:
             raise RegistryError(f"no model is in production in {registry.store.uri}; run the pipeline first")
         manifest = registry.get_version(vid)
         stages = manifest.get("stages", {})
-        emb = Embeddings.load(registry.artifact(vid, "train").path("embeddings.parquet"))
+        # Every artifact the service reads is checked against its manifest's sha256s first: a
+        # damaged file refuses the whole version (the holder keeps serving the one it has).
+        served = {stage: registry.artifact(vid, stage).verify()
+                  for stage in ("train", "blogger_vectors", "index", "clusters") if stages.get(stage)}
+        if "train" not in served:
+            registry.artifact(vid, "train")  # the registry's error: the version has no train artifact
+        emb = Embeddings.load(served["train"].path("embeddings.parquet"))
         bloggers = index = None
-        if stages.get("blogger_vectors"):
-            bloggers = BloggerTable.read(registry.artifact(vid, "blogger_vectors").path(FILENAME))
-        if bloggers is not None and stages.get("index"):
-            art = registry.artifact(vid, "index")
+        if "blogger_vectors" in served:
+            bloggers = BloggerTable.read(served["blogger_vectors"].path(FILENAME))
+        if bloggers is not None and "index" in served:
+            art = served["index"]
             params = art.read_json(PARAMS_FILE)
             if params.get("vectors_key") not in (None, stages["blogger_vectors"][0]["key"]):
                 raise ValueError(f"version {vid}: the index was built from blogger vectors "

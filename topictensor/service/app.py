@@ -61,6 +61,7 @@ class ModelHolder:
         self.loader = loader
         self.current: SearchModel | None = None
         self.last_error: str | None = None
+        self.refused: dict[str, str] | None = None  # the version that failed to load, and why
         self.production: str | None = None
         self._failed: tuple[str, float] | None = None
         self._checked_at = float("-inf")
@@ -99,11 +100,12 @@ class ModelHolder:
             started = time.perf_counter()
             model = self.loader(self.registry, wanted, self.section)
             self.current = model  # the one atomic swap
-            self.last_error, self._failed = None, None
+            self.last_error, self._failed, self.refused = None, None, None
             log.info("serving model version %s (loaded in %.2f s)", wanted, time.perf_counter() - started)
         except Exception as exc:
             self._failed = (wanted, now)
             self.last_error = f"version {wanted} failed to load: {type(exc).__name__}: {exc}"
+            self.refused = {"version": wanted, "error": f"{type(exc).__name__}: {exc}"}
             log.exception("version %s failed to load; still serving %s", wanted,
                           self.current.version if self.current else "nothing")
         finally:
@@ -151,11 +153,13 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
 
     @app.get("/health")
     def health() -> JSONResponse:
-        """200 when a model is loaded and serving; 503 before the first version is in."""
+        """200 when a model is loaded and serving; 503 before the first version is in. ``refused``:
+        the version the pointer names that could not be loaded (say, a file that does not match
+        its manifest) and why; the one in ``version`` is still served."""
         holder.refresh()
         model = holder.current
         body = {"status": "ok" if model else "unavailable", "version": model.version if model else None,
-                "production": holder.production, "last_error": holder.last_error}
+                "production": holder.production, "last_error": holder.last_error, "refused": holder.refused}
         return JSONResponse(status_code=200 if model else 503, content=body)
 
     @app.get("/version")
