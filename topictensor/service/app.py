@@ -230,7 +230,7 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
 
     topics_cache: dict[str, Any] = {}
-    map_cache: dict[tuple[str, int], dict[str, Any]] = {}
+    map_cache: dict[str, tuple[topic_map.TopicMap, dict[str, Any]]] = {}
     map_lock = threading.Lock()
 
     def served_topics():
@@ -260,31 +260,45 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         tree = registry.artifact(model.version, "clusters").read_json("tree.json")
         return {"version": model.version, "groups": tree.get("groups", [])}
 
-    def topic_map_of(limit: int = topic_map.DEFAULT_LIMIT) -> dict[str, Any]:
-        """The served version's map, laid out once (one layout at a time: a second request of the
-        same version waits for the first and finds it cached)."""
+    def version_map() -> tuple[str | None, Any, topic_map.TopicMap, dict[str, Any]]:
+        """The served version's map: the one the clusters stage laid out (read once per version),
+        or, for a version made before the stage stored one, laid out here once per version at the
+        stage's size (one layout at a time: a second request waits and finds it cached)."""
         version, (table, members) = served_topics()
-        key = (version or "", limit)
+        key = version or ""
         with map_lock:
             if key not in map_cache:
                 started = time.perf_counter()
-                layout = topic_map.build_topic_map(holder.get().embeddings, members, limit)
+                stored = topic_map.stored_topic_map(registry.artifact(version, "clusters"))
+                if stored is not None:
+                    layout, source = stored, "clusters artifact"
+                else:
+                    from topictensor.topics.params import TopicsConfig
+
+                    cfg = TopicsConfig()
+                    layout = topic_map.build_topic_map(holder.get().embeddings, members, cfg.explorer_map_tags,
+                                                       cfg.seed)
+                    source = "laid out by the service (the version's clusters artifact has no map)"
+                    log.info("topic map of version %s: %d tags laid out in %.1f s", version, len(layout.tags),
+                             time.perf_counter() - started)
                 map_cache.clear()
-                map_cache[key] = {"version": version, **layout.to_dict(table),
-                                  "seconds": round(time.perf_counter() - started, 3)}
-                log.info("topic map of version %s: %d tags in %.1f s", version, len(layout.tags),
-                         time.perf_counter() - started)
-            return map_cache[key]
+                map_cache[key] = (layout, {"source": source, "seconds": round(time.perf_counter() - started, 3)})
+            layout, facts = map_cache[key]
+        return version, table, layout, facts
+
+    def topic_map_of(limit: int = topic_map.DEFAULT_LIMIT) -> dict[str, Any]:
+        version, table, layout, facts = version_map()
+        return {"version": version, **layout.most_used(limit).to_dict(table), **facts}
 
     def warm_topic_map() -> None:
-        """Lay the map out in the background (the explorer was opened: the Topics tab may follow)."""
+        """Read (or, for an old version, lay out) the map in the background: the explorer was opened."""
         model = holder.current
-        if model is None or (model.version or "", topic_map.DEFAULT_LIMIT) in map_cache or map_lock.locked():
+        if model is None or (model.version or "") in map_cache or map_lock.locked():
             return
 
         def work() -> None:
             try:
-                topic_map_of()
+                version_map()
             except Exception as exc:  # no clusters in this version, say: /topics/map will tell the user
                 log.info("no topic map for version %s: %s", model.version, exc)
 
@@ -293,7 +307,8 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
     @app.get("/topics/map")
     def topics_map(limit: int = Query(topic_map.DEFAULT_LIMIT, ge=1, le=topic_map.MAX_LIMIT,
                                       description="At most this many tags, the most used.")) -> dict[str, Any]:
-        """2-D positions of the most used tags with their topic (t-SNE, computed once per version)."""
+        """2-D positions of the most used tags with their topic (t-SNE, laid out once per version by the
+        clusters stage; ``limit`` picks the most used tags of that one layout)."""
         return topic_map_of(limit)
 
     @app.get("/topics/{topic_id}")
