@@ -1,4 +1,7 @@
-"""HTTP API over the production model version (FastAPI; schema at /openapi.json, docs at /docs).
+"""HTTP API over the production model version (FastAPI; schema at /openapi.json, docs at /docs:
+Swagger UI served from this server, its files from the ``fastapi-offline`` package, so the docs
+work on a machine without internet access. There is no /redoc: ReDoc's page loads a logo from its
+vendor's CDN whatever its options, so it cannot be served offline as it is).
 
 Hot reload: every request asks :class:`ModelHolder` for the current model; at most every
 ``search.reload_seconds`` the holder reads the production pointer (one small object) and, when it
@@ -15,6 +18,13 @@ type), 503 (no model in production yet, or the version has no blogger vectors).
 The explorer (``/``, assets under ``/static``) is a static page shipped in ``service/static/`` that
 calls this same API from the browser; ``/bloggers/facets``, ``/bloggers/{id}``, ``/topics/tree`` and
 ``/topics/map`` exist for it (and are ordinary API endpoints like the rest).
+
+Security headers (``SecurityHeaders``): every response carries ``X-Content-Type-Options: nosniff``
+and a Content-Security-Policy: the explorer's (``EXPLORER_CSP``) allows scripts, styles, images
+and requests from this server only (no inline script, no inline style attribute; the page sets
+styles through the CSSOM, which a CSP does not restrict); the docs page's, which needs the inline
+script that starts Swagger UI (``DOCS_CSP``); the JSON API's, which allows nothing to
+load (``API_CSP``). None of them may be framed by another site.
 """
 
 from __future__ import annotations
@@ -42,6 +52,45 @@ log = logging.getLogger(__name__)
 
 RETRY_FAILED_SECONDS = 60.0
 STATIC_DIR = Path(__file__).with_name("static")  # the explorer page: index.html, app.js, app.css
+DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's files, served from this server
+
+EXPLORER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+                "form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``nosniff`` and the path's Content-Security-Policy to every response
+    (plain ASGI: no per-request task or body buffering, unlike ``@app.middleware``)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @staticmethod
+    def policy(path: str) -> str:
+        if path == "/" or path.startswith("/static/"):
+            return EXPLORER_CSP
+        if path == "/docs" or path.startswith(DOCS_ASSETS_URL + "/"):
+            return DOCS_CSP
+        return API_CSP
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        policy = self.policy(scope.get("path", "")).encode()
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options", b"content-security-policy")]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"content-security-policy", policy)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class NoModel(ModelUnavailable):
@@ -131,9 +180,12 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
 
     app = FastAPI(title="TopicTensor", version=_package_version(),
                   description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "
-                              "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.")
+                              "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.",
+                  docs_url=None, redoc_url=None)  # served below from local files, not a CDN
     app.state.holder = holder
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _offline_docs(app)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     def explorer() -> FileResponse:
@@ -340,6 +392,26 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                 "tags": [{"tag": h.tag, "count": h.count} for h in model.suggest(prefix, limit)]}
 
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) with its files served from this server (``fastapi-offline`` ships them),
+    so the API's docs need no internet access."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).with_name("static")
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request):
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the online validator
 
 
 def _span(values: np.ndarray) -> dict[str, int]:
