@@ -67,3 +67,19 @@ def test_a_missing_file_or_a_damaged_manifest_is_a_missing_artifact(store):
         Artifact(store, ref)
     assert not _run(store, calls).reused and len(calls) == 3
     assert json.loads(store.read_text(f"{ref.prefix}/{MANIFEST}"))["counts"] == {"rows": 3}
+
+
+def test_a_damaged_local_copy_of_an_s3_object_is_downloaded_again_not_recomputed(tmp_path, s3_server, s3_bucket):
+    """On S3 the files are read through a download cache: when only the cached copy is damaged,
+    the object itself is fine, so the artifact is reused after a fresh download."""
+    from topictensor.store import open_store
+
+    store = open_store(s3_bucket, endpoint_url=s3_server, cache_dir=str(tmp_path / "cache"))
+    calls = []
+    ref = _run(store, calls)
+    cached = store.local_path(f"{ref.prefix}/train.parquet")
+    data = bytearray(cached.read_bytes())
+    data[5] ^= 0xFF
+    cached.write_bytes(bytes(data))  # bit rot on this disk, not in the bucket
+    assert _run(store, calls).reused and len(calls) == 1
+    assert Artifact(store, ref).verify().path("train.parquet").read_bytes() == CONTENT

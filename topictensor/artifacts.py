@@ -263,14 +263,28 @@ def verify_files(store: Store, ref: ArtifactRef, manifest: Mapping[str, Any], *,
     for entry in files:
         name = entry["name"]
         try:
-            path = store.local_path(f"{ref.prefix}/{name}")
+            _, problem = _checked_path(store, f"{ref.prefix}/{name}", entry, hashes=hashes)
         except ArtifactNotFound:
             problems.append(f"{name}: missing")
             continue
-        problem = _file_problem(path, entry, hashes=hashes)
         if problem:
             problems.append(f"{name}: {problem}")
     return problems
+
+
+def _checked_path(store: Store, key: str, entry: Mapping[str, Any], *, hashes: bool) -> tuple[Path, str | None]:
+    """A local path of ``key`` and what is wrong with it against its manifest entry (None: nothing).
+    A store that keeps local copies of remote objects (S3) gets one more try with a fresh download:
+    a damaged copy on this disk is not a damaged artifact."""
+    path = store.local_path(key)
+    problem = _file_problem(path, entry, hashes=hashes)
+    drop = getattr(store, "drop_local_copy", None)
+    if problem and drop is not None and drop(key):
+        log.warning("%s: the local copy of %s does not match its manifest (%s); downloading it again",
+                    store.uri, key, problem)
+        path = store.local_path(key)
+        problem = _file_problem(path, entry, hashes=hashes)
+    return path, problem
 
 
 def _file_problem(path: Path, entry: Mapping[str, Any], *, hashes: bool) -> str | None:
@@ -445,8 +459,7 @@ class Artifact:
             raise ArtifactNotFound(
                 f"artifact {self.ref.stage}/{self.ref.key} has no file {name!r} (has: {sorted(self.files)})"
             )
-        path = self.store.local_path(f"{self.ref.prefix}/{name}")
-        problem = _file_problem(path, self.entries[name], hashes=False)
+        path, problem = _checked_path(self.store, f"{self.ref.prefix}/{name}", self.entries[name], hashes=False)
         if problem:
             raise ArtifactCorrupt(f"artifact {self.ref.stage}/{self.ref.key} in {self.store.uri}: {name} has "
                                   f"{problem}; the artifact is damaged, rerun its stage")
