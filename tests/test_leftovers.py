@@ -162,3 +162,14 @@ def test_clean_scratch_removes_a_local_stores_orphaned_temp_files(tmp_path, tmpd
 def test_scratch_dir_names_its_owner(tmpdir_env):
     path = scratch_dir("train")
     assert path.parent == tmpdir_env and path.name.startswith(f"topictensor-train-{owner_tag()}-")
+
+
+def test_a_reused_pid_is_not_taken_for_the_owner(tmp_path, tmpdir_env):
+    """A folder named by an earlier process whose pid now belongs to another (here: this one) is
+    a dead process's folder: the owner tag carries the process's start time."""
+    pid, host, start = owner_tag().split("_")
+    assert int(start) > 0  # Linux: /proc gives the start time
+    earlier = _scratch(tmpdir_env, f"topictensor-train-{pid}_{host}_{int(start) - 1}-abcd1234", 0)
+    mine = _scratch(tmpdir_env, f"topictensor-train-{owner_tag()}-efgh5678", 0)
+    report = clean_scratch(stage="train")
+    assert report.removed == [earlier] and mine.exists()

@@ -367,7 +367,7 @@ def clean_scratch(*, stage: str | None = None, max_age_seconds: float | None = N
         if not match or not entry.is_dir(follow_symlinks=False):
             continue
         path = Path(entry.path)
-        owner = owner_of(match["pid"], match["host"])
+        owner = owner_of(match["pid"], match["host"], match["start"])
         if owner is Owner.ALIVE:
             report.kept_alive.append(path)
             continue

@@ -180,7 +180,7 @@ class LocalStore(Store):
                 if not match:
                     continue
                 path = Path(dirpath, name)
-                owner = owner_of(match["pid"], match["host"])
+                owner = owner_of(match["pid"], match["host"], match["start"])
                 try:
                     age = now - path.stat().st_mtime
                 except FileNotFoundError:
