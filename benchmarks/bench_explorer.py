@@ -13,7 +13,8 @@ Starts ``topictensor serve`` on a free loopback port over the production model o
 ``fresh server`` = the first load after the server started (its ``GET /`` also starts the map's
 t-SNE layout in the background, which competes for the CPU); ``cold`` = a new browser context per
 load (empty HTTP cache); ``warm`` = a reload in the same context (assets revalidated). Also prints
-the seconds the map layout took (once per model version).
+the seconds the map took to be read from the clusters artifact (or, for a version made before the
+clusters stage stored it, laid out by the service; once per model version).
 
     .venv/bin/python benchmarks/bench_explorer.py [--config topictensor.yaml] [--runs 10] [--query apple]
 """
@@ -132,8 +133,8 @@ def main() -> None:
     print(f"server: {url}  model: {version}")
     print(f"page: /#explore?q={args.query}, {args.runs} loads each, Chromium {CHROMIUM}, 1400x900")
     print(f"bytes transferred on a cold load: {int(statistics.median(r['bytes'] for r in cold)):,}")
-    print(f"map layout of {len(layout['tags'])} tags ({layout['method']}, once per version, in the background): "
-          f"{layout['seconds']:.2f} s\n")
+    print(f"map of {len(layout['tags'])} tags ({layout['method']}; from the {layout.get('source', 'service')}, "
+          f"once per version, in the background): {layout['seconds']:.2f} s\n")
     print("| load | metric | median ms | min ms | max ms | n |")
     print("|---|---|---|---|---|---|")
     for line in summary("fresh server", fresh) + summary("cold", cold) + summary("warm", warm):

@@ -4,6 +4,11 @@ A stage output lives at ``artifacts/<stage>/<key>/`` where ``key`` hashes the st
 stage's code version, its parameters and its inputs' keys. Files are written first and
 ``_MANIFEST.json`` last, so an artifact exists exactly when its manifest does: a crash midway
 leaves nothing that looks complete, and a rerun that finds the manifest returns at once.
+
+The read side checks what it reads against the manifest: every file's size whenever a file is
+opened (:meth:`Artifact.path`), and every file's sha256 when a stage reuses an artifact (a
+mismatch makes it a missing artifact: it is computed again), when the service loads a version (a
+mismatch refuses the version), and on demand (``topictensor verify``).
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import platform
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -25,12 +33,20 @@ from pathlib import Path
 from typing import Any
 
 from topictensor import __version__
-from topictensor.errors import ArtifactNotFound
+from topictensor.errors import ArtifactCorrupt, ArtifactNotFound
+from topictensor.owner import TAG_PATTERN, Owner, owner_of, owner_tag
 from topictensor.store import Store
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "_MANIFEST.json"
+
+SCRATCH_PREFIX = "topictensor-"
+SCRATCH_MAX_AGE_ENV = "TOPICTENSOR_SCRATCH_MAX_AGE_HOURS"
+SCRATCH_MAX_AGE_HOURS = 24.0
+# ``topictensor-<name>-<owner tag>-<mkdtemp's 8 characters>``; before owner tags, without one.
+_SCRATCH = re.compile(rf"^{SCRATCH_PREFIX}(?P<name>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-(?:{TAG_PATTERN}-)?"
+                      r"[a-z0-9_]{8}$")
 
 
 @dataclass(frozen=True)
@@ -164,8 +180,8 @@ def run_stage(
     key = artifact_key(stage, code, params, inputs)
     ref = ArtifactRef(stage=stage, key=key)
     manifest_key = f"{ref.prefix}/{MANIFEST}"
-    if store.exists(manifest_key):
-        manifest = json.loads(store.read_text(manifest_key))
+    manifest = _reusable_manifest(store, ref)
+    if manifest is not None:
         log.info("%s: artifact %s already complete, nothing to do", stage, key)
         return ArtifactRef(
             stage=stage,
@@ -181,7 +197,8 @@ def run_stage(
     removed = store.delete_prefix(ref.prefix)
     if removed:
         log.warning("%s: removed %d files of an earlier incomplete attempt at %s", stage, removed, key)
-    scratch = Path(tempfile.mkdtemp(prefix=f"topictensor-{stage}-"))
+    clean_scratch(stage=stage)
+    scratch = scratch_dir(stage)
     try:
         result = compute(Workspace(scratch))
         if not isinstance(result, StageResult):
@@ -216,6 +233,185 @@ def run_stage(
     return ArtifactRef(stage=stage, key=key, reused=False, counts=counts, metrics=metrics, seconds=seconds)
 
 
+def _reusable_manifest(store: Store, ref: ArtifactRef) -> dict[str, Any] | None:
+    """The manifest of a complete artifact whose files all match it (size and sha256), else None.
+    A mismatch is logged and the artifact's manifest removed first, so it counts as missing from
+    then on (the caller computes it again), even if this process dies before recomputing it."""
+    manifest_key = f"{ref.prefix}/{MANIFEST}"
+    if not store.exists(manifest_key):
+        return None
+    try:
+        manifest = json.loads(store.read_text(manifest_key))
+        problems = verify_files(store, ref, manifest, hashes=True)
+    except ValueError as exc:  # not JSON, or not the shape of a manifest
+        problems = [f"{MANIFEST} is not a readable manifest ({exc})"]
+    if not problems:
+        return manifest
+    log.warning("%s: artifact %s does not match its manifest, computing it again: %s",
+                ref.stage, ref.key, "; ".join(problems[:5]))
+    store.delete_prefix(manifest_key)
+    return None
+
+
+def verify_files(store: Store, ref: ArtifactRef, manifest: Mapping[str, Any], *, hashes: bool = True) -> list[str]:
+    """What is wrong with an artifact's files against its manifest: missing files, sizes, and
+    (``hashes``) sha256s. Empty = all match. On S3 the files are downloaded (once: cached)."""
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise ValueError("no 'files' list")
+    problems = []
+    for entry in files:
+        name = entry["name"]
+        try:
+            _, problem = _checked_path(store, f"{ref.prefix}/{name}", entry, hashes=hashes)
+        except ArtifactNotFound:
+            problems.append(f"{name}: missing")
+            continue
+        if problem:
+            problems.append(f"{name}: {problem}")
+    return problems
+
+
+def _checked_path(store: Store, key: str, entry: Mapping[str, Any], *, hashes: bool) -> tuple[Path, str | None]:
+    """A local path of ``key`` and what is wrong with it against its manifest entry (None: nothing).
+    A store that keeps local copies of remote objects (S3) gets one more try with a fresh download:
+    a damaged copy on this disk is not a damaged artifact."""
+    path = store.local_path(key)
+    problem = _file_problem(path, entry, hashes=hashes)
+    drop = getattr(store, "drop_local_copy", None)
+    if problem and drop is not None and drop(key):
+        log.warning("%s: the local copy of %s does not match its manifest (%s); downloading it again",
+                    store.uri, key, problem)
+        path = store.local_path(key)
+        problem = _file_problem(path, entry, hashes=hashes)
+    return path, problem
+
+
+def _file_problem(path: Path, entry: Mapping[str, Any], *, hashes: bool) -> str | None:
+    size = path.stat().st_size
+    if "bytes" in entry and size != int(entry["bytes"]):
+        return f"{size} bytes, the manifest says {entry['bytes']}"
+    if hashes and entry.get("sha256"):
+        actual = _sha256(path)
+        if actual != entry["sha256"]:
+            return f"sha256 {actual}, the manifest says {entry['sha256']}"
+    return None
+
+
+def scratch_dir(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """A new scratch folder ``$TMPDIR/topictensor-<name>-<owner tag>-*`` (see ``topictensor.owner``),
+    so whoever finds it after a kill -9 can tell whether its process is gone."""
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{name}-{owner_tag()}-", dir=directory))
+
+
+@contextmanager
+def scratch_folder(name: str, directory: str | os.PathLike | None = None) -> Iterator[Path]:
+    """:func:`scratch_dir` removed when the block ends (like ``tempfile.TemporaryDirectory``)."""
+    path = scratch_dir(name, directory)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_max_age_seconds() -> float:
+    """``$TOPICTENSOR_SCRATCH_MAX_AGE_HOURS`` (default 24) in seconds."""
+    raw = os.environ.get(SCRATCH_MAX_AGE_ENV, "").strip()
+    if not raw:
+        return SCRATCH_MAX_AGE_HOURS * 3600
+    try:
+        hours = float(raw)
+    except ValueError:
+        raise ValueError(f"${SCRATCH_MAX_AGE_ENV}={raw!r} is not a number of hours") from None
+    if hours < 0:
+        raise ValueError(f"${SCRATCH_MAX_AGE_ENV}={raw!r} must be >= 0 hours")
+    return hours * 3600
+
+
+@dataclass
+class ScratchCleanup:
+    """What :func:`clean_scratch` removed and what it left (the folders of live processes)."""
+
+    removed: list[Path] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept_alive: list[Path] = field(default_factory=list)
+    temp_files: list[Path] = field(default_factory=list)
+
+
+def clean_scratch(*, stage: str | None = None, max_age_seconds: float | None = None,
+                  directory: str | os.PathLike | None = None, store: Store | None = None) -> ScratchCleanup:
+    """Remove the scratch that killed processes left behind; never that of a live process.
+
+    - Folders ``<directory>/topictensor-<name>-*`` (default ``$TMPDIR``) whose owner process is
+      gone and that were last written more than ``max_age_seconds`` ago (default
+      ``$TOPICTENSOR_SCRATCH_MAX_AGE_HOURS``, 24 h); those whose owner cannot be checked (another
+      host, or named before owner tags) by age alone.
+    - ``stage``: the scratch of that stage (its own name) whose owner is gone goes at any age: the
+      stage is about to run again, and a dead attempt's folder is garbage at once.
+    - ``store`` (a local store): also its hidden write temp files (``._MANIFEST.json.*.tmp`` and
+      the like) with the same rules, over the whole store.
+
+    What the stage runner calls before every stage; meant for a retention command as well.
+    """
+    max_age = scratch_max_age_seconds() if max_age_seconds is None else max_age_seconds
+    root = Path(directory or tempfile.gettempdir())
+    report = ScratchCleanup()
+    now = time.time()
+    try:
+        entries = [e for e in os.scandir(root) if e.name.startswith(SCRATCH_PREFIX)]
+    except OSError as exc:
+        log.warning("cannot list %s for stale scratch: %s", root, exc)
+        entries = []
+    for entry in entries:
+        match = _SCRATCH.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        owner = owner_of(match["pid"], match["host"], match["start"])
+        if owner is Owner.ALIVE:
+            report.kept_alive.append(path)
+            continue
+        own_stage = stage is not None and match["name"] == stage
+        if not ((owner is Owner.GONE and own_stage) or now - _newest_mtime(path) > max_age):
+            continue
+        size = _tree_bytes(path)
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            report.removed.append(path)
+            report.bytes_freed += size
+    if report.removed:
+        log.warning("removed %d scratch folders of processes that are gone (%.1f MB): %s",
+                    len(report.removed), report.bytes_freed / 1e6, ", ".join(p.name for p in report.removed[:5]))
+    remover = getattr(store, "remove_temp_files", None)
+    if remover is not None:
+        report.temp_files = remover("", max_age)
+        if report.temp_files:
+            log.warning("removed %d temp files of writers that are gone under %s", len(report.temp_files), store.uri)
+    return report
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = 0.0
+    for dirpath, _, filenames in os.walk(path):
+        for name in [".", *filenames]:
+            try:
+                newest = max(newest, os.stat(os.path.join(dirpath, name), follow_symlinks=False).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.stat(os.path.join(dirpath, name), follow_symlinks=False).st_size
+            except OSError:
+                pass
+    return total
+
+
 def _counts(stage: str, counts: Mapping[str, Any]) -> dict[str, int]:
     """Plain ints: numpy scalars are not JSON (XCom) and would be stringified in the manifest."""
     try:
@@ -240,26 +436,46 @@ def _sha256(path: Path) -> str:
 
 
 class Artifact:
-    """Read side of a complete artifact: its manifest and local paths to its files."""
+    """Read side of a complete artifact: its manifest and local paths to its files.
+
+    Every file's size is checked against the manifest when its path is taken; :meth:`verify`
+    checks every file's sha256 as well."""
 
     def __init__(self, store: Store, ref: ArtifactRef | Mapping[str, Any]):
         self.store = store
         self.ref = ArtifactRef.from_dict(ref)
+        where = f"artifact {self.ref.stage}/{self.ref.key} in {store.uri}"
         try:
             self.manifest = json.loads(store.read_text(f"{self.ref.prefix}/{MANIFEST}"))
+            self.entries = {f["name"]: f for f in self.manifest["files"]}
         except ArtifactNotFound:
-            raise ArtifactNotFound(
-                f"artifact {self.ref.stage}/{self.ref.key} is incomplete or missing in {store.uri} "
-                f"(no {MANIFEST}); rerun its stage"
-            ) from None
-        self.files = {f["name"] for f in self.manifest["files"]}
+            raise ArtifactNotFound(f"{where} is incomplete or missing (no {MANIFEST}); rerun its stage") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactCorrupt(f"{where}: {MANIFEST} is not a readable manifest ({exc}); rerun its stage") from None
+        self.files = set(self.entries)
 
     def path(self, name: str) -> Path:
         if name not in self.files:
             raise ArtifactNotFound(
                 f"artifact {self.ref.stage}/{self.ref.key} has no file {name!r} (has: {sorted(self.files)})"
             )
-        return self.store.local_path(f"{self.ref.prefix}/{name}")
+        path, problem = _checked_path(self.store, f"{self.ref.prefix}/{name}", self.entries[name], hashes=False)
+        if problem:
+            raise ArtifactCorrupt(f"artifact {self.ref.stage}/{self.ref.key} in {self.store.uri}: {name} has "
+                                  f"{problem}; the artifact is damaged, rerun its stage")
+        return path
+
+    def problems(self, hashes: bool = True) -> list[str]:
+        """Files that do not match the manifest (missing, size, sha256); empty when all match."""
+        return verify_files(self.store, self.ref, self.manifest, hashes=hashes)
+
+    def verify(self) -> "Artifact":
+        """Self, if every file matches its manifest's size and sha256; else :class:`ArtifactCorrupt`."""
+        problems = self.problems()
+        if problems:
+            raise ArtifactCorrupt(f"artifact {self.ref.stage}/{self.ref.key} in {self.store.uri} does not match "
+                                  f"its manifest: {'; '.join(problems)}")
+        return self
 
     def names(self, pattern: str = "*") -> list[str]:
         import fnmatch

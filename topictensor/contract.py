@@ -34,7 +34,8 @@ Row failures: the row goes to ``rejects.parquet`` (``source_file``, ``source_row
 before (the first is kept), likes/followers missing, negative or not an integer, tags not a list
 of strings, neither tags nor caption, created_at missing or unparsable, a lang that is not an
 ISO 639-1 code, a caption or username that is not a string, a JSONL line that is not UTF-8, not
-JSON, or not a JSON object, and a post whose blogger is not among the valid bloggers. Every input
+JSON, or not a JSON object, a Parquet string value (any field, tags included) whose bytes are not
+UTF-8 (Parquet writers need not check it; the reason names the field), and a post whose blogger is not among the valid bloggers. Every input
 row ends up either in the output or in the rejects. When the rejected share of all rows exceeds
 ``ingest.max_reject_share`` the stage fails, writes the rejects to ``rejects/<ingest key>/`` in
 the artifact store for the operator, and leaves no artifact.
@@ -90,6 +91,7 @@ REASON_INVALID_LANG = "lang not an ISO 639-1 code"
 REASON_INVALID_CAPTION = "caption not a string"
 REASON_INVALID_USERNAME = "username not a string"
 REASON_UNDECODABLE = "undecodable text (not UTF-8)"
+REASON_UNDECODABLE_FIELD = "undecodable text (not UTF-8) in {field}"
 REASON_INVALID_JSON = "invalid JSON line"
 REASON_NOT_AN_OBJECT = "JSON line is not an object"
 
@@ -156,14 +158,78 @@ class RawBatch:
     rows: np.ndarray  # int64 row number of each row in its file
     raw: pa.RecordBatch | list[bytes]  # parquet rows, or the JSONL lines themselves
     unreadable: list[dict[str, Any]] = field(default_factory=list)  # rejects of lines that are not rows
+    # Per field, the rows whose text is not UTF-8 (Parquet does not check it on write); their
+    # values are nulled in ``columns`` so the checks never touch undecodable bytes.
+    undecodable: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def record(self, i: int) -> str:
         if isinstance(self.raw, pa.RecordBatch):
-            return record_text(self.raw.slice(i, 1).to_pylist()[0])
+            row = self.raw.slice(i, 1)
+            if self.undecodable:
+                row = pa.RecordBatch.from_arrays([_as_replaced_text(col) for col in row.columns],
+                                                 names=row.schema.names)
+            return record_text(row.to_pylist()[0])
         return self.raw[i].decode("utf-8", errors="replace").rstrip("\r\n")[:MAX_RECORD_CHARS]
+
+
+def undecodable_reason(field_name: str) -> str:
+    """The reject reason of a row whose ``field_name`` holds bytes that are not UTF-8."""
+    return REASON_UNDECODABLE_FIELD.format(field=field_name)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _holds_text(t: pa.DataType) -> bool:
+    return _is_text(t) or ((pa.types.is_list(t) or pa.types.is_large_list(t)) and _holds_text(t.value_type))
+
+
+def _invalid_utf8_rows(array: pa.Array) -> np.ndarray | None:
+    """Rows of a string (or list of strings) array holding bytes that are not UTF-8; None when all
+    are valid (the common case, decided by one C++ pass over the column)."""
+    if not _holds_text(array.type):
+        return None
+    try:
+        array.validate(full=True)
+        return None
+    except pa.ArrowInvalid:
+        pass
+    if _is_text(array.type):
+        bad = np.zeros(len(array), dtype=bool)
+        for i, value in enumerate(array.cast(pa.binary() if pa.types.is_string(array.type) else pa.large_binary())
+                                  .to_pylist()):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True
+        return bad
+    inner = _invalid_utf8_rows(pc.list_flatten(array))
+    bad = np.zeros(len(array), dtype=bool)
+    if inner is not None and inner.any():
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        bad[np.unique(parents[inner])] = True
+    return bad
+
+
+def _as_replaced_text(array: pa.Array) -> pa.Array:
+    """A string (or list of strings) array with bytes that are not UTF-8 shown as U+FFFD."""
+    if _is_text(array.type):
+        binary = array.cast(pa.binary() if pa.types.is_string(array.type) else pa.large_binary())
+        return pa.array([None if v is None else v.decode("utf-8", errors="replace") for v in binary.to_pylist()],
+                        type=pa.string())
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        if not _holds_text(array.type):
+            return array
+        flat = _as_replaced_text(pc.list_flatten(array))
+        lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        return pa.ListArray.from_arrays(offsets, flat, mask=array.is_null())
+    return array
 
 
 def record_text(row: Any) -> str:
@@ -192,9 +258,16 @@ def _read_parquet(path: Path, fields: tuple[str, ...]) -> Iterator[RawBatch]:
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present or None):
         n = batch.num_rows
         columns: dict[str, pa.Array | list] = {}
+        undecodable: dict[str, np.ndarray] = {}
         for name in fields:
-            columns[name] = batch.column(name) if name in present else pa.nulls(n)
-        yield RawBatch(columns=columns, rows=np.arange(offset, offset + n, dtype=np.int64), raw=batch)
+            column = batch.column(name) if name in present else pa.nulls(n)
+            bad = _invalid_utf8_rows(column)
+            if bad is not None and bad.any():
+                undecodable[name] = bad
+                column = pc.if_else(pa.array(bad), pa.nulls(n, column.type), column)
+            columns[name] = column
+        yield RawBatch(columns=columns, rows=np.arange(offset, offset + n, dtype=np.int64), raw=batch,
+                       undecodable=undecodable)
         offset += n
 
 
@@ -295,6 +368,15 @@ class _Verdicts:
         if new.any():
             self.reasons[new] = reason
             self.bad |= new
+
+
+def _undecodable_verdicts(batch: RawBatch, fields: tuple[str, ...]) -> _Verdicts:
+    """Verdicts starting from the rows with undecodable text (first field in contract order wins)."""
+    verdicts = _Verdicts(len(batch))
+    for name in fields:
+        if name in batch.undecodable:
+            verdicts.flag(batch.undecodable[name], undecodable_reason(name))
+    return verdicts
 
 
 def _try_arrow(values: pa.Array | list) -> pa.Array | None:
@@ -480,7 +562,7 @@ def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd
     as a pandas Index is hashed once for all batches (an Arrow array is hashed per batch)."""
     n = len(batch)
     c = batch.columns
-    verdicts = _Verdicts(n)
+    verdicts = _undecodable_verdicts(batch, POST_FIELDS)
     post_id, missing, invalid = coerce_ids(c["post_id"])
     verdicts.flag(missing, REASON_MISSING_POST_ID)
     verdicts.flag(invalid, REASON_INVALID_POST_ID)
@@ -532,7 +614,7 @@ def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd
 def check_bloggers(batch: RawBatch, source_file: str) -> CheckedBatch:
     n = len(batch)
     c = batch.columns
-    verdicts = _Verdicts(n)
+    verdicts = _undecodable_verdicts(batch, BLOGGER_FIELDS)
     blogger_id, missing, invalid = coerce_ids(c["blogger_id"])
     verdicts.flag(missing, REASON_MISSING_BLOGGER_ID)
     verdicts.flag(invalid, REASON_INVALID_BLOGGER_ID)

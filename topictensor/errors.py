@@ -21,6 +21,10 @@ class ArtifactNotFound(StoreError, NotFound):
     """A key that should exist does not."""
 
 
+class ArtifactCorrupt(StoreError):
+    """An artifact's files do not match its manifest (size or sha256): names the file and both values."""
+
+
 class ContractError(TopicTensorError):
     """Input data breaks the data contract in a way that fails the whole stage (names the file)."""
 

@@ -31,7 +31,7 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from topictensor.config import load_config
 from topictensor.errors import TopicTensorError
-from topictensor.registry import Registry
+from topictensor.registry import InvalidVersionId, Registry, check_version_id
 from topictensor_versions import DAG_ID, UI_ROUTE, URL_PREFIX, catalog, pages
 
 CanRead = Depends(requires_access_dag(method="GET", param_dag_id=DAG_ID))
@@ -57,6 +57,17 @@ def same_origin(request: Request) -> None:
     source = request.headers.get("origin") or request.headers.get("referer")
     if source and source != "null" and urlparse(source).netloc != request.headers.get("host"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-origin write refused (from {source})")
+
+
+def valid_id(value: str | None, field: str) -> str | None:
+    """A version id from the request, checked against the registry's format before anything
+    reads the store with it (400 naming the field otherwise). Empty = not given."""
+    if not value:
+        return None
+    try:
+        return check_version_id(value)
+    except InvalidVersionId as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{field}: {exc}") from None
 
 
 def _paths(request: Request) -> tuple[str, str]:
@@ -127,6 +138,7 @@ def create_app() -> FastAPI:
 
     @app.get("/diff", response_class=HTMLResponse, dependencies=[CanRead])
     def diff(request: Request, user: GetUserDep, a: str | None = None, b: str | None = None) -> HTMLResponse:
+        a, b = valid_id(a, "a"), valid_id(b, "b")
         registry, config = open_registry()
         rows = catalog.version_rows(registry)
         pair = (a, b) if a and b else catalog.default_pair(rows)
@@ -141,6 +153,7 @@ def create_app() -> FastAPI:
 
     @app.get("/versions/{version}/promote", response_class=HTMLResponse, dependencies=[CanEdit])
     def confirm_promote(request: Request, user: GetUserDep, version: str) -> HTMLResponse:
+        valid_id(version, "version")
         registry, config = open_registry()
         ctx = _context(request, user, config)
         rows = {r.version: r for r in catalog.version_rows(registry)}
@@ -156,6 +169,7 @@ def create_app() -> FastAPI:
     @app.post("/versions/{version}/promote", dependencies=[CanEdit, Depends(same_origin)])
     def promote(request: Request, user: GetUserDep, version: str,
                 expected: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
+        valid_id(version, "version"), valid_id(expected, "expected")
         registry, _ = open_registry()
         try:
             event = registry.promote(version, by=user.get_name(), reason=reason.strip() or "promoted in Airflow",
@@ -184,6 +198,7 @@ def create_app() -> FastAPI:
                  version: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
         """Rolls back to the version the confirmation page showed (``version``) from the one it
         showed in production (``expected``); without them, like ``topictensor versions rollback``."""
+        valid_id(version, "version"), valid_id(expected, "expected")
         registry, _ = open_registry()
         try:
             event = registry.rollback(to=version or None, by=user.get_name(), reason=reason.strip(),
@@ -201,6 +216,7 @@ def create_app() -> FastAPI:
 
     @app.get("/api/diff", dependencies=[CanRead])
     def api_diff(a: Annotated[str, Query()], b: Annotated[str, Query()]) -> dict[str, Any]:
+        valid_id(a, "a"), valid_id(b, "b")
         registry, _ = open_registry()
         try:
             result = catalog.version_diff(registry, a, b)

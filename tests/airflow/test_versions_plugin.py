@@ -152,6 +152,23 @@ def test_a_stale_confirmation_does_not_override_a_newer_move(client, registry):
     assert registry.production() == "v2"
 
 
+def test_hostile_version_ids_are_refused_before_the_store_is_touched(client, registry):
+    """Issue 13.4: ``../production`` names the pointer itself (versions/../production.json)."""
+    admin = bearer(client, "admin")
+    for data in ({"expected": "v3", "version": "../production"}, {"expected": "../production", "version": "v2"},
+                 {"expected": "v3", "version": "v2/../v1"}):
+        response = client.post("/topictensor/rollback", data=data, headers=admin)
+        assert response.status_code == 400, (data, response.text)
+        assert "invalid model version id" in response.json()["detail"]
+    response = client.post("/topictensor/versions/..%2Fproduction/promote", data={"expected": "v3"}, headers=admin)
+    assert response.status_code in (400, 404)
+    response = client.get("/topictensor/api/diff", params={"a": "../production", "b": "v3"}, headers=admin)
+    assert response.status_code == 400 and "a: invalid model version id" in response.json()["detail"]
+    assert client.get("/topictensor/versions/v1.json/promote", headers=admin).status_code == 400
+    assert registry.production() == "v3"
+    assert [e["version"] for e in registry.history()] == ["v1", "v2", "v3"]
+
+
 def test_browser_session_cookie_works_but_a_cross_site_post_is_refused(client, registry):
     token = bearer(client, "editor")["Authorization"].removeprefix("Bearer ")
     client.cookies.set("_token", token)

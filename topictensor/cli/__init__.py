@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from topictensor.cli import common, models, pipeline, search, topics, versions
+from topictensor.cli import common, models, pipeline, search, topics, verify, versions
 
 
 def _print_version(value: bool) -> None:
@@ -36,6 +36,7 @@ pipeline.register(app)
 models.register(app)
 search.register(app)
 topics.register(app)
+verify.register(app)
 app.add_typer(versions.app, name="versions", help="Model versions and the production pointer.")
 app.add_typer(versions.runs_app, name="runs", help="Reports of pipeline runs.")
 

@@ -50,7 +50,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
     if isinstance(exc, ModelUnavailable):
         return ExitCode.FAILURE
-    if isinstance(exc, (ConfigError, QueryError)):
+    from topictensor.registry import InvalidVersionId
+
+    if isinstance(exc, (ConfigError, QueryError, InvalidVersionId)):
         return ExitCode.USAGE
     return ExitCode.FAILURE
 

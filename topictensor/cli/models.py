@@ -36,7 +36,8 @@ def export_projector_command(
 def _production_embeddings_path(config: Path | None, version: str | None) -> Path:
     from topictensor.registry import Registry
 
-    return Registry(load(config).open_store()).artifact(version, "train").path("embeddings.parquet")
+    # Verified (sha256) like the service's load: a damaged file is an error, never an answer.
+    return Registry(load(config).open_store()).artifact(version, "train").verify().path("embeddings.parquet")
 
 
 def _embeddings(model: Path | None, config: Path | None, version: str | None):

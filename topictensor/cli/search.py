@@ -156,7 +156,7 @@ def serve(
     config: Path = ConfigOption,
 ) -> None:
     """The explorer (/) and the HTTP API over the production version, following promotions live.
-    API docs: /docs (Swagger UI), /redoc, the schema at /openapi.json."""
+    API docs: /docs (Swagger UI, served locally), the schema at /openapi.json."""
     import uvicorn
 
     from topictensor.service.app import create_app

@@ -8,7 +8,6 @@ bloggers exactly (numpy).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,12 +88,18 @@ class SearchModel:
             raise VersionNotFound(f"no model is in production in {registry.store.uri}; run the pipeline first")
         manifest = registry.get_version(vid)
         stages = manifest.get("stages", {})
-        emb = Embeddings.load(registry.artifact(vid, "train").path("embeddings.parquet"))
+        # Every artifact the service reads is checked against its manifest's sha256s first: a
+        # damaged file refuses the whole version (the holder keeps serving the one it has).
+        served = {stage: registry.artifact(vid, stage).verify()
+                  for stage in ("train", "blogger_vectors", "index", "clusters") if stages.get(stage)}
+        if "train" not in served:
+            registry.artifact(vid, "train")  # the registry's error: the version has no train artifact
+        emb = Embeddings.load(served["train"].path("embeddings.parquet"))
         bloggers = index = None
-        if stages.get("blogger_vectors"):
-            bloggers = BloggerTable.read(registry.artifact(vid, "blogger_vectors").path(FILENAME))
-        if bloggers is not None and stages.get("index"):
-            art = registry.artifact(vid, "index")
+        if "blogger_vectors" in served:
+            bloggers = BloggerTable.read(served["blogger_vectors"].path(FILENAME))
+        if bloggers is not None and "index" in served:
+            art = served["index"]
             params = art.read_json(PARAMS_FILE)
             if params.get("vectors_key") not in (None, stages["blogger_vectors"][0]["key"]):
                 raise ValueError(f"version {vid}: the index was built from blogger vectors "
@@ -166,7 +171,9 @@ def _adjacent(index_path: Path, data_path: Path) -> Path:
     """nmslib loads ``<path>.dat`` next to ``<path>``; an S3 cache may keep them apart: link them."""
     if Path(str(index_path) + ".dat") == data_path:
         return index_path
-    folder = Path(tempfile.mkdtemp(prefix="topictensor-index-"))
+    from topictensor.artifacts import scratch_dir
+
+    folder = scratch_dir("index-links")  # lives as long as the model: tagged, so no cleanup takes it
     (folder / index_path.name).symlink_to(index_path)
     (folder / (index_path.name + ".dat")).symlink_to(data_path)
     return folder / index_path.name

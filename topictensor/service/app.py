@@ -1,4 +1,7 @@
-"""HTTP API over the production model version (FastAPI; schema at /openapi.json, docs at /docs).
+"""HTTP API over the production model version (FastAPI; schema at /openapi.json, docs at /docs:
+Swagger UI served from this server, its files from the ``fastapi-offline`` package, so the docs
+work on a machine without internet access. There is no /redoc: ReDoc's page loads a logo from its
+vendor's CDN whatever its options, so it cannot be served offline as it is).
 
 Hot reload: every request asks :class:`ModelHolder` for the current model; at most every
 ``search.reload_seconds`` the holder reads the production pointer (one small object) and, when it
@@ -15,6 +18,13 @@ type), 503 (no model in production yet, or the version has no blogger vectors).
 The explorer (``/``, assets under ``/static``) is a static page shipped in ``service/static/`` that
 calls this same API from the browser; ``/bloggers/facets``, ``/bloggers/{id}``, ``/topics/tree`` and
 ``/topics/map`` exist for it (and are ordinary API endpoints like the rest).
+
+Security headers (``SecurityHeaders``): every response carries ``X-Content-Type-Options: nosniff``
+and a Content-Security-Policy: the explorer's (``EXPLORER_CSP``) allows scripts, styles, images
+and requests from this server only (no inline script, no inline style attribute; the page sets
+styles through the CSSOM, which a CSP does not restrict); the docs page's, which needs the inline
+script that starts Swagger UI (``DOCS_CSP``); the JSON API's, which allows nothing to
+load (``API_CSP``). None of them may be framed by another site.
 """
 
 from __future__ import annotations
@@ -42,6 +52,45 @@ log = logging.getLogger(__name__)
 
 RETRY_FAILED_SECONDS = 60.0
 STATIC_DIR = Path(__file__).with_name("static")  # the explorer page: index.html, app.js, app.css
+DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's files, served from this server
+
+EXPLORER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+                "form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``nosniff`` and the path's Content-Security-Policy to every response
+    (plain ASGI: no per-request task or body buffering, unlike ``@app.middleware``)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @staticmethod
+    def policy(path: str) -> str:
+        if path == "/" or path.startswith("/static/"):
+            return EXPLORER_CSP
+        if path == "/docs" or path.startswith(DOCS_ASSETS_URL + "/"):
+            return DOCS_CSP
+        return API_CSP
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        policy = self.policy(scope.get("path", "")).encode()
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options", b"content-security-policy")]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"content-security-policy", policy)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class NoModel(ModelUnavailable):
@@ -61,6 +110,7 @@ class ModelHolder:
         self.loader = loader
         self.current: SearchModel | None = None
         self.last_error: str | None = None
+        self.refused: dict[str, str] | None = None  # the version that failed to load, and why
         self.production: str | None = None
         self._failed: tuple[str, float] | None = None
         self._checked_at = float("-inf")
@@ -99,11 +149,12 @@ class ModelHolder:
             started = time.perf_counter()
             model = self.loader(self.registry, wanted, self.section)
             self.current = model  # the one atomic swap
-            self.last_error, self._failed = None, None
+            self.last_error, self._failed, self.refused = None, None, None
             log.info("serving model version %s (loaded in %.2f s)", wanted, time.perf_counter() - started)
         except Exception as exc:
             self._failed = (wanted, now)
             self.last_error = f"version {wanted} failed to load: {type(exc).__name__}: {exc}"
+            self.refused = {"version": wanted, "error": f"{type(exc).__name__}: {exc}"}
             log.exception("version %s failed to load; still serving %s", wanted,
                           self.current.version if self.current else "nothing")
         finally:
@@ -129,9 +180,12 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
 
     app = FastAPI(title="TopicTensor", version=_package_version(),
                   description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "
-                              "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.")
+                              "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.",
+                  docs_url=None, redoc_url=None)  # served below from local files, not a CDN
     app.state.holder = holder
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _offline_docs(app)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     def explorer() -> FileResponse:
@@ -151,11 +205,13 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
 
     @app.get("/health")
     def health() -> JSONResponse:
-        """200 when a model is loaded and serving; 503 before the first version is in."""
+        """200 when a model is loaded and serving; 503 before the first version is in. ``refused``:
+        the version the pointer names that could not be loaded (say, a file that does not match
+        its manifest) and why; the one in ``version`` is still served."""
         holder.refresh()
         model = holder.current
         body = {"status": "ok" if model else "unavailable", "version": model.version if model else None,
-                "production": holder.production, "last_error": holder.last_error}
+                "production": holder.production, "last_error": holder.last_error, "refused": holder.refused}
         return JSONResponse(status_code=200 if model else 503, content=body)
 
     @app.get("/version")
@@ -226,7 +282,7 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
 
     topics_cache: dict[str, Any] = {}
-    map_cache: dict[tuple[str, int], dict[str, Any]] = {}
+    map_cache: dict[str, tuple[topic_map.TopicMap, dict[str, Any]]] = {}
     map_lock = threading.Lock()
 
     def served_topics():
@@ -256,31 +312,45 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         tree = registry.artifact(model.version, "clusters").read_json("tree.json")
         return {"version": model.version, "groups": tree.get("groups", [])}
 
-    def topic_map_of(limit: int = topic_map.DEFAULT_LIMIT) -> dict[str, Any]:
-        """The served version's map, laid out once (one layout at a time: a second request of the
-        same version waits for the first and finds it cached)."""
+    def version_map() -> tuple[str | None, Any, topic_map.TopicMap, dict[str, Any]]:
+        """The served version's map: the one the clusters stage laid out (read once per version),
+        or, for a version made before the stage stored one, laid out here once per version at the
+        stage's size (one layout at a time: a second request waits and finds it cached)."""
         version, (table, members) = served_topics()
-        key = (version or "", limit)
+        key = version or ""
         with map_lock:
             if key not in map_cache:
                 started = time.perf_counter()
-                layout = topic_map.build_topic_map(holder.get().embeddings, members, limit)
+                stored = topic_map.stored_topic_map(registry.artifact(version, "clusters"))
+                if stored is not None:
+                    layout, source = stored, "clusters artifact"
+                else:
+                    from topictensor.topics.params import TopicsConfig
+
+                    cfg = TopicsConfig()
+                    layout = topic_map.build_topic_map(holder.get().embeddings, members, cfg.explorer_map_tags,
+                                                       cfg.seed)
+                    source = "laid out by the service (the version's clusters artifact has no map)"
+                    log.info("topic map of version %s: %d tags laid out in %.1f s", version, len(layout.tags),
+                             time.perf_counter() - started)
                 map_cache.clear()
-                map_cache[key] = {"version": version, **layout.to_dict(table),
-                                  "seconds": round(time.perf_counter() - started, 3)}
-                log.info("topic map of version %s: %d tags in %.1f s", version, len(layout.tags),
-                         time.perf_counter() - started)
-            return map_cache[key]
+                map_cache[key] = (layout, {"source": source, "seconds": round(time.perf_counter() - started, 3)})
+            layout, facts = map_cache[key]
+        return version, table, layout, facts
+
+    def topic_map_of(limit: int = topic_map.DEFAULT_LIMIT) -> dict[str, Any]:
+        version, table, layout, facts = version_map()
+        return {"version": version, **layout.most_used(limit).to_dict(table), **facts}
 
     def warm_topic_map() -> None:
-        """Lay the map out in the background (the explorer was opened: the Topics tab may follow)."""
+        """Read (or, for an old version, lay out) the map in the background: the explorer was opened."""
         model = holder.current
-        if model is None or (model.version or "", topic_map.DEFAULT_LIMIT) in map_cache or map_lock.locked():
+        if model is None or (model.version or "") in map_cache or map_lock.locked():
             return
 
         def work() -> None:
             try:
-                topic_map_of()
+                version_map()
             except Exception as exc:  # no clusters in this version, say: /topics/map will tell the user
                 log.info("no topic map for version %s: %s", model.version, exc)
 
@@ -289,7 +359,8 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
     @app.get("/topics/map")
     def topics_map(limit: int = Query(topic_map.DEFAULT_LIMIT, ge=1, le=topic_map.MAX_LIMIT,
                                       description="At most this many tags, the most used.")) -> dict[str, Any]:
-        """2-D positions of the most used tags with their topic (t-SNE, computed once per version)."""
+        """2-D positions of the most used tags with their topic (t-SNE, laid out once per version by the
+        clusters stage; ``limit`` picks the most used tags of that one layout)."""
         return topic_map_of(limit)
 
     @app.get("/topics/{topic_id}")
@@ -321,6 +392,26 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                 "tags": [{"tag": h.tag, "count": h.count} for h in model.suggest(prefix, limit)]}
 
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) with its files served from this server (``fastapi-offline`` ships them),
+    so the API's docs need no internet access."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).with_name("static")
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request):
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the online validator
 
 
 def _span(values: np.ndarray) -> dict[str, int]:

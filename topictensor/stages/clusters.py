@@ -3,12 +3,15 @@
 Runs after the gate (only a model that will be published gets topics). ``previous`` is the
 production version's clusters artifact: its key is an input of this stage's key, so the ids a
 run carries over are decided by exactly the artifacts it names, and a rerun gives the same ids.
-Writes topics.parquet, members.parquet, changes.parquet, changes.json, tree.json, report.html.
+Writes topics.parquet, members.parquet, changes.parquet, changes.json, tree.json, report.html,
+and map.parquet: the explorer's 2-D layout of the most used tags (``topictensor.topics.map``),
+computed here once so the service never lays a map out per request.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
@@ -23,6 +26,7 @@ ENGINE_MODULES = (
     "topictensor.topics.build", "topictensor.topics.reduce", "topictensor.topics.cluster",
     "topictensor.topics.label", "topictensor.topics.merge", "topictensor.topics.match",
     "topictensor.topics.tree", "topictensor.topics.report", "topictensor.topics.params",
+    "topictensor.topics.map",
 )
 
 
@@ -55,21 +59,31 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
 
     def compute(ws: Workspace) -> StageResult:
         from topictensor.embeddings import Embeddings
-        from topictensor.topics.build import PreviousTopics, build_to_dir
+        import pyarrow.parquet as pq
+
+        from topictensor.topics.build import MEMBERS_FILE, PreviousTopics, build_to_dir
+        from topictensor.topics.map import MAP_FILE, map_table
 
         emb = Embeddings.load(model.path("embeddings.parquet"))
         prev = None
         if baseline is not None:
             prev = PreviousTopics.load(baseline.path, source=f"{baseline.ref.stage}/{baseline.ref.key}")
         summary = build_to_dir(emb, cfg, ws.root, previous=prev, title=f"Topics of model {model.ref.key}")
+        started = time.perf_counter()
+        members = pq.read_table(ws.path(MEMBERS_FILE), columns=["tag", "topic_id"]).to_pandas()
+        table, method = map_table(emb, members, cfg.explorer_map_tags, cfg.seed)
+        pq.write_table(table, ws.path(MAP_FILE))
+        map_seconds = time.perf_counter() - started
+        log.info("clusters: explorer map of %d tags (%s) in %.1f s", table.num_rows, method, map_seconds)
         count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics",
                        "groups", "topics_persisted", "topics_born", "topics_died", "topics_split",
                        "topics_merged", "ids_kept", "next_topic_id")
         return StageResult(
             counts={k: summary[k] for k in count_names},
             metrics={"noise_share": summary["noise_share"], "mean_coherence": summary["mean_coherence"],
-                     "id_kept_share": summary["id_kept_share"]},
-            extra={"reason": summary["reason"], "previous": summary["previous"]},
+                     "id_kept_share": summary["id_kept_share"], "map_seconds": round(map_seconds, 3)},
+            extra={"reason": summary["reason"], "previous": summary["previous"], "map_method": method,
+                   "map_tags": table.num_rows},
         )
 
     return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES), params=cfg,

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import math
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from topictensor import contract
-from topictensor.artifacts import ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage
+from topictensor.artifacts import (ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage,
+                                   scratch_folder)
 from topictensor.config import PipelineConfig
 from topictensor.errors import ContractError
 from topictensor.stages import streaming
@@ -86,7 +86,7 @@ def _ingest(raw_store: Store, store: Store, posts_files: list, bloggers_files: l
 
     raw_bytes = sum(info.size or 0 for info in posts_files)
     buckets = max(1, math.ceil(raw_bytes / DEDUPE_BUCKET_BYTES))
-    with tempfile.TemporaryDirectory(prefix="topictensor-ingest-") as scratch, \
+    with scratch_folder(STAGE) as scratch, \
             BucketSpill(buckets, _ID_HASH, directory=Path(scratch), name="post-ids") as id_hashes:
         staged = Path(scratch) / "posts-staged.parquet"
         posts_in = _stage_posts(raw_store, posts_files, known_bloggers, staged, rejects, id_hashes)
@@ -99,7 +99,7 @@ def _ingest(raw_store: Store, store: Store, posts_files: list, bloggers_files: l
     reasons = Counter(r["reason"] for r in rejects)
     table = contract.rejects_table(rejects)
     if total and len(rejects) / total > max_reject_share:
-        with tempfile.TemporaryDirectory(prefix="topictensor-rejects-") as tmp:
+        with scratch_folder(f"{STAGE}-rejects") as tmp:
             path = Path(tmp) / "rejects.parquet"
             pq.write_table(table, path)
             store.upload_file(rejects_key, path)

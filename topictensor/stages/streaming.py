@@ -16,7 +16,7 @@ stages before this module; the figures are in that benchmark's docstring.
 from __future__ import annotations
 
 import math
-import tempfile
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -153,8 +153,9 @@ class BucketSpill:
     def __init__(self, buckets: int, dtype: np.dtype | type, directory: Path | None = None, name: str = "spill"):
         self.buckets = buckets
         self.dtype = np.dtype(dtype)
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"topictensor-{name}-", dir=directory)
-        self.root = Path(self._tmp.name)
+        from topictensor.artifacts import scratch_dir
+
+        self.root = scratch_dir(name, directory)
         self.sizes = np.zeros(buckets, dtype=np.int64)
 
     def path(self, bucket: int, suffix: str = "") -> Path:
@@ -192,7 +193,7 @@ class BucketSpill:
         return SpillReader(self, np.dtype(dtype))
 
     def close(self) -> None:
-        self._tmp.cleanup()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "BucketSpill":
         return self

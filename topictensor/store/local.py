@@ -1,16 +1,42 @@
-"""A directory on a local (or mounted) disk used as the object store: the embedded default."""
+"""A directory on a local (or mounted) disk used as the object store: the embedded default.
+
+Writes go to a hidden temp file next to the object (``.<name>.<owner tag>.<random>.tmp``, see
+``topictensor.owner``) that is renamed over it, so readers see the old or the new object, never
+half of one; listings skip hidden names. Files get the permissions of the process's umask (as
+``open`` gives them), not ``mkstemp``'s 0600: a shared deployment sets the umask it wants.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from topictensor.errors import ArtifactNotFound, StoreError
+from topictensor.owner import TAG_PATTERN, Owner, owner_of, owner_tag
 from topictensor.store.base import ObjectInfo, Store, VersionToken
+
+_TEMP_FILE = re.compile(rf"^\..+?\.(?:{TAG_PATTERN}\.)?[A-Za-z0-9_]+\.tmp$")
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (``os.umask`` would change it for every
+    thread for a moment): from /proc on Linux, else the umask dance."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class LocalStore(Store):
@@ -22,8 +48,31 @@ class LocalStore(Store):
         key = key.strip("/")
         path = (self.root / key).resolve()
         if path != self.root and self.root not in path.parents:
+            link = self._dangling_link(key)
+            if link is not None:
+                raise StoreError(f"key {key!r}: {link} is a dangling symlink (it points to "
+                                 f"{os.readlink(link)!r}, which does not exist)")
             raise StoreError(f"key {key!r} escapes the store root {self.root}")
         return path
+
+    def _dangling_link(self, key: str) -> Path | None:
+        """The first symlink on ``key``'s path inside the root whose target does not exist."""
+        current = self.root
+        for part in Path(key).parts:
+            current = current / part
+            if current.is_symlink() and not current.exists():
+                return current
+            if not current.exists():
+                return None
+        return None
+
+    def _temp_file(self, target: Path) -> str:
+        """A hidden temp file next to ``target``, named with this process's owner tag, with the
+        permissions a plain ``open`` would give (umask), not mkstemp's 0600."""
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{owner_tag()}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        return tmp
 
     def _object_path(self, key: str) -> Path:
         """Path of an object to write: a key naming the root itself is not an object."""
@@ -44,9 +93,9 @@ class LocalStore(Store):
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._object_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = self._temp_file(path)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -58,8 +107,7 @@ class LocalStore(Store):
     def upload_file(self, key: str, path: Path) -> None:
         target = self._object_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
+        tmp = self._temp_file(target)
         try:
             shutil.copyfile(path, tmp)
             os.replace(tmp, target)
@@ -91,17 +139,59 @@ class LocalStore(Store):
     def list_info(self, prefix: str) -> list[ObjectInfo]:
         out = []
         for key in self.list(prefix):
-            st = self._path(key).stat()
+            try:
+                st = self._path(key).stat()
+            except FileNotFoundError:
+                link = self._dangling_link(key)
+                if link is None:
+                    continue  # deleted between the listing and now
+                raise StoreError(f"key {key!r}: {link} is a dangling symlink (it points to "
+                                 f"{os.readlink(link)!r}, which does not exist)") from None
             # The inode changes on every write here (a new file is renamed over the old), so a
             # replacement is seen even within the file system's mtime granularity (ms on ext4).
             out.append(ObjectInfo(key=key, size=st.st_size, version=f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"))
         return out
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete the objects under ``prefix``, and the temp files of writers that died there
+        (killed between creating a temp file and renaming it: a live writer's are kept)."""
         keys = self.list(prefix)
         for key in keys:
             self._path(key).unlink(missing_ok=True)
+        self.remove_temp_files(prefix, untagged=True)
         return len(keys)
+
+    def remove_temp_files(self, prefix: str = "", max_age_seconds: float = 0.0, *,
+                          untagged: bool = False) -> list[Path]:
+        """Remove the hidden write temp files under ``prefix`` left by writers that died: those
+        whose writer is gone (and older than ``max_age_seconds``, when given); those whose writer
+        cannot be checked (another host, or named before owner tags) when older than
+        ``max_age_seconds`` (never, when 0); with ``untagged``, every temp file named before
+        owner tags (an artifact being restarted: no live writer of that code writes there)."""
+        base = self._path(prefix) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        removed = []
+        now = time.time()
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != ".locks"]
+            for name in filenames:
+                match = _TEMP_FILE.match(name)
+                if not match:
+                    continue
+                path = Path(dirpath, name)
+                owner = owner_of(match["pid"], match["host"], match["start"])
+                try:
+                    age = now - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                old = max_age_seconds > 0 and age > max_age_seconds
+                if ((owner is Owner.GONE and (max_age_seconds <= 0 or old))
+                        or (owner is Owner.UNKNOWN and old)
+                        or (untagged and match["pid"] is None)):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        return removed
 
     @staticmethod
     def _token(data: bytes) -> str:

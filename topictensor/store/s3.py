@@ -112,15 +112,28 @@ class S3Store(Store):
         except Exception as exc:
             raise self._fail("upload", key, exc) from exc
 
+    def _cache_path(self, key: str, action: str) -> Path:
+        head = self._head(action, key)
+        if head is None:
+            raise ArtifactNotFound(f"{action}: bucket {self.bucket!r}, key {self._key(key)!r} does not exist")
+        digest = hashlib.sha1(f"{self.bucket}/{self._key(key)}/{head['ETag']}".encode()).hexdigest()[:16]
+        return self.cache_dir / digest / Path(key).name
+
+    def drop_local_copy(self, key: str) -> bool:
+        """Forget the cached download of ``key`` (say, it does not match its manifest: the copy
+        on this disk may be what is damaged), so the next ``local_path`` downloads it again."""
+        try:
+            target = self._cache_path(key, "drop cached copy")
+        except ArtifactNotFound:
+            return False
+        existed = target.is_file()
+        target.unlink(missing_ok=True)
+        return existed
+
     def local_path(self, key: str) -> Path:
         """Download once into a cache keyed by bucket, key and ETag, so a replaced object
         (raw input is mutable) is fetched again while artifacts are fetched once."""
-        head = self._head("download", key)
-        if head is None:
-            raise ArtifactNotFound(f"download: bucket {self.bucket!r}, key {self._key(key)!r} does not exist")
-        etag = head["ETag"]
-        digest = hashlib.sha1(f"{self.bucket}/{self._key(key)}/{etag}".encode()).hexdigest()[:16]
-        target = self.cache_dir / digest / Path(key).name
+        target = self._cache_path(key, "download")
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,7 @@ class TopicsConfig(BaseModel):
     tree_groups: int | None = Field(
         None, ge=1, description="Broad groups above the topics (None = about sqrt(number of topics)).")
     map_points: int = Field(5000, ge=0, description="Tags drawn on the report's 2-D map (a sample if more).")
+    explorer_map_tags: int = Field(
+        2000, ge=0, le=10_000,
+        description="Tags (the most used) the clusters stage lays out for the explorer's map (map.parquet); "
+                    "/topics/map serves subsets of this one layout.")
