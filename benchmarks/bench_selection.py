@@ -34,6 +34,9 @@ from topictensor.selection import CASES, LiteralIndex, SelectionTruth, complete,
 METRICS = ("p@20", "p@50", "ndcg@50", "reach")
 GRID_VALUES = (-0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2)
 TARGET_REACH = 0.8
+# The grid's choice must reach at least this on every seed: a median of 20 bloggers is noisy (the
+# setting at the edge of 0.8 here reached 0.71 on the tests' corpus), so the default keeps a margin.
+CHOICE_REACH = 1.0
 
 
 def md_table(rows: list[dict], columns: list[str]) -> str:
@@ -189,7 +192,9 @@ def grid(worlds: list[dict]) -> tuple[list[dict], tuple[float, float, float] | N
         row["ndcg@50 all"] = float(part[part["case"] == "all"]["ndcg@50"].mean())
         row["reach"] = float(part[part["case"] == "all"]["reach"].mean())
         row["objective"] = float(np.mean([row[f"p@20 {c}"] for c in CASES]))
-        row["_ok"], row["_point"] = ok, point
+        per_seed = part[part["case"] == "all"].groupby("seed")["reach"].mean()
+        row["min seed reach"] = float(per_seed.min())
+        row["_ok"], row["_point"] = ok and row["min seed reach"] >= CHOICE_REACH, point
         table.append(row)
     lit = frame[frame["method"] == "literal"]
     literal_row = {"lambda/phi/tau": "literal", "meets targets": "-",
@@ -197,9 +202,49 @@ def grid(worlds: list[dict]) -> tuple[list[dict], tuple[float, float, float] | N
                    "ndcg@50 all": float(lit[lit["case"] == "all"]["ndcg@50"].mean()),
                    "reach": float(lit[lit["case"] == "all"]["reach"].mean())}
     feasible = [r for r in table if r["_ok"]]
-    best = max(feasible, key=lambda r: (round(r["objective"], 3), -sum(r["_point"]))) if feasible else None
-    table.sort(key=lambda r: -r["objective"])
-    return [literal_row] + table, best["_point"] if best else None
+    best = max(feasible, key=lambda r: (round(r["objective"], 3), -sum(map(abs, r["_point"])))) if feasible else None
+    table.sort(key=lambda r: (not r["_ok"], -r["objective"]))
+    reference = [r for r in table if r["_point"] in ((0.2, 0.2, 0.2), (0.0, 0.0, 0.0))]
+    return [literal_row] + table[:10] + reference, best["_point"] if best else None
+
+
+GENERIC_THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def generic_rows(worlds: list[dict]) -> list[dict]:
+    """Precision/recall of "score >= threshold" against the planted topic-free tags (spam sprinkled on
+    every theme, translations included, and the spammers' junk), over every language's review
+    candidates (filter stage's review.parquet: the top tags by posts, curated blacklist included)."""
+    from topictensor.artifacts import Artifact
+
+    planted = {t for words in synth.SPAM_TAGS.values() for t in words} | set(synth.JUNK_TAGS)
+    reviews = []
+    for world in worlds:
+        for ref in world["filtered"]:
+            art = Artifact(world["store"], ref)
+            review = art.read_table("review.parquet").to_pandas()
+            review["seed"], review["lang"] = world["seed"], art.manifest["params"]["lang"]
+            reviews.append(review)
+    frame = pd.concat(reviews, ignore_index=True)
+    frame["planted"] = frame["tag"].isin(planted)
+    rows = []
+    for score in ("generic_score", "cotag_entropy"):
+        for threshold in GENERIC_THRESHOLDS:
+            flagged = frame[score] >= threshold
+            for scope, part in [("all languages", frame)] + [(lang, frame[frame["lang"] == lang])
+                                                             for lang in sorted(frame["lang"].unique())]:
+                hit = flagged.loc[part.index]
+                tp = int((hit & part["planted"]).sum())
+                precision = tp / int(hit.sum()) if hit.sum() else float("nan")
+                recall = tp / int(part["planted"].sum()) if part["planted"].sum() else float("nan")
+                rows.append({"score": score, "threshold": threshold, "scope": scope, "candidates": len(part),
+                             "planted": int(part["planted"].sum()), "flagged": int(hit.sum()),
+                             "precision": precision, "recall": recall,
+                             "missed": ", ".join(sorted(set(part.loc[part["planted"] & ~hit, "tag"])))[:80]
+                             if scope != "all languages" else "",
+                             "false": ", ".join(sorted(set(part.loc[hit & ~part["planted"], "tag"])))[:80]
+                             if scope != "all languages" else ""})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="store_true", help="also search lambda/phi/tau over "
                         f"{GRID_VALUES} (all {len(GRID_VALUES) ** 3} combinations)")
     parser.add_argument("--per-theme", action="store_true", help="print the per-theme rows of the defaults")
+    parser.add_argument("--generic", action="store_true", help="also measure generic-tag detection against the "
+                        "planted spam tags (filter stage's review scores)")
     parser.add_argument("--json", type=Path, help="write every row here")
     args = parser.parse_args(argv)
 
@@ -237,13 +284,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid:
         table, best = grid(worlds)
         print(f"\n## Grid over lambda, phi, tau in {GRID_VALUES} (mean over seeds and themes; objective = "
-              "mean precision@20 over the cases; chosen = best objective among those meeting the targets, "
-              "ties to the smaller exponents)\n")
-        cols = ["lambda/phi/tau", "meets targets"] + [f"p@20 {c}" for c in CASES] + ["ndcg@50 all", "reach", "objective"]
-        print(md_table(table[:16], cols))
+              "mean precision@20 over the cases; chosen = best objective among those meeting the targets on "
+              f"every seed with reach >= {CHOICE_REACH} on every seed, ties to the smaller exponents). The 10 "
+              "best eligible settings, then the old defaults 0.2/0.2/0.2 and no discount 0/0/0:\n")
+        cols = ["lambda/phi/tau", "meets targets"] + [f"p@20 {c}" for c in CASES] + \
+            ["ndcg@50 all", "reach", "min seed reach", "objective"]
+        print(md_table(table, cols))
         print(f"\nchosen: {best}")
         result["grid"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in table]
         result["chosen"] = best
+    if args.generic:
+        from topictensor.config import FilterConfig
+
+        grows = generic_rows(worlds)
+        print(f"\n## Generic-tag detection vs the planted topic-free tags (seeds {args.seeds}; every language's "
+              f"review candidates; configured threshold {FilterConfig().generic_threshold})\n")
+        print(md_table([r for r in grows if r["scope"] == "all languages"],
+                       ["score", "threshold", "candidates", "planted", "flagged", "precision", "recall"]))
+        from topictensor.generic_tags import DECIDING_SCORE
+
+        chosen = [r for r in grows if r["score"] == DECIDING_SCORE and r["scope"] != "all languages"
+                  and r["threshold"] == FilterConfig().generic_threshold]
+        print(f"\n{DECIDING_SCORE} per language at the configured threshold (missed / false: their tags, all seeds):\n")
+        print(md_table(chosen, ["scope", "candidates", "planted", "flagged", "precision", "recall", "missed", "false"]))
+        result["generic"] = grows
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=float))
     return 0

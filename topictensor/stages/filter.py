@@ -122,7 +122,7 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
     extra: dict[str, np.ndarray] = {}
     n_generic = n_auto = 0
     if generic.mode != "off" and len(review_rows):
-        from topictensor.generic_tags import cooccurrence, generic_scores
+        from topictensor.generic_tags import DECIDING_SCORE, cooccurrence, generic_scores
 
         candidate = np.full(len(tags_vocab), -1, dtype=np.int64)
         candidate[review_rows] = np.arange(len(review_rows))
@@ -134,7 +134,7 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
             pairs = np.unique(parent[inside] * len(review_rows) + codes[inside])  # a tag once per post
             cooc += cooccurrence([(pairs // len(review_rows), pairs % len(review_rows))], len(review_rows))
         scores = generic_scores(cooc, posts_per_tag[review_rows])
-        flagged = scores["generic_score"] >= generic.threshold
+        flagged = scores[DECIDING_SCORE] >= generic.threshold
         n_generic = int(flagged.sum())
         auto = np.zeros(len(tags_vocab), dtype=bool)
         if generic.mode == "apply":
