@@ -53,7 +53,6 @@ def mean_p20(frame: pd.DataFrame, case: str, method: str) -> float:
 
 @pytest.mark.parametrize("case", ["synonyms", "one_off", "spam", "generic", "all"])
 def test_defaults_beat_literal_matching_on_every_planted_case(selection, case):
-    print(case, mean_p20(selection, case, "defaults"), mean_p20(selection, case, "literal"))
     assert mean_p20(selection, case, "defaults") > mean_p20(selection, case, "literal")
 
 
