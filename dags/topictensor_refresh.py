@@ -184,10 +184,10 @@ def topictensor_refresh():
     @task(doc_md="Fixed topics: UMAP to 5-D, HDBSCAN, cleaning and merging; topic ids carried over "
                  "from the production version.", execution_timeout=timedelta(hours=6))
     @_no_retry_on_final_errors
-    def clusters(model: dict, decision: dict) -> dict:
+    def clusters(model: dict, decision: dict, filtered: list[dict]) -> dict:
         from topictensor.stages.clusters import clusters_after_gate
 
-        return clusters_after_gate(model, decision, _config()).to_dict()
+        return clusters_after_gate(model, decision, _config(), filtered=list(filtered)).to_dict()
 
     @task(doc_md="Record the model version and move the production pointer (compare-and-swap).")
     @_no_retry_on_final_errors
@@ -213,7 +213,7 @@ def topictensor_refresh():
     vectors = blogger_vectors(model, weighted, normalized)
     decision >> vectors  # only a model that passed the gate gets bloggers, an index and topics
     index = build_index(vectors)
-    topics = clusters(model, decision)
+    topics = clusters(model, decision, filtered)
     publish(raw, normalized, filtered, weighted, splits, model, evaluation, decision, vectors, index, topics)
 
 

@@ -261,3 +261,78 @@ def test_french_can_be_switched_on(tmp_path: Path):
     data = generate(SynthConfig(seed=1, n_bloggers=200, languages=["fr", "en"], n_spammers=0))
     assert set(data.blogger_truth["lang"]) == {"fr", "en"}
     assert data.posts["caption"].dropna().str.contains("journée|vacances|matin", regex=True).any()
+
+
+# ---- planted truth for blogger selection (benchmarks/bench_selection.py) ----------------------------
+
+def test_interests_are_the_realised_shares_of_each_bloggers_posts(corpus):
+    interests = corpus.interests
+    sums = interests.groupby("blogger_id")["share"].sum()
+    ordinary = set(corpus.blogger_truth.loc[~corpus.blogger_truth["is_spammer"], "blogger_id"])
+    assert set(sums.index) == ordinary and np.allclose(sums, 1.0)
+    posts = corpus.posts.groupby("blogger_id").size()
+    assert (interests.groupby("blogger_id")["posts"].sum() == posts.loc[sums.index]).all()
+    main = corpus.blogger_truth.set_index("blogger_id")["main_themes"]
+    assert all(set(g["theme"]) <= set(main[b]) for b, g in interests.groupby("blogger_id"))
+
+
+def test_big_accounts_post_on_more_themes(corpus):
+    truth = corpus.blogger_truth[corpus.blogger_truth["kind"] == "ordinary"].set_index("blogger_id")
+    followers = corpus.bloggers.set_index("blogger_id")["followers"].loc[truth.index]
+    breadth = truth["main_themes"].map(len)
+    assert breadth.corr(followers, method="spearman") > 0.2
+    assert breadth[followers > 100_000].mean() > breadth[followers < 1_000].mean() + 0.8
+
+
+def test_generic_accounts_are_popular_and_post_on_every_theme(corpus):
+    generic = corpus.blogger_truth[corpus.blogger_truth["kind"] == "generic"]
+    assert len(generic) == round(0.02 * 1500)
+    assert (generic["main_themes"].map(len) == len(THEMES)).all()
+    followers = corpus.bloggers.set_index("blogger_id")["followers"].loc[generic["blogger_id"]]
+    assert followers.min() >= 50_000
+    top = corpus.interests[corpus.interests["blogger_id"].isin(generic["blogger_id"])].groupby("blogger_id")["share"].max()
+    assert top.median() < 0.3  # no theme of theirs is a real focus
+
+
+def test_synonym_bloggers_never_write_their_themes_headline_tags(corpus, normalised_lists):
+    from topictensor.synth import HEADLINE_TAGS
+
+    truth = corpus.blogger_truth.set_index("blogger_id")
+    synonym = truth[truth["synonym_themes"].map(len) > 0]
+    assert 0.2 < len(synonym) / len(truth) < 0.3
+    used: dict[str, set[str]] = {}
+    for blogger, tags in zip(corpus.posts["blogger_id"], normalised_lists):
+        used.setdefault(blogger, set()).update(tags)
+    for blogger, row in synonym.iterrows():
+        avoided = {t for theme in row["synonym_themes"] for t in HEADLINE_TAGS[theme]}
+        assert not used[blogger] & avoided - set(row["spammed_tags"]), blogger
+    cars = synonym[synonym["synonym_themes"].map(lambda t: "cars" in t)].index
+    assert sum(bool(used[b] & {"bmw", "auto", "audi"}) for b in cars) > 0.5 * len(cars)
+
+
+def test_one_off_and_spammed_tags_are_planted_as_recorded(corpus, normalised_lists):
+    truth = corpus.blogger_truth.set_index("blogger_id")
+    posts_of: dict[str, list[set[str]]] = {}
+    for blogger, tags in zip(corpus.posts["blogger_id"], normalised_lists):
+        posts_of.setdefault(blogger, []).append(set(tags))
+    accidental = truth[truth["accidental_tags"].map(len) > 0]
+    assert len(accidental) > 100
+    for blogger, row in accidental.iterrows():
+        tag = row["accidental_tags"][0]
+        assert 1 <= sum(tag in p for p in posts_of[blogger]) <= 2, blogger
+        assert tag not in {t for theme in row["main_themes"] for t in theme_tags(theme)}
+    spammers = truth[truth["spammed_tags"].map(len) > 0]
+    assert len(spammers) > 20
+    for blogger, row in spammers.iterrows():
+        share = np.mean([row["spammed_tags"][0] in p for p in posts_of[blogger]])
+        assert share >= 0.45, (blogger, share)
+        assert not set(row["spammed_tags"]) & {t for theme in row["main_themes"] for t in theme_tags(theme)}
+
+
+def test_interests_are_written_beside_the_corpus(tmp_path: Path):
+    data = generate(SMALL)
+    write(data, tmp_path)
+    interests = pq.read_table(tmp_path / "_truth" / "interests.parquet").to_pandas()
+    pd.testing.assert_frame_equal(interests, data.interests, check_dtype=False)
+    truth = pq.read_table(tmp_path / "_truth" / "bloggers.parquet").to_pandas()
+    assert {"kind", "synonym_themes", "accidental_tags", "spammed_tags"} <= set(truth.columns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -54,9 +54,28 @@ class FilterConfig(_Section):
         default_factory=dict, description="Per-language non-thematic tags to drop ('*' applies to all)."
     )
     review_top_n: int = Field(1000, ge=0, description="Most frequent tags per language written for review.")
+    generic_mode: Literal["off", "suggest", "apply"] = Field(
+        "suggest", description="Generic-tag detection over the review candidates (topictensor.generic_tags): "
+        "suggest = score them in review.parquet only; apply = also drop those scoring >= generic_threshold; "
+        "off = no scores (one pass less over the posts).")
+    generic_mode_by_lang: dict[str, Literal["off", "suggest", "apply"]] = Field(
+        default_factory=dict, description="Per-language override of generic_mode.")
+    generic_threshold: float = Field(
+        0.8, ge=0, le=1, description="cotag_entropy at or above which a review tag is generic (flagged; dropped "
+        "under apply). Chosen by benchmarks/bench_selection.py --generic (README): precision 1.0, recall 0.73 "
+        "against the planted spam tags on three corpora.")
+    generic_keep: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per-language tags never dropped as generic ('*' applies to all): "
+        "the curated lists win over the detector both ways (blacklist drops, keep protects).")
 
     def threshold(self, lang: str) -> int:
         return self.min_bloggers_by_lang.get(lang, self.min_bloggers)
+
+    def generic_mode_for(self, lang: str) -> str:
+        return self.generic_mode_by_lang.get(lang, self.generic_mode)
+
+    def generic_keep_for(self, lang: str) -> set[str]:
+        return set(self.generic_keep.get("*", [])) | set(self.generic_keep.get(lang, []))
 
     def blacklist_for(self, lang: str) -> set[str]:
         return set(self.blacklist.get("*", [])) | set(self.blacklist.get(lang, []))

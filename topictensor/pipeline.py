@@ -45,7 +45,7 @@ def run_pipeline(config: PipelineConfig, *, run_id: str | None = None,
     decision = gate(evaluation, config)
     vectors = blogger_vectors(model, weighted, normalized, config)
     index = build_index(vectors, config)
-    topics = clusters_after_gate(model, decision, config)
+    topics = clusters_after_gate(model, decision, config, filtered=filtered)
     stages = {"ingest": raw, "normalize": normalized, "filter": filtered, "reweight": weighted,
               "split": splits, "train": model, "evaluate": evaluation,
               "blogger_vectors": vectors, "index": index, "clusters": topics}

@@ -17,12 +17,20 @@ data (``_truth/``):
   the reweight stage damps);
 * raw-data mess: mixed case, Latin diacritics, a leading ``#``, ~10% of posts with tags only
   inside the caption, ~30% of bloggers without a language (their language must be detected from
-  captions written in real words).
+  captions written in real words);
+* where literal hashtag matching fails (``benchmarks/bench_selection.py``): an account's number of
+  themes grows with its followers (1-5, Dirichlet shares), generic popular accounts posting on every
+  theme, bloggers who never write their themes' headline tags (``HEADLINE_TAGS``: #car, #cars) but the
+  other spellings (#auto, #bmw), accidental one-off uses of another theme's headline tag, and hashtag
+  spammers putting a popular theme's headline tags on half their unrelated posts.
 
-Default size (``SynthConfig()``, seed 7): 1,500 bloggers + 12 spammers, 38,761 posts (about
-39k for any seed), 156,934 tag occurrences (caption hashtags included) over 1,248 distinct
-normalised tags, of which ~650 are used by 3+ bloggers (the rest are bloggers' own name-like
-tags and spam junk); generated in about 0.4 s.
+The blogger truth: ``_truth/interests.parquet`` (blogger_id, theme, share of the blogger's posts,
+posts) and ``_truth/bloggers.parquet`` (themes, language, kind = ordinary / generic / spammer,
+habitual tags, synonym_themes, accidental_tags, spammed_tags).
+
+Default size (``SynthConfig()``, seed 7): 1,500 bloggers (30 of them generic accounts) + 12
+spammers, 43,061 posts (42-45k for any seed), 178,729 tag occurrences (caption hashtags included)
+over 1,245 distinct normalised tags; generated in about 0.6 s.
 
 Everything is a function of the seed: dates count back from a reference date derived from the
 seed, never from ``now()``.
@@ -308,7 +316,8 @@ _USERNAME_SUFFIX = {"cars": ["cars", "drives", "garage", "motors"], "food": ["ea
                     "dogs": ["dogs", "paws"], "japan": ["japan", "tokyo"],
                     "beauty": ["beauty", "makeup", "glow"], "photography": ["photo", "shots", "lens"],
                     "tech": ["tech", "mac", "gadgets"], "fruit": ["garden", "orchard", "farm"],
-                    "mirror": ["reflections", "mirror"], SPAM_THEME: ["promo", "deals", "shop"]}
+                    "mirror": ["reflections", "mirror"], SPAM_THEME: ["promo", "deals", "shop"],
+                    "generic": ["life", "daily", "official", "world"]}
 
 
 def normalize_tag(raw: str) -> str:
@@ -340,6 +349,11 @@ JUNK_TAGS: list[str] = [normalize_tag(t) for t in _JUNK]
 
 AMBIGUOUS_TAGS: dict[str, tuple[str, ...]] = {"apple": ("tech", "fruit")}
 """Tags planted in more than one theme on purpose."""
+
+HEADLINE_TAGS: dict[str, list[str]] = {theme: vocab["en"][:2] for theme, vocab in THEMES.items()}
+"""theme -> its two most frequent English tags (``car, cars``): what an advertiser types first, the
+query of ``benchmarks/bench_selection.py``, the tags synonym bloggers never write, and the tags of
+accidental one-off uses and of hashtag spam."""
 
 MIRROR_WORDS: dict[str, list[str]] = {lang: words[:2] for lang, words in THEMES["mirror"].items()}
 """language -> its words for 'mirror' and 'reflection' (the concept spelled in every language)."""
@@ -390,6 +404,18 @@ class SynthConfig(BaseModel):
     n_spammers: int = Field(12, ge=0, description="Bloggers posting 30 random tags a post.")
     spammer_posts_mean: float = Field(80.0, gt=0, description="Spammers post a lot.")
     share_with_caption: float = Field(0.8, ge=0, le=1, description="Tagged posts that also have a caption.")
+    # Where literal hashtag matching fails (the blogger-selection benchmark's hard cases):
+    share_generic: float = Field(
+        0.02, ge=0, le=1, description="Ordinary bloggers that are generic popular accounts (lifestyle, celebrity): "
+        "100k+ followers, 3x the posts, every theme a little.")
+    share_synonym: float = Field(
+        0.25, ge=0, le=1, description="Bloggers who never write their themes' headline tags (#car, #cars) but "
+        "the other spellings (#auto, #bmw, #машина).")
+    share_one_off: float = Field(
+        0.15, ge=0, le=1, description="Bloggers who put another theme's headline tag on 1-2 posts by accident.")
+    share_tag_spammers: float = Field(
+        0.03, ge=0, le=1, description="Bloggers who put a popular theme's headline tags (#cat) on half their "
+        "unrelated posts (hashtag spam for reach); they post 3x as much.")
     format: Literal["parquet", "jsonl"] = "parquet"
     files_per_table: int = Field(1, ge=1, description="Split each table into this many part files.")
 
@@ -415,10 +441,13 @@ class SynthCorpus:
     tag_themes: pd.DataFrame
     blogger_truth: pd.DataFrame
     config: SynthConfig
+    interests: pd.DataFrame  # blogger_id, theme, share (of the blogger's posts), posts; INTERESTS_SCHEMA
 
 
 WINDOW_DAYS = 56
 HABIT_SHARE = 0.7  # of a blogger's posts carry each of their habitual tags
+BREADTH_MAX = 5  # themes of the broadest (most popular) ordinary accounts
+TAG_SPAM_SHARE = 0.5  # of a hashtag spammer's posts carry the spammed theme's headline tag
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,6 +473,10 @@ class _Vocabulary:
                                           if t != SPAM_THEME for i in ids}))
         self.spam_ids = np.unique(np.concatenate(
             [ids for (t, _), (ids, _) in self.lists.items() if t == SPAM_THEME] + [self.junk_ids]))
+        # A theme's English list without its headline tags: what synonym bloggers draw from.
+        self.headline_ids = {theme: [self.add(w) for w in _VOCAB[theme]["en"][:2]] for theme in _VOCAB}
+        self.synonym_lists = {theme: self._zipf_list(
+            [w for w in _VOCAB[theme]["en"] if self.add(w) not in self.headline_ids[theme]]) for theme in _VOCAB}
 
     def add(self, spelling: str) -> int:
         norm = normalize_tag(spelling)
@@ -459,7 +492,11 @@ class _Vocabulary:
         return ids, np.cumsum(weights / weights.sum())
 
     def draw(self, rng: np.random.Generator, key: tuple[str, str], n: int) -> np.ndarray:
-        ids, cdf = self.lists[key]
+        return self.draw_from(rng, self.lists[key], n)
+
+    @staticmethod
+    def draw_from(rng: np.random.Generator, weighted: tuple[np.ndarray, np.ndarray], n: int) -> np.ndarray:
+        ids, cdf = weighted
         return ids[np.minimum(np.searchsorted(cdf, rng.random(n)), len(ids) - 1)]
 
 
@@ -500,6 +537,24 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
     n_posts[is_spammer] = _lognormal_counts(rng, config.spammer_posts_mean, 0.3,
                                             int(is_spammer.sum()), 20, 400)
 
+    # The kinds of blogger literal hashtag matching gets wrong (see SynthConfig).
+    ordinary = np.flatnonzero(~is_spammer)
+    is_generic = np.zeros(n_total, dtype=bool)
+    n_generic = int(round(config.share_generic * len(ordinary)))
+    if n_generic:
+        is_generic[rng.choice(ordinary, n_generic, replace=False)] = True
+    followers[is_generic] = np.clip(rng.lognormal(np.log(400_000), 0.8, n_generic), 50_000, 10_000_000).astype(np.int64)
+    n_posts[is_generic] = _lognormal_counts(rng, 3 * config.posts_per_blogger_mean, 0.4, n_generic, 20, 400)
+    focused = ~is_spammer & ~is_generic
+    is_synonym = focused & (rng.random(n_total) < config.share_synonym)
+    is_tag_spammer = focused & (rng.random(n_total) < config.share_tag_spammers)
+    n_posts[is_tag_spammer] = _lognormal_counts(rng, 3 * config.posts_per_blogger_mean, 0.5,
+                                                int(is_tag_spammer.sum()), 10, 400)
+    is_one_off = focused & ~is_tag_spammer & (rng.random(n_total) < config.share_one_off)
+    # Breadth follows popularity: 1-5 themes, a median account ~1.9, one with 200k followers ~3.6.
+    z = (np.log(followers) - np.log(3000)) / 2.1
+    breadth = 1 + rng.binomial(BREADTH_MAX - 1, 1 / (1 + np.exp(-(0.9 * z - 1.2))))
+
     popularity = np.array([_THEME_POPULARITY[t] for t in themes])
     main_themes: list[list[str]] = []
     theme_share: list[np.ndarray] = []
@@ -510,14 +565,21 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         lang = blogger_lang[b]
         if is_spammer[b]:
             chosen: list[str] = []
+            share = np.zeros(0)
+        elif is_generic[b]:  # every theme, in proportions of its own
+            share = rng.dirichlet(4 * popularity)
+            order = np.argsort(-share, kind="stable")
+            chosen, share = [themes[i] for i in order], share[order]
         else:
-            k = rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2])
+            k = int(breadth[b])
             chosen = [themes[i] for i in rng.choice(len(themes), k, replace=False, p=popularity / popularity.sum())]
+            share = np.sort(rng.dirichlet(np.full(k, 3.0)))[::-1] if k > 1 else np.ones(1)
         main_themes.append(chosen)
-        share = np.array([0.6, 0.25, 0.15][: len(chosen)]) if chosen else np.zeros(0)
-        theme_share.append(share / share.sum() if chosen else share)
-        usernames.append(_username(rng, lang, chosen[0] if chosen else SPAM_THEME, taken))
-        habits.append([] if is_spammer[b] else _habits(rng, vocab, usernames[-1], chosen, lang))
+        theme_share.append(share)
+        kind = "generic" if is_generic[b] else (chosen[0] if chosen else SPAM_THEME)
+        usernames.append(_username(rng, lang, kind, taken))
+        avoid = {i for t in chosen if t not in _BRIDGED_THEMES for i in vocab.headline_ids[t]} if is_synonym[b] else set()
+        habits.append([] if is_spammer[b] else _habits(rng, vocab, usernames[-1], chosen, lang, avoid))
 
     blogger_ids = np.array([f"b{i + 1:05d}" for i in range(n_total)], dtype=object)
 
@@ -551,12 +613,18 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
     use_english[draw_bridged & (draw_rank == 1)] = True
     draw_source = np.where(use_english, "en", draw_lang)
     draw_tag = np.empty(len(draw_post), dtype=np.int64)
-    keys = pd.DataFrame({"theme": draw_theme, "source": draw_source}).groupby(["theme", "source"]).indices
-    for (theme_index, source), rows in sorted(keys.items()):
+    bridged_index = [themes.index(t) for t in _BRIDGED_THEMES]
+    draw_synonym = is_synonym[post_blogger[draw_post]] & ~np.isin(draw_theme, bridged_index)
+    keys = pd.DataFrame({"theme": draw_theme, "source": draw_source, "synonym": draw_synonym}) \
+        .groupby(["theme", "source", "synonym"]).indices
+    for (theme_index, source, synonym), rows in sorted(keys.items()):
         key = (themes[theme_index], source)
         if key not in vocab.lists:
             key = (themes[theme_index], "en")
-        draw_tag[rows] = vocab.draw(rng, key, len(rows))
+        if synonym and key[1] == "en":  # other spellings only: #auto, #bmw, never #car
+            draw_tag[rows] = vocab.draw_from(rng, vocab.synonym_lists[key[0]], len(rows))
+        else:
+            draw_tag[rows] = vocab.draw(rng, key, len(rows))
     parts_post.append(draw_post)
     parts_tag.append(draw_tag)
 
@@ -579,8 +647,31 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
             parts_post.append(chosen_posts)
             parts_tag.append(np.full(k, tag_id))
 
-    # spam tags sprinkled over ordinary posts: 0 (most), 1, 2 or 3
+    # accidental one-off use: another theme's headline tag on 1-2 posts (a food blogger's #car)
+    accidental: list[list[str]] = [[] for _ in range(n_total)]
+    for b in np.flatnonzero(is_one_off):
+        tag_id = _foreign_headline(rng, vocab, themes, popularity, main_themes[b])
+        k = min(int(n_posts[b]), int(rng.integers(1, 3)))
+        parts_post.append(starts[b] + rng.choice(n_posts[b], k, replace=False))
+        parts_tag.append(np.full(k, tag_id))
+        accidental[b] = [vocab.norm[tag_id]]
+
+    # hashtag spam: a popular theme's headline tags on half the posts of an unrelated blogger
+    spammed: list[list[str]] = [[] for _ in range(n_total)]
+    for b in np.flatnonzero(is_tag_spammer):
+        target = _foreign_headline(rng, vocab, themes, popularity, main_themes[b], theme_only=True)
+        ids = vocab.headline_ids[target]
+        k = max(1, int(round(TAG_SPAM_SHARE * n_posts[b])))
+        chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
+        both = chosen_posts[rng.random(k) < 0.5]
+        parts_post += [chosen_posts, both]
+        parts_tag += [np.full(k, ids[0]), np.full(len(both), ids[1])]
+        spammed[b] = [vocab.norm[i] for i in ids]
+
+    # spam tags sprinkled over ordinary posts: 0 (most), 1, 2 or 3; generic accounts use more
     spam_counts = rng.choice([0, 1, 2, 3], size=len(normal_posts), p=[0.68, 0.2, 0.08, 0.04])
+    heavy = is_generic[post_blogger[normal_posts]]
+    spam_counts[heavy] = rng.choice([0, 1, 2, 3, 4], size=int(heavy.sum()), p=[0.2, 0.3, 0.25, 0.15, 0.1])
     spam_post = np.repeat(normal_posts, spam_counts)
     spam_lang = blogger_lang[post_blogger[spam_post]]
     spam_source = np.where(rng.random(len(spam_post)) < 0.75, "en", spam_lang)
@@ -655,15 +746,43 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         "followers": followers,
         "lang": pd.array(stated_lang, dtype="str"),
     })
+    kind = np.where(is_spammer, "spammer", np.where(is_generic, "generic", "ordinary"))
     blogger_truth = pd.DataFrame({
         "blogger_id": pd.array(blogger_ids, dtype="str"),
         "main_themes": pd.Series(main_themes, dtype=object),
         "lang": pd.array(blogger_lang, dtype="str"),
         "is_spammer": is_spammer,
         "habitual_tags": pd.Series([[vocab.norm[t] for t in h] for h in habits], dtype=object),
+        "kind": pd.array(kind, dtype="str"),
+        "synonym_themes": pd.Series([[t for t in main_themes[b] if t not in _BRIDGED_THEMES] if is_synonym[b] else []
+                                     for b in range(n_total)], dtype=object),
+        "accidental_tags": pd.Series(accidental, dtype=object),
+        "spammed_tags": pd.Series(spammed, dtype=object),
     })
+    on_theme = post_theme >= 0
+    realised = pd.DataFrame({"b": post_blogger[on_theme], "t": post_theme[on_theme]}).value_counts().reset_index(name="posts")
+    realised["share"] = realised["posts"] / n_posts[realised["b"].to_numpy()]
+    realised = realised.sort_values(["b", "posts", "t"], ascending=[True, False, True], kind="stable")
+    interests = pd.DataFrame({
+        "blogger_id": pd.array(blogger_ids[realised["b"].to_numpy()], dtype="str"),
+        "theme": pd.array(np.array(themes, dtype=object)[realised["t"].to_numpy()], dtype="str"),
+        "share": realised["share"].to_numpy(dtype=np.float64),
+        "posts": realised["posts"].to_numpy(dtype=np.int64),
+    }).reset_index(drop=True)
     return SynthCorpus(posts=posts, bloggers=bloggers, tag_themes=_truth_table(),
-                       blogger_truth=blogger_truth, config=config)
+                       blogger_truth=blogger_truth, config=config, interests=interests)
+
+
+def _foreign_headline(rng: np.random.Generator, vocab: _Vocabulary, themes: list[str], popularity: np.ndarray,
+                      own: list[str], theme_only: bool = False):
+    """A theme the blogger does not post on (by popularity) whose headline tags are none of the
+    blogger's own themes' tags (``apple`` is tech's and fruit's); its headline tag id (or the theme)."""
+    own_tags = {t for theme in own for t in theme_tags(theme)}
+    options = [i for i, t in enumerate(themes) if t not in own
+               and not {vocab.norm[x] for x in vocab.headline_ids[t]} & own_tags]
+    weights = popularity[options] / popularity[options].sum()
+    theme = themes[options[rng.choice(len(options), p=weights)]]
+    return theme if theme_only else vocab.headline_ids[theme][rng.integers(2)]
 
 
 def _truth_table() -> pd.DataFrame:
@@ -689,8 +808,9 @@ def _username(rng: np.random.Generator, lang: str, theme: str, taken: set[str]) 
 
 
 def _habits(rng: np.random.Generator, vocab: _Vocabulary, username: str, main: list[str],
-            lang: str) -> list[int]:
-    """1-3 tags the blogger puts in most posts: an own name-like tag or a top tag of a main theme."""
+            lang: str, avoid: set[int] = frozenset()) -> list[int]:
+    """1-3 tags the blogger puts in most posts: an own name-like tag or a top tag of a main theme
+    (never one of ``avoid``: a synonym blogger's headline tags)."""
     k = rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])
     out: list[int] = []
     if rng.random() < 0.4:
@@ -701,7 +821,7 @@ def _habits(rng: np.random.Generator, vocab: _Vocabulary, username: str, main: l
         source = lang if (theme, lang) in vocab.lists and rng.random() < 0.5 else "en"
         ids, _ = vocab.lists[(theme, source)]
         candidate = int(ids[rng.integers(min(8, len(ids)))])
-        if candidate not in out:
+        if candidate not in out and candidate not in avoid:
             out.append(candidate)
     return out
 
@@ -736,8 +856,12 @@ BLOGGERS_SCHEMA = pa.schema([
 TAG_THEMES_SCHEMA = pa.schema([("tag", pa.string()), ("theme", pa.string()), ("lang", pa.string())])
 BLOGGER_TRUTH_SCHEMA = pa.schema([
     ("blogger_id", pa.string()), ("main_themes", pa.list_(pa.string())), ("lang", pa.string()),
-    ("is_spammer", pa.bool_()), ("habitual_tags", pa.list_(pa.string())),
+    ("is_spammer", pa.bool_()), ("habitual_tags", pa.list_(pa.string())), ("kind", pa.string()),
+    ("synonym_themes", pa.list_(pa.string())), ("accidental_tags", pa.list_(pa.string())),
+    ("spammed_tags", pa.list_(pa.string())),
 ])
+INTERESTS_SCHEMA = pa.schema([("blogger_id", pa.string()), ("theme", pa.string()), ("share", pa.float64()),
+                              ("posts", pa.int64())])
 
 
 def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = None,
@@ -778,6 +902,7 @@ def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = 
             files += 1
     _atomic_parquet(_to_arrow(corpus.tag_themes, TAG_THEMES_SCHEMA), truth_dir / "tag_themes.parquet")
     _atomic_parquet(_to_arrow(corpus.blogger_truth, BLOGGER_TRUTH_SCHEMA), truth_dir / "bloggers.parquet")
+    _atomic_parquet(_to_arrow(corpus.interests, INTERESTS_SCHEMA), truth_dir / "interests.parquet")
     settings = corpus.config.model_dump(mode="json") | {
         "format": format, "files_per_table": files_per_table,
         "reference_date": corpus.config.reference_date().isoformat(), "window_days": WINDOW_DAYS,

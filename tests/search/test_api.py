@@ -148,8 +148,8 @@ def test_suggest(client):
     ("/topic", {"q": "bmw", "top": "ten"}, 422, "int"),
     ("/topic", {}, 422, "q"),
     ("/topic", {"q": ",".join(["bmw"] * 51)}, 400, "at most 50"),
-    ("/bloggers", {"q": "bmw", "lambda_": 2}, 400, "lambda_ must be a number in 0..1"),
-    ("/bloggers", {"q": "bmw", "tau": -1}, 400, "tau must be"),
+    ("/bloggers", {"q": "bmw", "lambda_": 2}, 400, "lambda_ must be a number in -1..1"),
+    ("/bloggers", {"q": "bmw", "tau": -1.5}, 400, "tau must be"),
     ("/bloggers", {"q": "bmw", "min_followers": 10, "max_followers": 1}, 400, "above max_followers"),
     ("/bloggers", {"q": "bmw", "min_posts": -1}, 400, "min_posts must be >= 0"),
     ("/bloggers", {"q": "bmw", "min_followers": "many"}, 422, "int"),
@@ -161,7 +161,7 @@ def test_suggest(client):
     ("/bloggers/nobody/lookalikes", {}, 404, "no blogger 'nobody'"),
     ("/bloggers/nobody/lookalikes", {"top": 0}, 400, "top must be an integer in 1..1000"),
     ("/bloggers/nobody/lookalikes", {"min_followers": 9, "max_followers": 2}, 400, "above max_followers"),
-    ("/bloggers/nobody/lookalikes", {"lambda_": 1.5}, 400, "lambda_ must be a number in 0..1"),
+    ("/bloggers/nobody/lookalikes", {"lambda_": 1.5}, 400, "lambda_ must be a number in -1..1"),
     ("/tags/suggest", {"prefix": "car", "limit": 0}, 400, "limit must be an integer in 1..1000"),
 ])
 def test_bad_queries_get_a_4xx_with_a_message(client, path, params, status, message):

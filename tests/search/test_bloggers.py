@@ -26,7 +26,7 @@ def test_guarded_log_is_one_up_to_e_and_ln_above():
     # small counts: ln(max(x, e)) = 1 for 1 and 2; ln(3) ** 0.3 = 1.028633
     (0.6, 1, 2, 3, Popularity(0.3, 0.3, 0.3), 0.58330797562),
     # defaults: (ln 1000 * ln 1e6 * ln 400) ** 0.2 = (6.907755 * 13.815511 * 5.991465) ** 0.2
-    (0.5, 1000, 1_000_000, 400, Popularity(), 0.14045028638),
+    (0.5, 1000, 1_000_000, 400, Popularity(0.2, 0.2, 0.2), 0.14045028638),
     # all exponents 0: the cosine itself
     (0.37, 5, 5_000_000, 900, Popularity(0, 0, 0), 0.37),
 ])
@@ -39,9 +39,9 @@ def test_zero_and_tiny_counts_are_never_divided_by_less_than_one():
     np.testing.assert_allclose(values, [0.5, 0.5, 0.5])
 
 
-@pytest.mark.parametrize("kwargs", [{"lambda_": -0.1}, {"phi": 1.5}, {"tau": float("nan")}])
+@pytest.mark.parametrize("kwargs", [{"lambda_": -1.1}, {"phi": 1.5}, {"tau": float("nan")}])
 def test_exponents_outside_0_1_are_query_errors(kwargs):
-    with pytest.raises(QueryError, match="must be a number in 0..1"):
+    with pytest.raises(QueryError, match="must be a number in -1..1"):
         Popularity(**kwargs)
 
 

@@ -19,7 +19,11 @@ Score (the source project's formula)::
 * The guard: ``ln(x)`` is negative below 1, zero at 1 and below 1 until e; raising those to a power
   and dividing by them would blow small accounts up to the top. ``max(x, e)`` makes every factor
   >= 1, equal to 1 for all counts up to e (0, 1 and 2 alike), and continuous above.
-* Exponents 0 switch a factor off; all three 0 rank by cosine alone.
+* Exponents 0 switch a factor off; all three 0 rank by cosine alone. Each exponent is in -1..1: a
+  positive one discounts popularity (the seed's design, against accounts that show up for every
+  theme), a negative one favours it. Popular accounts post on more themes, so their cosine to any
+  one theme is lower than a niche account's; the defaults (``SearchConfig``) were chosen by
+  ``benchmarks/bench_selection.py`` (README, "Choosing bloggers").
 """
 
 from __future__ import annotations
@@ -50,17 +54,17 @@ def guarded_log(x) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Popularity:
-    """The exponents of the score's denominator (each in 0..1)."""
+    """The exponents of the score's denominator (each in -1..1; negative: popularity counts for)."""
 
-    lambda_: float = 0.2
-    phi: float = 0.2
-    tau: float = 0.2
+    lambda_: float = SearchConfig.model_fields["lambda_"].default  # one definition of the defaults
+    phi: float = SearchConfig.model_fields["phi"].default
+    tau: float = SearchConfig.model_fields["tau"].default
 
     def __post_init__(self) -> None:
         for name in ("lambda_", "phi", "tau"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
-                raise QueryError(f"{name} must be a number in 0..1, got {value!r}")
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and -1 <= value <= 1):
+                raise QueryError(f"{name} must be a number in -1..1, got {value!r}")
 
     @classmethod
     def from_config(cls, config: SearchConfig, lambda_: float | None = None, phi: float | None = None,

@@ -297,12 +297,13 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         return model.version, topics_cache[key]
 
     @app.get("/topics")
-    def topics() -> dict[str, Any]:
+    def topics(include_generic: bool = Query(False, description="Also list topics flagged 'generic' "
+                                             "(made of topic-free tags; not in the tree).")) -> dict[str, Any]:
         """The fixed topics of the served version: id, label, size, coherence, flags, group."""
         version, (table, _) = served_topics()
         rows = [{"topic_id": int(r.topic_id), "label": r.label, "size": int(r.size),
                  "coherence": float(r.coherence), "flags": list(r.flags), "group": int(r.parent_group)}
-                for r in table.itertuples()]
+                for r in table.itertuples() if include_generic or "generic" not in list(r.flags)]
         return {"version": version, "topics": rows}
 
     @app.get("/topics/tree")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
@@ -51,11 +52,15 @@ def production_clusters(store: Store, version: str | None = None) -> Artifact | 
 
 
 def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: TopicsConfig | None = None, *,
-             previous: Artifact | ArtifactRef | dict | None = None) -> ArtifactRef:
+             previous: Artifact | ArtifactRef | dict | None = None,
+             filtered: Sequence[ArtifactRef | dict] = ()) -> ArtifactRef:
+    """``filtered``: the filter artifacts of the model's languages; the tags their review marked
+    ``generic`` flag topics made of them (``TopicsConfig.generic_share``)."""
     store = config.open_store()
     cfg = topics_section(config, section)
     model = Artifact(store, model_ref)
     baseline = _baseline(store, previous, model.ref)
+    reviews = [Artifact(store, ref) for ref in filtered]
 
     def compute(ws: Workspace) -> StageResult:
         from topictensor.embeddings import Embeddings
@@ -68,14 +73,15 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
         prev = None
         if baseline is not None:
             prev = PreviousTopics.load(baseline.path, source=f"{baseline.ref.stage}/{baseline.ref.key}")
-        summary = build_to_dir(emb, cfg, ws.root, previous=prev, title=f"Topics of model {model.ref.key}")
+        summary = build_to_dir(emb, cfg, ws.root, previous=prev, title=f"Topics of model {model.ref.key}",
+                               generic_tags=generic_review_tags(reviews))
         started = time.perf_counter()
         members = pq.read_table(ws.path(MEMBERS_FILE), columns=["tag", "topic_id"]).to_pandas()
         table, method = map_table(emb, members, cfg.explorer_map_tags, cfg.seed)
         pq.write_table(table, ws.path(MAP_FILE))
         map_seconds = time.perf_counter() - started
         log.info("clusters: explorer map of %d tags (%s) in %.1f s", table.num_rows, method, map_seconds)
-        count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics",
+        count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics", "generic_topics",
                        "groups", "topics_persisted", "topics_born", "topics_died", "topics_split",
                        "topics_merged", "ids_kept", "next_topic_id")
         return StageResult(
@@ -87,8 +93,20 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
         )
 
     return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES), params=cfg,
-                     inputs={"model": model.ref, "previous": baseline.ref if baseline else None},
+                     inputs={"model": model.ref, "previous": baseline.ref if baseline else None,
+                             **({"filtered": [r.ref for r in reviews]} if reviews else {})},
                      compute=compute)
+
+
+def generic_review_tags(reviews: Sequence[Artifact]) -> set[str]:
+    """Tags any language's filter review marked ``generic`` (a review without the column: none)."""
+    out: set[str] = set()
+    for art in reviews:
+        review = art.read_table("review.parquet")
+        if "generic" in review.column_names:
+            tags, flags = review.column("tag").to_pylist(), review.column("generic").to_pylist()
+            out.update(t for t, flag in zip(tags, flags) if flag)
+    return out
 
 
 def _baseline(store: Store, previous: Artifact | ArtifactRef | dict | None, model: ArtifactRef) -> Artifact | None:
@@ -109,10 +127,11 @@ def _baseline(store: Store, previous: Artifact | ArtifactRef | dict | None, mode
 
 
 def clusters_after_gate(model_ref: ArtifactRef | dict, decision: dict, config: PipelineConfig,
-                        section: TopicsConfig | None = None) -> ArtifactRef:
+                        section: TopicsConfig | None = None,
+                        filtered: Sequence[ArtifactRef | dict] = ()) -> ArtifactRef:
     """What the DAG and ``run_pipeline`` call: cluster the gated model, carrying ids over from the
     clusters of the production version the gate compared with (none on the first run)."""
     store = config.open_store()
     version = decision.get("production_version")
     previous = production_clusters(store, version) if version else None
-    return clusters(model_ref, config, section, previous=previous)
+    return clusters(model_ref, config, section, previous=previous, filtered=filtered)

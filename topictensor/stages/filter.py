@@ -12,7 +12,8 @@ by bucket; the second pass drops the tags that did not make it, keeping the rows
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +39,8 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
         "min_bloggers": fc.threshold(lang),
         "blacklist": sorted(fc.blacklist_for(lang)),
         "review_top_n": fc.review_top_n,
+        "generic": {"mode": fc.generic_mode_for(lang), "threshold": fc.generic_threshold,
+                    "keep": sorted(fc.generic_keep_for(lang))},
     }
 
     def compute(ws: Workspace) -> StageResult:
@@ -51,29 +54,46 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
                 lambda table: writer.write_table(table.cast(schema)),
                 min_bloggers=params["min_bloggers"], blacklist=set(params["blacklist"]),
                 review_top_n=params["review_top_n"], occurrences=streaming.parquet_values(path, "tags"),
+                generic=GenericDetection(**params["generic"]),
             )
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"), params=params,
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.generic_tags"),
+                     params=params,
                      inputs={"normalized": source.ref}, compute=compute)
 
 
-def filter_posts(posts: pa.Table, *, min_bloggers: int, blacklist: set[str], review_top_n: int):
+@dataclass(frozen=True)
+class GenericDetection:
+    """Generic-tag detection over the review candidates (``FilterConfig.generic_*``)."""
+
+    mode: str = "off"  # off | suggest | apply
+    threshold: float = 0.8
+    keep: Sequence[str] = ()
+
+
+def filter_posts(posts: pa.Table, *, min_bloggers: int, blacklist: set[str], review_top_n: int,
+                 generic: GenericDetection = GenericDetection()):
     """Pure core of the stage on an in-memory Arrow table with ``blogger_id`` and ``tags`` columns:
     (kept posts, review table, counts)."""
     kept: list[pa.Table] = []
     occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
     review, counts = filter_batches(streaming.table_batches(posts), kept.append, min_bloggers=min_bloggers,
-                                    blacklist=blacklist, review_top_n=review_top_n, occurrences=occurrences)
+                                    blacklist=blacklist, review_top_n=review_top_n, occurrences=occurrences,
+                                    generic=generic)
     out = pa.concat_tables(kept).cast(posts.schema) if kept else posts.schema.empty_table()
     return out, review, counts
 
 
 def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_bloggers: int,
-                   blacklist: set[str], review_top_n: int, occurrences: int) -> tuple[pa.Table, dict[str, int]]:
+                   blacklist: set[str], review_top_n: int, occurrences: int,
+                   generic: GenericDetection = GenericDetection()) -> tuple[pa.Table, dict[str, int]]:
     """Stream ``batches`` twice: per-tag counts, then the posts with only kept tags go to ``write``
-    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets."""
+    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets. Unless
+    ``generic.mode`` is off, a pass in between counts the review candidates' co-occurrences and scores
+    them (``topictensor.generic_tags``); under ``apply`` those at or above the threshold are dropped too,
+    except ``generic.keep``; the curated blacklist drops its tags whatever their score."""
     tags_vocab, bloggers_vocab = Vocabulary(), Vocabulary()
     posts_per_tag = np.zeros(0, dtype=np.int64)
     posts_in = occurrences_in = 0
@@ -96,8 +116,44 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
     blacklisted = pc.is_in(tags, value_set=pa.array(sorted(blacklist), type=pa.string()))
     blacklisted_np = np.asarray(blacklisted.to_numpy(zero_copy_only=False), dtype=bool)
     keep_tag = (bloggers_per_tag >= min_bloggers) & ~blacklisted_np
-    per_tag = pa.table({"tag": tags, "posts": posts_per_tag[:len(tags)], "bloggers": bloggers_per_tag,
-                        "blacklisted": blacklisted, "kept": pa.array(keep_tag)})
+    per_tag = pa.table({"tag": tags, "posts": posts_per_tag[:len(tags)], "bloggers": bloggers_per_tag})
+    review_rows = pc.sort_indices(per_tag, sort_keys=[("posts", "descending"), ("tag", "ascending")]) \
+        .to_numpy()[:review_top_n]
+    extra: dict[str, np.ndarray] = {}
+    n_generic = n_auto = 0
+    if generic.mode != "off" and len(review_rows):
+        from topictensor.generic_tags import DECIDING_SCORE, cooccurrence, generic_scores
+
+        candidate = np.full(len(tags_vocab), -1, dtype=np.int64)
+        candidate[review_rows] = np.arange(len(review_rows))
+        cooc = np.zeros((len(review_rows), len(review_rows)))
+        for batch in batches():
+            flat, parent = streaming.list_parts(batch.column("tags"))
+            codes = candidate[tags_vocab.codes(flat)] if len(flat) else np.zeros(0, dtype=np.int64)
+            inside = codes >= 0
+            pairs = np.unique(parent[inside] * len(review_rows) + codes[inside])  # a tag once per post
+            cooc += cooccurrence([(pairs // len(review_rows), pairs % len(review_rows))], len(review_rows))
+        scores = generic_scores(cooc, posts_per_tag[review_rows])
+        flagged = scores[DECIDING_SCORE] >= generic.threshold
+        n_generic = int(flagged.sum())
+        auto = np.zeros(len(tags_vocab), dtype=bool)
+        if generic.mode == "apply":
+            protected = np.isin(np.asarray(tags.take(pa.array(review_rows)).to_pylist(), dtype=object),
+                                np.asarray(sorted(generic.keep), dtype=object))
+            auto[review_rows[flagged & ~protected]] = True
+            auto &= keep_tag  # counted only where it changed something
+            keep_tag &= ~auto
+            n_auto = int(auto.sum())
+        for name, values in scores.items():
+            full = np.full(len(tags_vocab), np.nan)
+            full[review_rows] = values
+            extra[name] = full
+        extra["generic"] = np.zeros(len(tags_vocab), dtype=bool)
+        extra["generic"][review_rows] = flagged
+        extra["auto_blacklisted"] = auto
+    per_tag = per_tag.append_column("blacklisted", blacklisted).append_column("kept", pa.array(keep_tag))
+    for name, values in extra.items():
+        per_tag = per_tag.append_column(name, pa.array(values))
 
     posts_out = occurrences_out = 0
     blogger_out = np.zeros(len(bloggers_vocab), dtype=bool)
@@ -118,7 +174,7 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
         if out.num_rows:
             write(out)
 
-    review = per_tag.sort_by([("posts", "descending"), ("tag", "ascending")]).slice(0, review_top_n)
+    review = per_tag.take(pa.array(review_rows, type=pa.int64()))
     counts = {
         "posts_in": posts_in,
         "posts_out": posts_out,
@@ -127,6 +183,8 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
         "tags_in": len(tags),
         "tags_kept": int(keep_tag.sum()),
         "tags_blacklisted": int(blacklisted_np.sum()),
+        "tags_generic": n_generic,
+        "tags_auto_blacklisted": n_auto,
         "occurrences_in": occurrences_in,
         "occurrences_out": occurrences_out,
     }

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from topictensor.topics.cluster import Clusterer, make_clusterer
-from topictensor.topics.label import central_tags, centroid, coherence, topic_flags, unit_rows
+from topictensor.topics.label import GENERIC, central_tags, centroid, coherence, topic_flags, unit_rows
 from topictensor.topics.merge import merge_close_clusters
 from topictensor.topics.params import TopicsConfig
 from topictensor.topics.reduce import Reducer, make_reducer
@@ -60,9 +60,11 @@ class TopicsResult:
 
 def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vectors: np.ndarray,
                  cfg: TopicsConfig | None = None, *, reducer: Reducer | None = None,
-                 clusterer: Clusterer | None = None) -> TopicsResult:
+                 clusterer: Clusterer | None = None, generic_tags: set[str] = frozenset()) -> TopicsResult:
     """Cluster tag vectors into topics. Never raises on degenerate input (too few tags, identical
-    vectors, no dense region): it returns zero topics, every tag as noise, and ``summary['reason']``."""
+    vectors, no dense region): it returns zero topics, every tag as noise, and ``summary['reason']``.
+    ``generic_tags``: tags scored topic-free (the filter review's ``generic``); a topic made mostly of
+    them (``cfg.generic_share``) is flagged ``generic``."""
     cfg = cfg or TopicsConfig()
     tags = [str(t) for t in tags]
     counts = np.asarray(counts, dtype=np.int64)
@@ -137,7 +139,8 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
             "size": int(len(all_members[t])), "soft_size": int(len(all_members[t]) - len(hard_idx)),
             "coherence": coh, "centroid": centroid(unit[hard_idx]).tolist(),
             "flags": topic_flags(coh, member_tags, frequent, stoplist, low_coherence=cfg.low_coherence,
-                                 frequent_share=cfg.frequent_share, stoplist_share=cfg.stoplist_share),
+                                 frequent_share=cfg.frequent_share, stoplist_share=cfg.stoplist_share,
+                                 generic=set(generic_tags), generic_share=cfg.generic_share),
             "parent_group": -1, "merged_from": lineage[t], "previous_ids": [],
         })
     # Local ids by size (then label), so the numbering does not depend on HDBSCAN's internal order.
@@ -157,6 +160,7 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
         "noise_share": float(np.mean(labels == NOISE)) if len(tags) else 0.0,
         "soft_members": int(soft.sum()),
         "flagged_topics": int(sum(bool(r["flags"]) for r in rows)),
+        "generic_topics": int(sum(GENERIC in r["flags"] for r in rows)),
         "mean_coherence": float(np.mean([r["coherence"] for r in rows])) if rows else 0.0,
         **{k: round(v, 3) for k, v in timings.items()},
     })
@@ -260,10 +264,12 @@ class PreviousTopics:
 
 
 def build_to_dir(emb: Any, cfg: TopicsConfig, out_dir: Any, *, previous: PreviousTopics | None = None,
-                 title: str = "Topics", reducer: Reducer | None = None) -> dict[str, Any]:
+                 title: str = "Topics", reducer: Reducer | None = None,
+                 generic_tags: set[str] = frozenset()) -> dict[str, Any]:
     """Cluster an :class:`~topictensor.embeddings.Embeddings`, carry ids over from ``previous`` and write
     topics.parquet, members.parquet, changes.parquet, changes.json, tree.json and report.html.
-    Returns the summary (also in changes.json)."""
+    Topics flagged ``generic`` (see :func:`build_topics`) stay in topics.parquet with group -1 and are
+    left out of the tree. Returns the summary (also in changes.json)."""
     import json
     from pathlib import Path
 
@@ -275,7 +281,7 @@ def build_to_dir(emb: Any, cfg: TopicsConfig, out_dir: Any, *, previous: Previou
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = build_topics(emb.tags, emb.counts, emb.vectors, cfg, reducer=reducer)
+    result = build_topics(emb.tags, emb.counts, emb.vectors, cfg, reducer=reducer, generic_tags=generic_tags)
     space = result.space
 
     def vector_of(tag: str):  # the previous topics' tags, placed in this model's space
@@ -286,8 +292,11 @@ def build_to_dir(emb: Any, cfg: TopicsConfig, out_dir: Any, *, previous: Previou
                            result.topics, result.members, cfg, vector_of=vector_of,
                            next_id=previous.next_id if previous else None)
     topics, members = matched.topics, matched.members
-    parents, tree = build_tree(topics, cfg.tree_groups)
-    topics["parent_group"] = parents.to_numpy() if len(topics) else []
+    in_tree = np.array([GENERIC not in flags for flags in topics["flags"]], dtype=bool)
+    parents, tree = build_tree(topics[in_tree], cfg.tree_groups)
+    topics["parent_group"] = -1
+    if in_tree.any():
+        topics.loc[in_tree, "parent_group"] = parents.to_numpy()
     topics = topics.sort_values("topic_id").reset_index(drop=True)
     members = members.sort_values(["topic_id", "strength", "tag"], ascending=[True, False, True]).reset_index(drop=True)
 

@@ -13,6 +13,7 @@ import numpy as np
 LOW_COHERENCE = "low_coherence"
 FREQUENT_GENERIC = "frequent_generic"
 STOPLIST = "stoplist"
+GENERIC = "generic"  # mostly topic-free tags (the filter stage's detector): kept out of the tree
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -48,9 +49,11 @@ def central_tags(tags: Sequence[str], unit: np.ndarray, center: np.ndarray, coun
 
 
 def topic_flags(coherence_value: float, member_tags: Sequence[str], frequent: set[str], stoplist: set[str],
-                *, low_coherence: float, frequent_share: float, stoplist_share: float) -> list[str]:
-    """Why a topic may be useless: it is loose, it is mostly very frequent (blacklist-like) tags, or
-    it is made of stop-listed tags (private names, emotions, common words)."""
+                *, low_coherence: float, frequent_share: float, stoplist_share: float,
+                generic: set[str] = frozenset(), generic_share: float = 0.5) -> list[str]:
+    """Why a topic may be useless: it is loose, it is mostly very frequent (blacklist-like) tags, it
+    is made of stop-listed tags (private names, emotions, common words), or of tags the filter stage's
+    detector scored generic (``topictensor.generic_tags``)."""
     flags = []
     n = max(1, len(member_tags))
     if coherence_value < low_coherence:
@@ -59,4 +62,6 @@ def topic_flags(coherence_value: float, member_tags: Sequence[str], frequent: se
         flags.append(FREQUENT_GENERIC)
     if stoplist and sum(t in stoplist for t in member_tags) / n >= stoplist_share:
         flags.append(STOPLIST)
+    if generic and sum(t in generic for t in member_tags) / n >= generic_share:
+        flags.append(GENERIC)
     return flags

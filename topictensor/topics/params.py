@@ -53,6 +53,9 @@ class TopicsConfig(BaseModel):
         default_factory=list, description="Tags that mark a topic as useless (names, emotions, common words).")
     stoplist_share: float = Field(
         0.3, gt=0, le=1, description="Flag topics whose members are at least this share stop-listed tags.")
+    generic_share: float = Field(
+        0.5, gt=0, le=1, description="Flag topics 'generic' (kept out of the tree and, by default, of /topics) whose "
+        "members are at least this share tags the filter stage's review marked generic (filter.generic_threshold).")
     # identities across versions ---------------------------------------------------------------
     match_jaccard: float = Field(
         0.3, gt=0, le=1, description="A topic persists (keeps its id) when its members' Jaccard overlap with a "
