@@ -158,10 +158,18 @@ class BloggerHit:
     engagement: float | None = None  # mean likes per post / followers (None: no followers)
     why: dict | None = None  # the explanation (topictensor.search.explain), when asked for
 
+    @property
+    def profile_url(self) -> str:
+        """The blogger's Instagram profile."""
+        from urllib.parse import quote
+
+        return f"https://www.instagram.com/{quote(self.username, safe='._')}/"
+
     def to_dict(self) -> dict:
         out = asdict(self)
         if self.why is None:
             out.pop("why")
+        out["profile_url"] = self.profile_url
         return out
 
 
