@@ -211,7 +211,8 @@ class TagSuggester:
         return out
 
     def near(self, word: str, max_distance: int) -> list[tuple[int, int]]:
-        """``(distance, tag row)`` of every tag within ``max_distance`` edits (Levenshtein) of ``word``.
+        """``(distance, tag row)`` of every tag within ``max_distance`` edits of ``word`` (insertions,
+        deletions, substitutions and swaps of neighbours: optimal string alignment distance).
 
         One dynamic programme per tag length, vectorised over all tags of that length (a few numpy
         operations per character pair), so a 1M-tag vocabulary is searched without a Python loop per tag."""
@@ -225,6 +226,7 @@ class TagSuggester:
             codes, rows = group
             # previous[:, j] = distance between query[:i] and tag[:j], for every tag of this length.
             previous = np.broadcast_to(np.arange(length + 1, dtype=np.int32), (len(rows), length + 1)).copy()
+            before = previous
             for i in range(1, n + 1):
                 current = np.empty_like(previous)
                 current[:, 0] = i
@@ -232,7 +234,10 @@ class TagSuggester:
                 for j in range(1, length + 1):
                     current[:, j] = np.minimum(np.minimum(previous[:, j] + 1, current[:, j - 1] + 1),
                                                previous[:, j - 1] + cost[:, j - 1])
-                previous = current
+                    if i > 1 and j > 1:  # a swap of two neighbours (bwm -> bmw) is one edit
+                        swap = (codes[:, j - 1] == query[i - 2]) & (codes[:, j - 2] == query[i - 1])
+                        current[:, j] = np.where(swap, np.minimum(current[:, j], before[:, j - 2] + 1), current[:, j])
+                before, previous = previous, current
             distance = previous[:, length]
             for k in np.flatnonzero(distance <= max_distance):
                 out.append((int(distance[k]), int(rows[k])))
