@@ -160,7 +160,8 @@ def router(holder) -> APIRouter:
                 "followers": _span(table.followers), "posts": _span(table.posts),
                 "engagement": ({"min": round(float(rates.min()), 6), "median": round(float(np.median(rates)), 6),
                                 "max": round(float(rates.max()), 6)} if len(rates) else None),
-                "explanations": table.profiles is not None}
+                "explanations": table.profiles is not None,
+                "ranking": {"lambda": model.config.lambda_, "phi": model.config.phi, "tau": model.config.tau}}
 
     @api.get("/bloggers/{blogger_id}")
     def blogger_profile(blogger_id: str,
