@@ -170,7 +170,7 @@ class SearchModel:
         self.index = index
         self.config = config or SearchConfig()
         self.version = version
-        self.suggester = TagSuggester(embeddings)
+        self.suggester = TagSuggester(embeddings, self.config.suggest_edit_vocabulary)
         self.loaded_at = time.time()
         if bloggers is not None and len(bloggers) and bloggers.dim != embeddings.dim:
             raise ValueError(f"blogger vectors have {bloggers.dim} dimensions, the tag embeddings {embeddings.dim}")

@@ -167,10 +167,13 @@ def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags:
 
 
 class TagSuggester:
-    """Autocomplete: the most used tags starting with a prefix (normalised like tags)."""
+    """Autocomplete: the most used tags starting with a prefix (normalised like tags); and "did you
+    mean" for unknown tags (prefix over every tag, edit distance over the ``edit_vocabulary`` most
+    used: benchmarks/bench_suggest.py measured ~40 ms a lookup over 100,000 tags, ~2.6 s over 1M)."""
 
-    def __init__(self, emb: Embeddings):
+    def __init__(self, emb: Embeddings, edit_vocabulary: int = 100_000):
         self._emb = emb
+        self._edit_vocabulary = edit_vocabulary
 
     @cached_property
     def _sorted(self) -> tuple[list[str], np.ndarray]:
@@ -199,10 +202,14 @@ class TagSuggester:
     # did you mean ----------------------------------------------------------------------------
     @cached_property
     def _by_length(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Tags grouped by length: ``length -> (code points (n x length) int32, tag rows)``."""
+        """The ``edit_vocabulary`` most used tags grouped by length: ``length -> (code points (n x length)
+        int32, tag rows)``."""
         groups: dict[int, list[int]] = {}
-        for i, tag in enumerate(self._emb.tags.tolist()):
-            groups.setdefault(len(tag), []).append(i)
+        rows = np.arange(len(self._emb))
+        if len(rows) > self._edit_vocabulary:
+            rows = np.sort(np.argsort(-self._emb.counts, kind="stable")[:self._edit_vocabulary])
+        for i in rows.tolist():
+            groups.setdefault(len(self._emb.tags[i]), []).append(i)
         out = {}
         for length, rows in groups.items():
             text = "".join(str(self._emb.tags[i]) for i in rows)

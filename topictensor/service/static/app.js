@@ -333,7 +333,7 @@
         likes: h("td", { class: "num" }, fmtCompact(r.likes)),
         engagement: h("td", { class: "num" }, fmtRate(r.engagement)),
         posts: h("td", { class: "num" }, fmtInt(r.posts)),
-        similarity: h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 36 * Math.abs(r.similarity) / maxSim) + "px" } }),
+        similarity: h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 24 * Math.abs(r.similarity) / maxSim) + "px" } }),
           r.similarity.toFixed(3)),
         score: h("td", { class: "num" }, r.score.toFixed(3)),
         why: whyCell(r),
