@@ -18,6 +18,7 @@ bloggers with long histories (``--posts`` per blogger) trained here, where profi
 
     .venv/bin/python benchmarks/bench_explain.py                     # the demo store
     .venv/bin/python benchmarks/bench_explain.py --synth 1500 --posts 80
+    .venv/bin/python benchmarks/bench_explain.py --no-store --scale 1000000   # query-time costs at 1M bloggers
 """
 
 from __future__ import annotations
@@ -120,6 +121,50 @@ def run(name, posts, bloggers, emb, show: int) -> None:
     print(f"(total {time.perf_counter() - started:.1f} s)")
 
 
+def scale(n: int, k: int = 32, vocabulary: int = 200_000, dim: int = 100) -> None:
+    """Query-time costs of stored profiles at ``n`` bloggers x ``k`` tags: loading them, excluding a
+    tag's users, explaining a page of 50 hits."""
+    import pyarrow as pa
+
+    from topictensor.search.explain import Profiles
+
+    rng = np.random.default_rng(0)
+    tags = np.asarray([f"t{i}" for i in range(vocabulary)], dtype=object)
+    # Zipf-like tag popularity, each tag at most once per blogger (duplicates redrawn among rare tags).
+    ranks = np.sort(np.minimum((rng.pareto(1.1, size=(n, k)) * 50).astype(np.int64), vocabulary - 1), axis=1)
+    dup = np.zeros_like(ranks, dtype=bool)
+    dup[:, 1:] = ranks[:, 1:] == ranks[:, :-1]
+    ranks[dup] = rng.integers(vocabulary // 2, vocabulary, size=int(dup.sum()))
+    ranks = ranks.reshape(-1)
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k)
+    table = pa.table({
+        "profile_tags": pa.ListArray.from_arrays(offsets, pa.array(tags[ranks].tolist(), type=pa.string())),
+        "profile_weights": pa.ListArray.from_arrays(offsets, pa.array(rng.random(n * k).astype(np.float32))),
+        "profile_rest": pa.array(np.zeros(n, dtype=np.float32)),
+    })
+    t0 = time.perf_counter()
+    profiles = Profiles(table)
+    load = time.perf_counter() - t0
+    emb = Embeddings(tags, np.ones(vocabulary, dtype=np.int64), rng.normal(size=(vocabulary, dim)).astype(np.float32))
+    emb.normalized()
+    q = rng.normal(size=dim)
+    q /= np.linalg.norm(q)
+    timings = {}
+    for name, wanted in (("a common tag", ["t0"]), ("a rare tag", ["t5000"]), ("10 tags", [f"t{i}" for i in range(10)])):
+        t0 = time.perf_counter()
+        rows = profiles.rows_with(wanted)
+        timings[name] = (1000 * (time.perf_counter() - t0), len(rows))
+    t0 = time.perf_counter()
+    for row in rng.integers(0, n, size=50):
+        explain(profiles, int(row), q, 0.5, emb, 5)
+    page = 1000 * (time.perf_counter() - t0)
+    print(f"\n== stored profiles at {n:,} bloggers x {k} tags ({vocabulary:,}-tag vocabulary)")
+    print(f"load (dictionary-encode the tags): {load:.1f} s; memory {profiles.codes.nbytes + profiles.weights.nbytes >> 20} MB")
+    for name, (ms, hits) in timings.items():
+        print(f"exclude the users of {name}: {ms:.0f} ms ({hits:,} bloggers)")
+    print(f"explain a page of 50 hits: {page:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("topictensor.yaml"))
@@ -127,11 +172,14 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=80, help="Mean posts per synthetic blogger.")
     parser.add_argument("--show", type=int, default=5, help="Tags shown per explanation (search.explain_tags).")
     parser.add_argument("--no-store", action="store_true", help="Skip the store (synthetic corpus only).")
+    parser.add_argument("--scale", type=int, default=0, help="Also time stored profiles of this many bloggers.")
     args = parser.parse_args()
     if not args.no_store:
         run(*from_store(args.config), show=args.show)
     if args.synth:
         run(*from_synth(args.synth, args.posts), show=args.show)
+    if args.scale:
+        scale(args.scale)
 
 
 if __name__ == "__main__":

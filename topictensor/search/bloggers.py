@@ -532,9 +532,8 @@ def rank_bloggers(table: BloggerTable, query: np.ndarray, top: int, *, popularit
         raise QueryError(f"query vector has {q.shape[0]} dimensions, the bloggers {table.dim}")
     norm = float(np.linalg.norm(q))
     q = q / norm if norm > 0 else q
-    excluded = {table.row[b] for b in exclude if b in table.row}
-    excluded.update(int(r) for r in np.asarray(exclude_rows, dtype=np.int64).tolist())
-    excluded = np.asarray(sorted(excluded), dtype=np.int64)
+    excluded = np.union1d(np.asarray([table.row[b] for b in exclude if b in table.row], dtype=np.int64),
+                          np.asarray(exclude_rows, dtype=np.int64))
     plan = _ExactPlan(table, filters, excluded)
     if plan.n_allowed == 0:
         return Ranking([], "exact", 0)
