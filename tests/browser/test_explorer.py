@@ -62,7 +62,7 @@ def test_apple_then_minus_iphone_turns_the_brand_into_the_fruit(page, screenshot
     rows = wait_for_bloggers(page, "apple")
     assert rows.count() == 50
     assert page.locator("#bloggers th").all_inner_texts()[:11] == [
-        "#", "", "Blogger", "Lang", "Followers", "Likes/post", "ER", "Posts", "Relevance", "Score", "Why"]
+        "#", "", "Blogger", "Lang", "Followers", "Likes", "ER", "Posts", "Relevance", "Score", "Why"]
     screenshot(page, "query")
 
     page.locator("#cloud .cloud-tag[data-tag='iphone']").click()  # a cloud tag joins the theme

@@ -17,9 +17,12 @@ CARS = synth.theme_tags("cars")
 
 
 def wait_for_rows(page, query: str, selector: str = "#bloggers", hash_part: str | None = None):
-    """The table drawn for ``query`` (and, if given, once the URL holds ``hash_part``)."""
+    """The table drawn for ``query`` (and, if given, once the URL holds ``hash_part`` and the table
+    answers that URL: the page marks each table with the hash it was requested for)."""
     if hash_part:
         page.wait_for_function("(part) => location.hash.includes(part)", arg=hash_part)
+        page.wait_for_function("(sel) => { const t = document.querySelector(sel); return t && t.dataset.hash === location.hash; }",
+                               arg=selector)
     page.wait_for_function(
         "([sel, q]) => { const t = document.querySelector(sel); return t && t.dataset.query === q"
         " && t.querySelector('tbody tr'); }", arg=[selector, query])

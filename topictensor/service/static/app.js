@@ -268,7 +268,7 @@
     { key: "username", label: "Blogger" },
     { key: "lang", label: "Lang" },
     { key: "followers", label: "Followers", num: true, sort: "followers" },
-    { key: "likes", label: "Likes/post", num: true },
+    { key: "likes", label: "Likes", num: true, title: "Mean likes per post" },
     { key: "engagement", label: "ER", num: true, sort: "engagement", title: "Engagement rate: mean likes per post / followers" },
     { key: "posts", label: "Posts", num: true },
     { key: "similarity", label: "Relevance", num: true, sort: "relevance", title: "Cosine of the blogger to the theme" },
@@ -333,7 +333,7 @@
         likes: h("td", { class: "num" }, fmtCompact(r.likes)),
         engagement: h("td", { class: "num" }, fmtRate(r.engagement)),
         posts: h("td", { class: "num" }, fmtInt(r.posts)),
-        similarity: h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 24 * Math.abs(r.similarity) / maxSim) + "px" } }),
+        similarity: h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 18 * Math.abs(r.similarity) / maxSim) + "px" } }),
           r.similarity.toFixed(3)),
         score: h("td", { class: "num" }, r.score.toFixed(3)),
         why: whyCell(r),
@@ -734,10 +734,12 @@
     $("#export-csv").href = exportHref("/bloggers.csv", { q: state.q });
     if (bloggersKey !== bloggersShown) {
       if (!table.firstChild) table.replaceChildren(loadingText());
+      const requested = location.hash;
       bloggersChannel((signal) => api("/bloggers", { q: state.q, ...bloggerParams() }, signal)).then((body) => {
         bloggersShown = bloggersKey;
         $("#bloggers-meta").textContent = resultMeta(body);
         renderBloggerTable(table, body, state.q, { onView: changeView, onExclude: excludeBlogger });
+        table.dataset.hash = requested;  // which view of the page this table answers (tests wait on it)
       }).catch((error) => { bloggersShown = ""; $("#bloggers-meta").textContent = ""; showError(table, error); table.dataset.query = state.q; });
     }
   }
@@ -788,9 +790,11 @@
       });
     }).catch((error) => { showError($("#profile"), error); $("#profile-cloud").replaceChildren(); $("#profile-legend").replaceChildren(); });
     $("#lookalikes-export").href = exportHref(`/bloggers/${encodeURIComponent(id)}/lookalikes.csv`);
+    const requested = location.hash;
     lookalikesChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}/lookalikes`, bloggerParams(), signal)).then((body) => {
       $("#lookalikes-meta").textContent = `${resultMeta(body)} · never the blogger themself`;
       renderBloggerTable($("#lookalikes"), body, id, { onView: changeView, onExclude: excludeBlogger });
+      $("#lookalikes").dataset.hash = requested;
     }).catch((error) => { $("#lookalikes-meta").textContent = ""; showError($("#lookalikes"), error); $("#lookalikes").dataset.query = id; });
   }
 
