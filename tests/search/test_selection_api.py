@@ -187,7 +187,9 @@ def test_hits_carry_engagement_a_profile_link_and_on_request_an_explanation(clie
         why = b["why"]
         assert len(why["tags"]) <= 3
         assert sum(t["contribution"] for t in why["tags"]) + why["other"] == pytest.approx(b["similarity"], abs=1e-4)
-    plain = client.get("/bloggers", params={"q": "bmw, audi", "top": 5}).json()
+    default = client.get("/bloggers", params={"q": "bmw, audi", "top": 5}).json()
+    assert all(1 <= len(b["why"]["tags"]) <= SearchConfig().explain_tags for b in default["bloggers"])  # on by default
+    plain = client.get("/bloggers", params={"q": "bmw, audi", "top": 5, "explain": 0}).json()
     assert all("why" not in b for b in plain["bloggers"])
 
 
@@ -288,3 +290,22 @@ def test_cli_bad_selection_options_exit_2(cli, args, message):
     result = cli(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_version_written_before_profiles_still_ranks_and_says_why_it_cannot_explain(world, client):
+    from topictensor.search import SearchModel
+    from topictensor.search.bloggers import BloggerTable
+    from topictensor.search.explain import PROFILE_COLUMNS
+
+    registry = Registry(world["config"].open_store())
+    old = registry.artifact("v1", "blogger_vectors").read_table("bloggers.parquet").drop_columns(list(PROFILE_COLUMNS))
+    served = client.app.state.holder.get()
+    model = SearchModel(served.embeddings, BloggerTable(old), None, served.config, "old")
+    app = create_app(world["config"], model=model)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        body = c.get("/bloggers", params={"q": "cat", "top": 5}).json()
+        assert len(body["bloggers"]) == 5 and all("why" not in b for b in body["bloggers"])
+        assert c.get("/bloggers/facets").json()["explanations"] is False
+        for params in ({"q": "cat", "explain": 3}, {"q": "cat", "exclude_tags": "cat"}):
+            refused = c.get("/bloggers", params=params)
+            assert refused.status_code == 503 and "rerun the blogger_vectors stage" in refused.json()["detail"]

@@ -336,7 +336,7 @@ class SearchModel:
         if exclusions.tags:
             if table.profiles is None:
                 raise ModelUnavailable(f"version {self.version}'s blogger vectors carry no tag profiles: excluding "
-                                       "bloggers by tag needs the blogger_vectors stage rerun")
+                                       "bloggers by tag needs them: rerun the blogger_vectors stage")
             tags = [normalize_tag(t) for t in exclusions.tags]
             unknown += [raw for raw, t in zip(exclusions.tags, tags) if t not in self.embeddings.index]
             tag_rows = table.profiles.rows_with([t for t in tags if t])

@@ -6,7 +6,8 @@ followers, posts, engagement rate), ranking weights (``lambda`` -- ``lambda_`` i
 ``phi``, ``tau``), the relevance cut-off (``min_relevance``, ``relative_relevance``), exclusions
 (``exclude``: blogger ids or @usernames; ``exclude_tags``: bloggers whose profile holds the tag),
 the view of the result set (``sort``, ``order``, ``offset`` or ``page``, ``limit``) and
-``explain`` (how many contributing tags each hit carries in ``why``). Bad values are 4xx.
+``explain`` (how many contributing tags each hit carries in ``why``: by default
+``search.explain_tags``, 0 for none). Bad values are 4xx.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class BloggerQuery:
     exclude: str | None
     exclude_tags: str | None
     view: View
-    explain: int
+    explain: int | None
 
     def popularity(self, model) -> Popularity:
         return Popularity.from_config(model.config, self.lambda_, self.phi, self.tau)
@@ -48,9 +49,17 @@ class BloggerQuery:
     def exclusions(self) -> Exclusions:
         return Exclusions.parse(self.exclude, self.exclude_tags)
 
+    def explain_tags(self, model) -> int:
+        """Asked for, else search.explain_tags when the version stores profiles (else none: a version
+        written before explanations existed still answers; asking explicitly is then a 503)."""
+        if self.explain is not None:
+            return self.explain
+        table = model.bloggers
+        return model.config.explain_tags if table is not None and table.profiles is not None else 0
+
     def kwargs(self, model) -> dict[str, Any]:
         return {"cutoff": self.cutoff(model), "exclusions": self.exclusions(), "view": self.view,
-                "explain_tags": self.explain}
+                "explain_tags": self.explain_tags(model)}
 
 
 def blogger_query(
@@ -79,8 +88,8 @@ def blogger_query(
     offset: int | None = Query(None, description="First row of the page (0-based)."),
     page: int | None = Query(None, description="Page number (1-based; with `limit`), instead of `offset`."),
     limit: int | None = Query(None, description="Rows per page (default: the whole result set)."),
-    explain: int = Query(0, description="Each hit carries this many of its tags contributing most to its "
-                                        "relevance (`why`); 0: none."),
+    explain: int | None = Query(None, description="Each hit carries this many of its tags contributing most to "
+                                                  "its relevance (`why`; default search.explain_tags); 0: none."),
 ) -> BloggerQuery:
     if lambda_ is not None and lambda_old is not None and lambda_ != lambda_old:
         raise QueryError(f"lambda ({lambda_}) and lambda_ ({lambda_old}) disagree: give one of them")
