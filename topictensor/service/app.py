@@ -9,8 +9,12 @@ request loads, concurrent requests keep being served by the previous version. A 
 fails to load is logged, reported by /health, and retried after a minute; the old one stays.
 
 Errors: a bad query is a 4xx with ``{"detail": "<what to fix>"}`` -- 400 (malformed, empty, only
-unknown tags, top out of range, bad filter), 404 (unknown blogger), 422 (a parameter of the wrong
-type), 503 (no model in production yet, or the version has no blogger vectors).
+unknown tags, only negative weights, top out of range, bad filter), 404 (unknown blogger), 422 (a
+parameter of the wrong type, or one the endpoint does not take: ``service/strict.py``), 503 (no
+model in production yet, or the version has no blogger vectors).
+
+The blogger endpoints (ranking, exports, facets, profile, lookalikes) live in
+``service/bloggers_api.py``, included here as a router.
 
 The explorer (``/``, assets under ``/static``) is a static page shipped in ``service/static/`` that
 calls this same API from the browser; ``/bloggers/facets``, ``/bloggers/{id}``, ``/topics/tree`` and
