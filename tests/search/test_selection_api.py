@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
 import pytest
-import typer
 import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
