@@ -7,7 +7,8 @@ what to install, so a CI machine that lacks them cannot pass by running nothing.
 
 Screenshots go to ``$TOPICTENSOR_TEST_ARTIFACTS/screenshots/`` (default ``.artifacts/`` in the
 repository); with ``UPDATE_SCREENSHOTS=1`` they are also written to ``docs/screenshots/`` for
-the README.
+the README, and the server answers from ``make demo``'s own store (the repository's
+topictensor.yaml), so the README shows what a new user sees after ``make demo``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ SERVER_START_SECONDS = 90
 @pytest.fixture(scope="session")
 def explorer_config(tmp_path_factory) -> Path:
     """A config file whose store holds a published demo-like model (train, blogger vectors, index,
-    clusters): a synth corpus through every pipeline stage. Seed 4 with 400 bloggers (~15-40 s);
-    with UPDATE_SCREENSHOTS=1 the README's pictures are taken on ``make demo``'s own corpus
-    (default SynthConfig: 1,512 bloggers, ~1 min), whose topics and clouds are cleaner.
+    clusters): a synth corpus through every pipeline stage. Seed 4 with 400 bloggers (~15-40 s).
+    With UPDATE_SCREENSHOTS=1 the README's pictures are taken on the store ``make demo`` wrote
+    (the repository's topictensor.yaml; the test fails if there is none yet).
 
     Deterministic training (one thread, bit-identical reruns), so what the tests assert about
     ``apple`` holds on every run; the synth spam tags are blacklisted as ``make demo``'s config does."""
@@ -46,11 +47,15 @@ def explorer_config(tmp_path_factory) -> Path:
     from topictensor.config import load_config
     from topictensor.pipeline import run_pipeline
 
-    root = tmp_path_factory.mktemp("explorer")
     if readme_screenshots():
-        corpus, min_bloggers = synth.SynthConfig(), 3
-    else:
-        corpus, min_bloggers = synth.SynthConfig(seed=4, n_bloggers=400, posts_per_blogger_mean=20), 2
+        from topictensor.registry import Registry
+
+        demo = REPO / "topictensor.yaml"
+        if Registry(load_config(demo, use_env=False).open_store()).production() is None:
+            pytest.fail("UPDATE_SCREENSHOTS=1 takes the README's pictures on make demo's store: run `make demo` first")
+        return demo
+    root = tmp_path_factory.mktemp("explorer")
+    corpus, min_bloggers = synth.SynthConfig(seed=4, n_bloggers=400, posts_per_blogger_mean=20), 2
     synth.write(synth.generate(corpus), root / "raw")
     spam = sorted({t for words in synth.SPAM_TAGS.values() for t in words} | set(synth.JUNK_TAGS))
     settings = {

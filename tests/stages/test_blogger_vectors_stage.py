@@ -51,13 +51,18 @@ def upstream(tmp_path):
 def test_stage_writes_one_unit_vector_per_blogger_with_known_tags(upstream):
     config, model, weighted, normalized = upstream
     ref = blogger_vectors(model, weighted, normalized, config)
-    assert ref.counts == {"bloggers": 2, "bloggers_without_vector": 1, "posts": 4} and not ref.reused
+    assert ref.counts == {"bloggers": 2, "bloggers_without_vector": 1, "posts": 4, "profile_tags": 3} and not ref.reused
     table = Artifact(config.open_store(), ref).read_table("bloggers.parquet")
     assert table.schema.field("vector").type == pa.list_(pa.float32())
     rows = {r["blogger_id"]: r for r in table.to_pylist()}
     np.testing.assert_allclose(rows["a"]["vector"], np.array([1.0, 2.0, 0]) / math.sqrt(5), atol=1e-6)
+    profile = {k: rows["a"].pop(k) for k in ("profile_tags", "profile_weights", "profile_rest")}
     assert rows["a"] | {"vector": None} == {"blogger_id": "a", "username": "ann", "lang": "en", "followers": 1000,
                                             "likes": 15.0, "likes_total": 30, "posts": 2, "tags": 3, "vector": None}
+    # the explanations' profile: weight / |sum| of each tag, heaviest first (apple 2, car 0.5 + 0.5)
+    assert profile["profile_tags"] == ["apple", "car"] and profile["profile_rest"] == 0
+    np.testing.assert_allclose(profile["profile_weights"], [2 / math.sqrt(5), 1 / math.sqrt(5)], rtol=1e-6)
+    assert rows["b"]["profile_tags"] == ["sea"] and rows["b"]["profile_weights"] == [pytest.approx(1.0)]
     assert rows["b"]["tags"] == 1  # the unknown tag is not counted
     assert blogger_vectors(model, weighted, normalized, config).reused
 

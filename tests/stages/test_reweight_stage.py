@@ -37,3 +37,37 @@ def test_weights_align_with_tags_per_post():
     mean = np.mean([v for row in raw for v in row])
     for got, want in zip(weights, raw):
         np.testing.assert_allclose(got, np.array(want) / mean, rtol=1e-6)
+
+
+def test_languages_merge_in_language_order_whatever_their_keys(tmp_path):
+    """The merged order is the order training reads posts in: it must not follow the filter
+    artifacts' keys, which change with the raw input's mtimes (a rerun of the same corpus then
+    trained a different model)."""
+    import pyarrow.parquet as pq
+
+    from topictensor.artifacts import Artifact, StageResult, run_stage
+    from topictensor.config import load_config
+    from topictensor.stages.reweight import reweight
+
+    config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
+    store = config.open_store()
+
+    def filtered(lang, salt):
+        posts = pa.table({"post_id": [f"{lang}1", f"{lang}2"], "blogger_id": [f"{lang}-a", f"{lang}-b"],
+                          "tags": pa.array([["x", "y"], ["y"]], type=pa.list_(pa.string())),
+                          "likes": pa.array([1, 2], pa.int64()), "lang": [lang, lang]})
+
+        def compute(ws):
+            pq.write_table(posts, ws.path("posts.parquet"))
+            return StageResult()
+        return run_stage(store, "filter", code="planted", params={"lang": lang, "salt": salt}, inputs={},
+                         compute=compute)
+
+    orders = set()
+    for salt in range(12):  # both key orders of the two languages occur among these
+        en, ru = filtered("en", salt), filtered("ru", salt)
+        orders.add(en.key < ru.key)
+        for given in ([en, ru], [ru, en]):
+            out = Artifact(store, reweight(given, config)).read_table("posts.parquet")
+            assert out.column("lang").to_pylist() == ["en", "en", "ru", "ru"], (salt, en.key, ru.key)
+    assert orders == {True, False}

@@ -4,22 +4,108 @@ HNSW index), what the CLI and the service answer from.
 
 A version without ``blogger_vectors`` still answers tag queries; without ``index`` it ranks
 bloggers exactly (numpy).
+
+The result set of a blogger query is the ``top`` best by score among the bloggers passing the
+filters, the exclusions and the relevance cut-off (found exactly, or through the index and
+re-ranked exactly). :class:`View` only orders and pages that set: sorting by followers or
+engagement reorders the same ``top`` bloggers and never brings in one outside it, so a page of
+"most followers" is the most followed of the ``top`` most relevant-for-their-size bloggers. To
+sort *every* blogger above a relevance level, give a cut-off and a ``top`` large enough to hold
+them (``total`` < ``top`` in the answer says the cut-off, not ``top``, ended the set).
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from topictensor.embeddings import Embeddings
-from topictensor.search.bloggers import BloggerHit, BloggerTable, Filters, Popularity, Ranking, rank_bloggers
+from topictensor.search.bloggers import BloggerHit, BloggerTable, Cutoff, Filters, Popularity, rank_bloggers
+from topictensor.search.explain import explain
 from topictensor.search.params import SearchConfig
-from topictensor.search.themes import NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme, nearest_tags
+from topictensor.search.themes import NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme
+from topictensor.tags import normalize_tag
 
 __all__ = ["SearchModel", "SearchConfig", "QueryError", "NotFoundError", "Filters", "Popularity", "TopicResult",
-           "BloggerResult", "ModelUnavailable"]
+           "BloggerResult", "ModelUnavailable", "Cutoff", "Exclusions", "View", "SORTS"]
+
+# Sort keys of a result set: value of a hit, larger first by default (order="desc").
+SORTS = {
+    "score": lambda h: h.score,
+    "relevance": lambda h: h.similarity,
+    "followers": lambda h: h.followers,
+    "engagement": lambda h: h.engagement,
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """How the result set is shown: sorted by ``sort`` (``SORTS``), ``order`` asc/desc (default desc),
+    then the page ``offset`` .. ``offset + limit`` (``limit`` None: to the end)."""
+
+    sort: str = "score"
+    order: str = "desc"
+    offset: int = 0
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}, got {self.sort!r}")
+        if self.order not in ("asc", "desc"):
+            raise QueryError(f"order must be asc or desc, got {self.order!r}")
+        if not isinstance(self.offset, int) or isinstance(self.offset, bool) or self.offset < 0:
+            raise QueryError(f"offset must be an integer >= 0, got {self.offset!r}")
+        if self.limit is not None and (not isinstance(self.limit, int) or isinstance(self.limit, bool)
+                                       or self.limit < 1):
+            raise QueryError(f"limit must be an integer >= 1, got {self.limit!r}")
+
+    def apply(self, hits: list[BloggerHit]) -> list[BloggerHit]:
+        """Sorted (ties and missing values -- no engagement without followers -- by score rank, missing
+        values last in either order) and paged."""
+        ordered = list(hits)
+        if self.sort != "score" or self.order != "desc":
+            key = SORTS[self.sort]
+            sign = -1 if self.order == "desc" else 1
+            rank = {id(h): i for i, h in enumerate(hits)}
+            ordered.sort(key=lambda h: (key(h) is None, sign * key(h) if key(h) is not None else 0, rank[id(h)]))
+        end = None if self.limit is None else self.offset + self.limit
+        return ordered[self.offset:end]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Bloggers (ids or ``@usernames``) and tags whose users are left out of a blogger query.
+
+    A tag excludes every blogger whose stored profile (their ``search.profile_tags`` heaviest tags,
+    topictensor.search.explain) holds it: a blogger who used a competitor's tag once among hundreds of
+    tag uses may not be caught; raise ``profile_tags`` to reach deeper."""
+
+    bloggers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, bloggers: str | list[str] | None = None, tags: str | list[str] | None = None) -> "Exclusions":
+        def split(value) -> tuple[str, ...]:
+            if value is None:
+                return ()
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            return tuple(dict.fromkeys(x.strip() for part in items for x in str(part).split(",") if x.strip()))
+
+        out = cls(split(bloggers), split(tags))
+        for name in out.bloggers:
+            if name.startswith("@") and not name[1:].strip():
+                raise QueryError("exclude: '@' must be followed by a username")
+        for raw in out.tags:
+            if normalize_tag(raw) is None:
+                raise QueryError(f"exclude_tags: {raw!r} is not a valid tag (letters, digits and _ only)")
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.bloggers or self.tags)
 
 
 class ModelUnavailable(QueryError):
@@ -32,10 +118,13 @@ class TopicResult:
     theme: Theme
     tags: list[TagHit]
 
+    threshold: float = -math.inf
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "query": self.theme.query, "used": self.theme.tags,
                 "weights": {t.tag: t.weight for t in self.theme.terms if t.tag in self.theme.tags},
-                "unknown": self.theme.unknown,
+                "unknown": self.theme.unknown, "suggestions": self.theme.suggestions, "hints": self.theme.hints,
+                "min_relevance_applied": None if self.threshold == -math.inf else round(self.threshold, 6),
                 "tags": [{"tag": h.tag, "relevance": round(h.relevance, 6), "count": h.count} for h in self.tags]}
 
 
@@ -49,11 +138,25 @@ class BloggerResult:
     used: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     query: str | None = None
+    total: int = 0  # bloggers in the result set (``hits`` is one page of it)
+    view: View = View()
+    threshold: float = -math.inf  # the relevance cut-off applied
+    excluded: int = 0  # bloggers left out by the exclusions
+    unknown_excluded: list[str] = field(default_factory=list)  # exclusions naming nobody/no known tag
+    suggestions: dict[str, list[str]] = field(default_factory=dict)
+    hints: list[str] = field(default_factory=list)
+    explained: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "query": self.query, "used": self.used, "unknown": self.unknown,
+                "suggestions": self.suggestions, "hints": self.hints,
                 "method": self.method, "candidates": self.candidates,
-                "lambda_": self.popularity.lambda_, "phi": self.popularity.phi, "tau": self.popularity.tau,
+                "lambda": self.popularity.lambda_, "lambda_": self.popularity.lambda_, "phi": self.popularity.phi,
+                "tau": self.popularity.tau,
+                "min_relevance_applied": None if self.threshold == -math.inf else round(self.threshold, 6),
+                "excluded": self.excluded, "unknown_excluded": self.unknown_excluded,
+                "total": self.total, "offset": self.view.offset, "limit": self.view.limit,
+                "sort": self.view.sort, "order": self.view.order,
                 "bloggers": [h.to_dict() for h in self.hits]}
 
 
@@ -67,7 +170,7 @@ class SearchModel:
         self.index = index
         self.config = config or SearchConfig()
         self.version = version
-        self.suggester = TagSuggester(embeddings)
+        self.suggester = TagSuggester(embeddings, self.config.suggest_edit_vocabulary)
         self.loaded_at = time.time()
         if bloggers is not None and len(bloggers) and bloggers.dim != embeddings.dim:
             raise ValueError(f"blogger vectors have {bloggers.dim} dimensions, the tag embeddings {embeddings.dim}")
@@ -117,39 +220,133 @@ class SearchModel:
         return top
 
     def theme(self, query: str) -> Theme:
-        return build_theme(query, self.embeddings, self.config.max_query_terms)
+        return build_theme(query, self.embeddings, self.config.max_query_terms, self.suggester)
 
-    def topic(self, query: str, top: int | None = None, *, include_query_tags: bool = False) -> TopicResult:
+    def topic(self, query: str, top: int | None = None, *, include_query_tags: bool = False,
+              cutoff: Cutoff | None = None, exclude_tags: tuple[str, ...] = ()) -> TopicResult:
+        """The ``top`` nearest tags, less those below the relevance cut-off (relative: to the nearest
+        tag) and the ``exclude_tags``."""
         top = self.check_top(top)
         theme = self.theme(query)
-        return TopicResult(self.version, theme, nearest_tags(self.embeddings, theme, top,
-                                                             include_query_tags=include_query_tags))
+        cutoff = cutoff or Cutoff.from_config(self.config)
+        skip = {t for t in (normalize_tag(x) for x in exclude_tags) if t}
+        if not include_query_tags:
+            skip.update(theme.tags)
+        hits = [TagHit(tag, relevance, int(self.embeddings.counts[self.embeddings.index[tag]]))
+                for tag, relevance in self.embeddings.neighbours(theme.vector, k=top, exclude=skip)]
+        threshold = -math.inf
+        if cutoff.active and hits:
+            threshold = cutoff.threshold(max(h.relevance for h in hits))
+            hits = [h for h in hits if h.relevance >= threshold]
+        return TopicResult(self.version, theme, hits, threshold)
 
     def suggest(self, prefix: str, limit: int = 10) -> list[TagHit]:
         return self.suggester.suggest(prefix, self.check_top(limit, "limit"))
 
+    def check_export(self, top: int | None) -> int:
+        """The depth of an export: ``top`` in 1..max_export (None: max_top)."""
+        top = self.config.max_top if top is None else top
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1 or top > self.config.max_export:
+            raise QueryError(f"top must be an integer in 1..{self.config.max_export} for an export, got {top!r}")
+        return top
+
     def bloggers_for(self, query: str, top: int | None = None, filters: Filters = Filters(),
-                     popularity: Popularity | None = None) -> BloggerResult:
+                     popularity: Popularity | None = None, *, cutoff: Cutoff | None = None,
+                     exclusions: Exclusions = Exclusions(), view: View = View(), explain_tags: int = 0,
+                     export: bool = False) -> BloggerResult:
+        """The result set for a theme (module docstring), one ``view`` of it; ``explain_tags`` > 0: each
+        hit of the page carries that many of its most contributing tags (``why``). ``export``: ``top``
+        may go up to ``search.max_export``."""
         table = self._require_bloggers()
-        top = self.check_top(top)
+        top = self.check_export(top) if export else self.check_top(top)
         theme = self.theme(query)
         pop = popularity or Popularity.from_config(self.config)
-        ranking = rank_bloggers(table, theme.vector, top, popularity=pop, filters=filters, config=self.config,
-                                index=self.index)
-        return self._result(ranking, pop, query=query, used=theme.tags, unknown=theme.unknown)
+        return self._rank(table, theme.vector, top, filters, pop, cutoff, exclusions, view, explain_tags,
+                          query=query, used=theme.tags, unknown=theme.unknown, suggestions=theme.suggestions,
+                          hints=theme.hints)
+
+    def find_blogger(self, ref: str) -> int:
+        """The table row of a blogger given by id or ``@username``; NotFoundError (404) otherwise."""
+        table = self._require_bloggers()
+        row = table.find(ref)
+        if row is None:
+            text = str(ref).strip()
+            like = []
+            if text:
+                name = text.lstrip("@").lower()
+                like = sorted(u for u in table.by_username if u.startswith(name[:3]))[:5] if len(name) >= 3 else []
+            raise NotFoundError(f"no blogger {ref!r} (by id or @username) with a vector in version {self.version} "
+                                f"({len(table):,} bloggers)" + (f"; usernames like it: {', '.join('@' + u for u in like)}"
+                                                                 if like else ""))
+        return row
 
     def lookalikes(self, blogger_id: str, top: int | None = None, filters: Filters = Filters(),
-                   popularity: Popularity | None = None) -> BloggerResult:
+                   popularity: Popularity | None = None, *, cutoff: Cutoff | None = None,
+                   exclusions: Exclusions = Exclusions(), view: View = View(), explain_tags: int = 0,
+                   export: bool = False) -> BloggerResult:
+        """Bloggers like ``blogger_id`` (an id or ``@username``): their vector as the theme, never themselves."""
         table = self._require_bloggers()
-        top = self.check_top(top)
-        row = table.row.get(str(blogger_id))
-        if row is None:
-            raise NotFoundError(f"no blogger {blogger_id!r} with a vector in version {self.version} "
-                                f"({len(table):,} bloggers)")
+        top = self.check_export(top) if export else self.check_top(top)
+        row = self.find_blogger(blogger_id)
         pop = popularity or Popularity.from_config(self.config)
-        ranking = rank_bloggers(table, table.vectors[row], top, popularity=pop, filters=filters, config=self.config,
-                                index=self.index, exclude=[str(blogger_id)])
-        return self._result(ranking, pop, query=f"lookalikes of {blogger_id}")
+        return self._rank(table, table.vectors[row], top, filters, pop, cutoff, exclusions, view, explain_tags,
+                          self_row=row, query=f"lookalikes of {table.ids[row]} (@{table.usernames[row]})")
+
+    def explain_hit(self, hit: BloggerHit, query, top: int) -> BloggerHit:
+        """``hit`` with its explanation (``why``) against the unit ``query`` vector."""
+        table = self._require_bloggers()
+        if table.profiles is None:
+            raise ModelUnavailable(f"version {self.version}'s blogger vectors carry no tag profiles (written before "
+                                   "explanations existed): rerun the blogger_vectors stage to explain rankings")
+        why = explain(table.profiles, table.row[hit.blogger_id], query, hit.similarity, self.embeddings, top)
+        return BloggerHit(**{**{k: getattr(hit, k) for k in hit.__dataclass_fields__}, "why": why.to_dict()})
+
+    def _rank(self, table: BloggerTable, vector, top: int, filters: Filters, pop: Popularity,
+              cutoff: Cutoff | None, exclusions: Exclusions, view: View, explain_tags: int,
+              self_row: int | None = None, **kw) -> BloggerResult:
+        import numpy as np
+
+        if not isinstance(explain_tags, int) or isinstance(explain_tags, bool) or not 0 <= explain_tags <= 100:
+            raise QueryError(f"explain must be a number of tags in 0..100, got {explain_tags!r}")
+        cutoff = cutoff or Cutoff.from_config(self.config)
+        rows, unknown_excluded = self._excluded_rows(table, exclusions)
+        n_excluded = len(rows)
+        if self_row is not None:
+            rows = np.union1d(rows, [self_row])
+        q = np.asarray(vector, dtype=np.float32)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        ranking = rank_bloggers(table, q, top, popularity=pop, filters=filters, config=self.config,
+                                index=self.index, exclude_rows=rows, cutoff=cutoff)
+        page = view.apply(ranking.hits)
+        if explain_tags:
+            page = [self.explain_hit(h, q, explain_tags) for h in page]
+        return BloggerResult(self.version, page, ranking.method, ranking.candidates, pop, total=len(ranking.hits),
+                             view=view, threshold=ranking.threshold,
+                             excluded=n_excluded, unknown_excluded=unknown_excluded,
+                             explained=bool(explain_tags), **kw)
+
+    def _excluded_rows(self, table: BloggerTable, exclusions: Exclusions):
+        import numpy as np
+
+        n = len(exclusions.bloggers) + len(exclusions.tags)
+        if n > self.config.max_exclusions:
+            raise QueryError(f"{n} exclusions; at most {self.config.max_exclusions} (search.max_exclusions) are allowed")
+        rows, unknown = [], []
+        for ref in exclusions.bloggers:
+            row = table.find(ref)
+            if row is None:
+                unknown.append(ref)
+            else:
+                rows.append(row)
+        tag_rows = np.zeros(0, dtype=np.int64)
+        if exclusions.tags:
+            if table.profiles is None:
+                raise ModelUnavailable(f"version {self.version}'s blogger vectors carry no tag profiles: excluding "
+                                       "bloggers by tag needs them: rerun the blogger_vectors stage")
+            tags = [normalize_tag(t) for t in exclusions.tags]
+            unknown += [raw for raw, t in zip(exclusions.tags, tags) if t not in self.embeddings.index]
+            tag_rows = table.profiles.rows_with([t for t in tags if t])
+        return np.union1d(np.asarray(rows, dtype=np.int64), tag_rows).astype(np.int64), unknown
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "tags": len(self.embeddings), "dim": self.embeddings.dim,
@@ -163,8 +360,6 @@ class SearchModel:
                                    "blogger search needs a model published with the blogger_vectors stage")
         return self.bloggers
 
-    def _result(self, ranking: Ranking, pop: Popularity, **kw) -> BloggerResult:
-        return BloggerResult(self.version, ranking.hits, ranking.method, ranking.candidates, pop, **kw)
 
 
 def _adjacent(index_path: Path, data_path: Path) -> Path:

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from topictensor.embeddings import Embeddings
+from topictensor.search.explain import PROFILE_COLUMNS, Profiles
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import QueryError
 
@@ -90,15 +91,22 @@ class Filters:
     min_followers: int | None = None
     max_followers: int | None = None
     min_posts: int | None = None
+    # Engagement rate = mean likes per post / followers (a blogger with 0 followers has none and
+    # fails either bound).
+    min_engagement: float | None = None
+    max_engagement: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("min_followers", "max_followers", "min_posts"):
+        for name in ("min_followers", "max_followers", "min_posts", "min_engagement", "max_engagement"):
             value = getattr(self, name)
-            if value is not None and value < 0:
+            if value is not None and (not math.isfinite(value) or value < 0):
                 raise QueryError(f"{name} must be >= 0, got {value}")
         if (self.min_followers is not None and self.max_followers is not None
                 and self.min_followers > self.max_followers):
             raise QueryError(f"min_followers ({self.min_followers}) is above max_followers ({self.max_followers})")
+        if (self.min_engagement is not None and self.max_engagement is not None
+                and self.min_engagement > self.max_engagement):
+            raise QueryError(f"min_engagement ({self.min_engagement}) is above max_engagement ({self.max_engagement})")
 
     @property
     def languages(self) -> list[str]:
@@ -106,22 +114,31 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return bool(self.languages) or any(
-            v is not None for v in (self.min_followers, self.max_followers, self.min_posts))
+        return bool(self.languages) or self.by_counts
 
     @property
     def by_counts(self) -> bool:
-        """Whether a follower or post bound applies (language aside)."""
-        return any(v is not None for v in (self.min_followers, self.max_followers, self.min_posts))
+        """Whether a follower, post or engagement bound applies (language aside)."""
+        return any(v is not None for v in (self.min_followers, self.max_followers, self.min_posts,
+                                           self.min_engagement, self.max_engagement))
 
     def mask(self, table: "BloggerTable") -> np.ndarray:
         """Who passes, one bool per table row (in the table's order)."""
         keep = table.lang_mask(self.languages) if self.languages else np.ones(len(table), dtype=bool)
-        return keep & self.count_mask(table.followers, table.posts) if self.by_counts else keep
+        return keep & self.count_mask(table.followers, table.posts, table.engagement) if self.by_counts else keep
 
-    def count_mask(self, followers: np.ndarray, posts: np.ndarray) -> np.ndarray | bool:
-        """The follower and post bounds over aligned ``followers``/``posts`` arrays (True: no bound)."""
+    def count_mask(self, followers: np.ndarray, posts: np.ndarray,
+                   engagement: np.ndarray | None = None) -> np.ndarray | bool:
+        """The follower, post and engagement bounds over aligned arrays (True: no bound)."""
         keep: np.ndarray | bool = True
+        if self.min_engagement is not None or self.max_engagement is not None:
+            if engagement is None:
+                raise ValueError("an engagement bound needs the engagement rates")
+            with np.errstate(invalid="ignore"):
+                if self.min_engagement is not None:
+                    keep = keep & (engagement >= self.min_engagement)
+                if self.max_engagement is not None:
+                    keep = keep & (engagement <= self.max_engagement)
         if self.min_followers is not None:
             keep = keep & (followers >= self.min_followers)
         if self.max_followers is not None:
@@ -142,9 +159,57 @@ class BloggerHit:
     tags: int
     similarity: float
     score: float
+    engagement: float | None = None  # mean likes per post / followers (None: no followers)
+    why: dict | None = None  # the explanation (topictensor.search.explain), when asked for
+
+    @property
+    def profile_url(self) -> str:
+        """The blogger's Instagram profile."""
+        from urllib.parse import quote
+
+        return f"https://www.instagram.com/{quote(self.username, safe='._')}/"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.why is None:
+            out.pop("why")
+        out["profile_url"] = self.profile_url
+        return out
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """The relevance cut-off: bloggers (and tags) with a cosine to the theme below ``min_relevance``,
+    or below ``relative`` x the best cosine among those allowed, are not returned. ``None`` / 0: off."""
+
+    min_relevance: float | None = None
+    relative: float = 0.0
+
+    def __post_init__(self) -> None:
+        m = self.min_relevance
+        if m is not None and not (isinstance(m, (int, float)) and math.isfinite(m) and -1 <= m <= 1):
+            raise QueryError(f"min_relevance must be a cosine in -1..1, got {m!r}")
+        r = self.relative
+        if not (isinstance(r, (int, float)) and math.isfinite(r) and 0 <= r <= 1):
+            raise QueryError(f"relative_relevance must be a share of the best hit in 0..1, got {r!r}")
+
+    @classmethod
+    def from_config(cls, config: SearchConfig, min_relevance: float | None = None,
+                    relative: float | None = None) -> "Cutoff":
+        return cls(config.min_relevance if min_relevance is None else min_relevance,
+                   config.relative_relevance if relative is None else relative)
+
+    @property
+    def active(self) -> bool:
+        return self.min_relevance is not None or self.relative > 0
+
+    def threshold(self, best: float) -> float:
+        """The lowest cosine kept when the best allowed one is ``best`` (-inf: no cut-off). A relative
+        cut-off with no positive best keeps nothing: nobody is related to the theme."""
+        out = -math.inf if self.min_relevance is None else float(self.min_relevance)
+        if self.relative > 0:
+            out = max(out, self.relative * best if best > 0 else math.inf)
+        return out
 
 
 class BloggerTable:
@@ -161,8 +226,17 @@ class BloggerTable:
         self.likes = table.column("likes").to_numpy().astype(np.float64)
         self.posts = table.column("posts").to_numpy().astype(np.int64)
         self.tags = table.column("tags").to_numpy().astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.engagement = np.where(self.followers > 0, self.likes / np.maximum(self.followers, 1), np.nan)
         self.vectors = _vectors(table.column("vector"))
         self.row = {bid: i for i, bid in enumerate(self.ids.tolist())}
+        # @username lookup (case-insensitive, as Instagram's handles are); the first row wins a clash.
+        self.by_username: dict[str, int] = {}
+        for i, name in enumerate(self.usernames.tolist()):
+            self.by_username.setdefault(str(name).lower(), i)
+        # Each blogger's stored top tags with their weights (explanations, tag exclusions); absent
+        # in artifacts written before they existed.
+        self.profiles = Profiles(table) if set(PROFILE_COLUMNS) <= set(table.column_names) else None
         # ln(L(x)) of each count: the score's denominator is exp(lambda_ ln L(likes) + phi ln L(followers)
         # + tau ln L(tags)), one exp instead of three powers per blogger.
         self._loglog = np.stack([np.log(guarded_log(x)) for x in (self.likes, self.followers, self.tags)])
@@ -194,6 +268,7 @@ class BloggerTable:
             self.grouped_rows = None
             self._g_vectors, self._g_followers, self._g_posts, self._g_loglog = (
                 self.vectors, self.followers, self.posts, self._loglog)
+            self._g_engagement = self.engagement
         else:
             order = np.argsort(codes, kind="stable")
             ends = np.cumsum(counts)
@@ -203,6 +278,7 @@ class BloggerTable:
             self._grouped_positions[order] = np.arange(len(order))
             self._g_vectors = np.ascontiguousarray(self.vectors[order])
             self._g_followers, self._g_posts = self.followers[order], self.posts[order]
+            self._g_engagement = self.engagement[order]
             self._g_loglog = np.ascontiguousarray(self._loglog[:, order])
 
     @property
@@ -254,10 +330,21 @@ class BloggerTable:
         return np.asarray(sims, dtype=np.float64) / self.denominators(popularity, rows)
 
     def hit(self, row: int, sim: float, value: float) -> BloggerHit:
+        rate = self.engagement[row]
         return BloggerHit(
             blogger_id=str(self.ids[row]), username=str(self.usernames[row]), lang=str(self.langs[row]),
             followers=int(self.followers[row]), likes=round(float(self.likes[row]), 3),
-            posts=int(self.posts[row]), tags=int(self.tags[row]), similarity=float(sim), score=float(value))
+            posts=int(self.posts[row]), tags=int(self.tags[row]), similarity=float(sim), score=float(value),
+            engagement=None if np.isnan(rate) else round(float(rate), 6))
+
+    def find(self, ref: str) -> int | None:
+        """The row of a blogger named by id or by ``@username`` (a bare name that is no id is tried
+        as a username too); None when there is no such blogger."""
+        text = str(ref).strip()
+        if text.startswith("@"):
+            return self.by_username.get(text[1:].strip().lower())
+        row = self.row.get(text)
+        return row if row is not None else self.by_username.get(text.lower())
 
 
 def _vectors(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -397,6 +484,7 @@ class Ranking:
     hits: list[BloggerHit]
     method: str  # "exact" or "index"
     candidates: int  # bloggers scored
+    threshold: float = -math.inf  # the relevance cut-off applied (-inf: none)
 
 
 # A gathered row (fancy-indexed out of the vector matrix, then multiplied and scored) costs about
@@ -409,19 +497,28 @@ GATHER_COST = 4
 
 def rank_bloggers(table: BloggerTable, query: np.ndarray, top: int, *, popularity: Popularity,
                   filters: Filters = Filters(), config: SearchConfig = SearchConfig(),
-                  index: VectorIndex | None = None, exclude: Sequence[str] = ()) -> Ranking:
-    """The ``top`` bloggers by score among those passing ``filters`` (``exclude``: ids left out).
+                  index: VectorIndex | None = None, exclude: Sequence[str] = (),
+                  exclude_rows: Sequence[int] | np.ndarray = (), cutoff: Cutoff = Cutoff()) -> Ranking:
+    """The ``top`` bloggers by score among those passing ``filters`` and the relevance ``cutoff``
+    (``exclude``: ids left out; ``exclude_rows``: table rows left out).
 
     Two paths, both giving the exact ranking of what they score:
 
     * exact: every allowed blogger is scored. A language filter scans only that language's block
       of rows (the table is grouped by language: a slice, one contiguous matrix-vector product);
-      follower/post bounds are applied to the block's counts; a bound keeping under
+      follower/post/engagement bounds are applied to the block's counts; a bound keeping under
       1/``GATHER_COST`` of the block gathers just those rows instead.
     * index: the index gives ``config.candidates(top, n_allowed, n_allowed / n_bloggers)`` nearest
       bloggers by cosine; those passing the filters are re-scored exactly (cosine recomputed from the
       stored vectors, then the score). If fewer than ``top`` pass, the count doubles; past
       ``config.max_candidates`` the search goes exact.
+
+    The cut-off is a filter on the cosine: its threshold is ``cutoff.threshold(best)``, ``best`` being
+    the highest cosine among the allowed bloggers (exact path: all of them; index path: the allowed
+    candidates, which hold the nearest allowed blogger). Because the index returns bloggers by
+    falling cosine, once its deepest candidate is below the threshold every blogger it did not
+    return is too: the candidates then hold the whole set passing the cut-off and no doubling is
+    needed.
 
     The switch: exact when there is no index, or when the exact path would touch at most
     ``config.exact_max_bloggers`` rows (the language blocks, or ``GATHER_COST`` x the rows it
@@ -439,24 +536,33 @@ def rank_bloggers(table: BloggerTable, query: np.ndarray, top: int, *, popularit
         raise QueryError(f"query vector has {q.shape[0]} dimensions, the bloggers {table.dim}")
     norm = float(np.linalg.norm(q))
     q = q / norm if norm > 0 else q
-    excluded = np.asarray(sorted({table.row[b] for b in exclude if b in table.row}), dtype=np.int64)
+    excluded = np.union1d(np.asarray([table.row[b] for b in exclude if b in table.row], dtype=np.int64),
+                          np.asarray(exclude_rows, dtype=np.int64))
     plan = _ExactPlan(table, filters, excluded)
     if plan.n_allowed == 0:
         return Ranking([], "exact", 0)
     if index is None or plan.cost <= config.exact_max_bloggers:
-        return plan.run(q, top, popularity)
-    wanted = config.candidates(top + len(excluded), plan.n_allowed, plan.n_allowed / len(table))
+        return plan.run(q, top, popularity, cutoff)
+    # The selectivity counts the exclusions (n_allowed is what is left after them).
+    wanted = config.candidates(top, plan.n_allowed, plan.n_allowed / len(table))
     if wanted > config.max_candidates:  # so selective (or so deep) that the index would not pay
-        return plan.run(q, top, popularity)
+        return plan.run(q, top, popularity, cutoff)
     while True:
-        rows, _ = index.search(q, min(wanted, len(table)))
+        rows, index_sims = index.search(q, min(wanted, len(table)))
         rows = np.asarray(rows, dtype=np.int64)
         if filters.active or len(excluded):
             rows = rows[_allows(table, filters, excluded, rows)]
-        if len(rows) >= top or wanted >= len(table):
-            return _rerank(table, q, rows, top, popularity, "index")
+        sims = table.vectors[rows] @ q
+        threshold, complete = -math.inf, False
+        if cutoff.active and len(rows):
+            threshold = cutoff.threshold(float(sims.max()))
+            keep = sims >= threshold
+            rows, sims = rows[keep], sims[keep]
+            complete = len(index_sims) > 0 and float(np.min(index_sims)) < threshold
+        if len(rows) >= top or wanted >= len(table) or complete:
+            return _best(table, rows, sims, table.scores(rows, sims, popularity), top, "index", threshold)
         if wanted >= config.max_candidates:
-            return plan.run(q, top, popularity)
+            return plan.run(q, top, popularity, cutoff)
         wanted = min(wanted * 2, config.max_candidates)
 
 
@@ -467,7 +573,7 @@ def _allows(table: BloggerTable, filters: Filters, excluded: np.ndarray, rows: n
         codes = [table._lang_code[x] for x in filters.languages if x in table._lang_code]
         keep &= np.isin(table.lang_codes[rows], np.asarray(codes, dtype=np.int32))
     if filters.by_counts:
-        keep &= filters.count_mask(table.followers[rows], table.posts[rows])
+        keep &= filters.count_mask(table.followers[rows], table.posts[rows], table.engagement[rows])
     if len(excluded):
         keep &= ~np.isin(rows, excluded)
     return keep
@@ -487,7 +593,8 @@ class _ExactPlan:
                 continue
             mask = None
             if filters.by_counts:
-                mask = filters.count_mask(table._g_followers[block], table._g_posts[block])
+                mask = np.asarray(filters.count_mask(table._g_followers[block], table._g_posts[block],
+                                                     table._g_engagement[block]), dtype=bool)
             inside = excluded_pos[(excluded_pos >= block.start) & (excluded_pos < block.stop)] - block.start
             if len(inside):
                 mask = np.ones(block.stop - block.start, dtype=bool) if mask is None else mask
@@ -498,7 +605,7 @@ class _ExactPlan:
                 self.n_allowed += count
                 self.cost += min(block.stop - block.start, GATHER_COST * count)
 
-    def run(self, q: np.ndarray, top: int, popularity: Popularity) -> Ranking:
+    def run(self, q: np.ndarray, top: int, popularity: Popularity, cutoff: Cutoff = Cutoff()) -> Ranking:
         t = self.table
         positions, sims = [], []
         for block, mask in self.parts:
@@ -518,23 +625,23 @@ class _ExactPlan:
         pos = np.concatenate(positions) if len(positions) > 1 else positions[0]
         sim = np.concatenate(sims) if len(sims) > 1 else sims[0]
         whole = len(self.parts) == 1 and self.parts[0][1] is None and self.parts[0][0] == slice(0, len(t))
+        threshold = -math.inf
+        if cutoff.active and len(sim):
+            threshold = cutoff.threshold(float(sim.max()))
+            keep = sim >= threshold
+            pos, sim, whole = pos[keep], sim[keep], False
         denominators = t.denominators(popularity, None if whole else pos, grouped=True)
         values = sim.astype(np.float64) / denominators
-        return _best(t, t.original_rows(pos), sim, values, top, "exact")
-
-
-def _rerank(table: BloggerTable, q: np.ndarray, rows: np.ndarray, top: int, popularity: Popularity,
-            method: str) -> Ranking:
-    if len(rows) == 0:
-        return Ranking([], method, 0)
-    sims = table.vectors[rows] @ q
-    return _best(table, rows, sims, table.scores(rows, sims, popularity), top, method)
+        return _best(t, t.original_rows(pos), sim, values, top, "exact", threshold)
 
 
 def _best(table: BloggerTable, rows: np.ndarray, sims: np.ndarray, values: np.ndarray, top: int,
-          method: str) -> Ranking:
+          method: str, threshold: float = -math.inf) -> Ranking:
     """The ``top`` highest ``values``, best first; equal scores in table order (deterministic)."""
+    if len(rows) == 0 or top <= 0:
+        return Ranking([], method, len(rows), threshold)
     k = min(top, len(rows))
     best = np.argpartition(-values, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
     best = best[np.lexsort((rows[best], -values[best]))]
-    return Ranking([table.hit(int(rows[i]), float(sims[i]), float(values[i])) for i in best], method, len(rows))
+    return Ranking([table.hit(int(rows[i]), float(sims[i]), float(values[i])) for i in best], method, len(rows),
+                   threshold)

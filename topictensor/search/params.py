@@ -39,6 +39,30 @@ class SearchConfig(BaseModel):
         "blogger puts in every post does not drown their other themes); uniform: every use counts 1.",
     )
 
+    # Explanations and tag exclusions (stored per blogger by the blogger_vectors stage) ---------
+    profile_tags: int = Field(
+        32, ge=1, le=1000,
+        description="Each blogger's this many largest tag weights are stored with their vector: the "
+        "explanations' contributions and the tag exclusions come from them (benchmarks/bench_explain.py "
+        "measures how much of the relevance they cover).",
+    )
+    explain_tags: int = Field(5, ge=1, le=100, description="Tags shown in an explanation (per-query override).")
+
+    # Relevance cut-off (per-query override: min_relevance / relative_relevance) ---------------
+    min_relevance: float | None = Field(
+        None, ge=-1, le=1,
+        description="Bloggers and tags with a cosine to the theme below this are not returned (None: off).")
+    relative_relevance: float = Field(
+        0.0, ge=0, le=1,
+        description="...nor those below this share of the best hit's cosine (0: off).")
+    max_exclusions: int = Field(1000, ge=0, description="Bloggers or tags one query may exclude.")
+    suggest_edit_vocabulary: int = Field(
+        100_000, ge=0,
+        description="'Did you mean' searches this many most used tags by edit distance (prefixes: all tags); "
+        "benchmarks/bench_suggest.py: ~40 ms a lookup at 100,000 tags, ~2.6 s at 1M.")
+    max_export: int = Field(10_000, ge=1, description="Rows of one export (/bloggers.csv, --csv): "
+                            "the whole result set up to this many; larger requests are refused.")
+
     # Candidates ----------------------------------------------------------------------------
     # Counted in cosine ranks among the bloggers passing the filters (see candidates()).
     candidate_multiplier: int = Field(10, ge=1, description="Re-rank at least top * this many allowed candidates...")

@@ -9,7 +9,12 @@ repeated in one query has its weights added.
 The theme vector is the weighted sum of the tags' unit vectors, unit-normalised. Tags the model
 does not know are reported back in ``Theme.unknown`` (the rest of the query still runs); a query
 with nothing usable raises :class:`QueryError`, which the API maps to HTTP 400 and the CLI to
-exit code 2 (3 when none of its tags is known: :class:`UnknownTagsError`).
+exit code 2 (3 when none of its tags is known: :class:`UnknownTagsError`) -- and exit code 2 too for a query whose usable tags all have negative weights: subtracting a
+meaning needs something to subtract it from.
+
+An unknown tag gets "did you mean" suggestions from the vocabulary (:meth:`TagSuggester.did_you_mean`:
+tags it is the start of, then tags within a small edit distance), and an item holding spaces
+(``bmw audi``: tags separated by spaces, not commas) a hint to separate them with commas.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Theme:
     vector: np.ndarray
     tags: list[str] = field(default_factory=list)  # the known tags used (any weight sign)
     unknown: list[str] = field(default_factory=list)  # items as written that the model lacks
+    suggestions: dict[str, list[str]] = field(default_factory=dict)  # unknown item -> known tags like it
+    hints: list[str] = field(default_factory=list)  # how to write the query better (spaces for commas)
 
 
 @dataclass(frozen=True)
@@ -99,28 +106,60 @@ def parse_query(text: str, max_terms: int = 50) -> list[Term]:
     return terms
 
 
-def build_theme(text: str, emb: Embeddings, max_terms: int = 50) -> Theme:
+def build_theme(text: str, emb: Embeddings, max_terms: int = 50,
+                suggester: "TagSuggester | None" = None) -> Theme:
     """Parse a query and sum its known tags' unit vectors by weight (see module docstring)."""
     terms = parse_query(text, max_terms)
     unit = emb.normalized()
     vector = np.zeros(emb.dim, dtype=np.float64)
     unknown: list[str] = []
     known: list[str] = []
+    weight: dict[str, float] = {}
     for term in terms:
         if term.tag is None or term.tag not in emb.index:
             if term.raw not in unknown:
                 unknown.append(term.raw)
             continue
         vector += term.weight * unit[emb.index[term.tag]]
+        weight[term.tag] = weight.get(term.tag, 0.0) + term.weight
         if term.tag not in known:
             known.append(term.tag)
+    suggester = suggester or TagSuggester(emb)
+    suggestions = {raw: suggester.did_you_mean(raw) for raw in unknown}
+    suggestions = {raw: tags for raw, tags in suggestions.items() if tags}
+    hints = [hint for hint in (space_hint(raw, emb) for raw in unknown) if hint]
     if not known:
-        raise UnknownTagsError(f"none of the query's tags is known to the model: {', '.join(map(repr, unknown))}")
+        raise UnknownTagsError(f"none of the query's tags is known to the model: "
+                         f"{describe_unknown(unknown, suggestions)}" + "".join(f"; {h}" for h in hints))
+    if not any(w > 0 for w in weight.values()) and any(w < 0 for w in weight.values()):
+        lost = [t.raw for t in terms if t.weight > 0 and t.raw in unknown]
+        raise QueryError(
+            "the query has only negative weights" + (f" among the tags the model knows (unknown: "
+                                                     f"{describe_unknown(lost, suggestions)})" if lost else "")
+            + ": a negative weight subtracts a meaning from the others, so add at least one tag with a "
+            "positive weight, e.g. 'apple, iphone:-1'")
     norm = float(np.linalg.norm(vector))
     if norm < 1e-6:
         raise QueryError(f"the weights of {text!r} cancel out: the theme has no direction")
     return Theme(query=text, terms=terms, vector=(vector / norm).astype(np.float32), tags=known,
-                 unknown=unknown)
+                 unknown=unknown, suggestions=suggestions, hints=hints)
+
+
+def describe_unknown(unknown: list[str], suggestions: dict[str, list[str]]) -> str:
+    """``'bwm' (did you mean bmw, bmwm?), 'xyz'``."""
+    return ", ".join(f"{raw!r}" + (f" (did you mean {', '.join(suggestions[raw])}?)" if suggestions.get(raw) else "")
+                     for raw in unknown)
+
+
+def space_hint(raw: str, emb: Embeddings) -> str | None:
+    """A hint for an item holding spaces (``bmw audi``): several tags separated by spaces, not commas."""
+    words = [w for w in str(raw).split() if w]
+    if len(words) < 2:
+        return None
+    fixed = ", ".join(words)
+    known = [w for w in words if normalize_tag(w) in emb.index]
+    return (f"{raw!r} holds spaces: separate tags with commas, e.g. '{fixed}'"
+            + (f" ({', '.join(known)} {'is' if len(known) == 1 else 'are'} known)" if known else ""))
 
 
 def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False) -> list[TagHit]:
@@ -132,10 +171,13 @@ def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags:
 
 
 class TagSuggester:
-    """Autocomplete: the most used tags starting with a prefix (normalised like tags)."""
+    """Autocomplete: the most used tags starting with a prefix (normalised like tags); and "did you
+    mean" for unknown tags (prefix over every tag, edit distance over the ``edit_vocabulary`` most
+    used: benchmarks/bench_suggest.py measured ~40 ms a lookup over 100,000 tags, ~2.6 s over 1M)."""
 
-    def __init__(self, emb: Embeddings):
+    def __init__(self, emb: Embeddings, edit_vocabulary: int = 100_000):
         self._emb = emb
+        self._edit_vocabulary = edit_vocabulary
 
     @cached_property
     def _sorted(self) -> tuple[list[str], np.ndarray]:
@@ -160,3 +202,74 @@ class TagSuggester:
             rows = rows[np.argpartition(-counts, limit - 1)[:limit]]
         rows = sorted(rows, key=lambda i: (-int(self._emb.counts[i]), str(self._emb.tags[i])))
         return [TagHit(str(self._emb.tags[i]), 1.0, int(self._emb.counts[i])) for i in rows[:limit]]
+
+    # did you mean ----------------------------------------------------------------------------
+    @cached_property
+    def _by_length(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The ``edit_vocabulary`` most used tags grouped by length: ``length -> (code points (n x length)
+        int32, tag rows)``."""
+        groups: dict[int, list[int]] = {}
+        rows = np.arange(len(self._emb))
+        if len(rows) > self._edit_vocabulary:
+            rows = np.sort(np.argsort(-self._emb.counts, kind="stable")[:self._edit_vocabulary])
+        for i in rows.tolist():
+            groups.setdefault(len(self._emb.tags[i]), []).append(i)
+        out = {}
+        for length, rows in groups.items():
+            text = "".join(str(self._emb.tags[i]) for i in rows)
+            codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int32)
+            out[length] = (codes.reshape(len(rows), length), np.asarray(rows, dtype=np.int64))
+        return out
+
+    def near(self, word: str, max_distance: int) -> list[tuple[int, int]]:
+        """``(distance, tag row)`` of every tag within ``max_distance`` edits of ``word`` (insertions,
+        deletions, substitutions and swaps of neighbours: optimal string alignment distance).
+
+        One dynamic programme per tag length, vectorised over all tags of that length (a few numpy
+        operations per character pair), so a 1M-tag vocabulary is searched without a Python loop per tag."""
+        query = np.frombuffer(word.encode("utf-32-le"), dtype=np.uint32).astype(np.int32)
+        n = len(query)
+        out: list[tuple[int, int]] = []
+        for length in range(max(1, n - max_distance), n + max_distance + 1):
+            group = self._by_length.get(length)
+            if group is None:
+                continue
+            codes, rows = group
+            # previous[:, j] = distance between query[:i] and tag[:j], for every tag of this length.
+            previous = np.broadcast_to(np.arange(length + 1, dtype=np.int32), (len(rows), length + 1)).copy()
+            before = previous
+            for i in range(1, n + 1):
+                current = np.empty_like(previous)
+                current[:, 0] = i
+                cost = (codes != query[i - 1]).astype(np.int32)
+                for j in range(1, length + 1):
+                    current[:, j] = np.minimum(np.minimum(previous[:, j] + 1, current[:, j - 1] + 1),
+                                               previous[:, j - 1] + cost[:, j - 1])
+                    if i > 1 and j > 1:  # a swap of two neighbours (bwm -> bmw) is one edit
+                        swap = (codes[:, j - 1] == query[i - 2]) & (codes[:, j - 2] == query[i - 1])
+                        current[:, j] = np.where(swap, np.minimum(current[:, j], before[:, j - 2] + 1), current[:, j])
+                before, previous = previous, current
+            distance = previous[:, length]
+            for k in np.flatnonzero(distance <= max_distance):
+                out.append((int(distance[k]), int(rows[k])))
+        return out
+
+    def did_you_mean(self, raw: str, limit: int = 5) -> list[str]:
+        """Known tags the user may have meant by ``raw``: tags starting with it (most used first), then
+        tags within 1 edit (words of up to 4 characters) or 2 edits (longer), nearest and most used first."""
+        norm = normalize_tag(str(raw).replace(" ", ""))
+        if norm is None or norm in self._emb.index:
+            return []
+        picked: list[str] = []
+        for hit in self.suggest(norm, limit):
+            picked.append(hit.tag)
+        if len(picked) < limit and len(norm) <= 64:
+            near = self.near(norm, 1 if len(norm) <= 4 else 2)
+            near.sort(key=lambda item: (item[0], -int(self._emb.counts[item[1]]), str(self._emb.tags[item[1]])))
+            for _, row in near:
+                tag = str(self._emb.tags[row])
+                if tag not in picked:
+                    picked.append(tag)
+                if len(picked) >= limit:
+                    break
+        return picked

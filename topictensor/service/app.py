@@ -12,8 +12,12 @@ request loads, concurrent requests keep being served by the previous version. A 
 fails to load is logged, reported by /health, and retried after a minute; the old one stays.
 
 Errors: a bad query is a 4xx with ``{"detail": "<what to fix>"}`` -- 400 (malformed, empty, only
-unknown tags, top out of range, bad filter), 404 (unknown blogger), 422 (a parameter of the wrong
-type), 503 (no model in production yet, or the version has no blogger vectors).
+unknown tags, only negative weights, top out of range, bad filter), 404 (unknown blogger), 422 (a
+parameter of the wrong type, or one the endpoint does not take: ``service/strict.py``), 503 (no
+model in production yet, or the version has no blogger vectors).
+
+The blogger endpoints (ranking, exports, facets, profile, lookalikes) live in
+``service/bloggers_api.py``, included here as a router.
 
 The explorer (``/``, assets under ``/static``) is a static page shipped in ``service/static/`` that
 calls this same API from the browser; ``/bloggers/facets``, ``/bloggers/{id}``, ``/topics/tree`` and
@@ -36,17 +40,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from topictensor.config import PipelineConfig
 from topictensor.search import ModelUnavailable, SearchModel
-from topictensor.search.bloggers import Filters, Popularity
+from topictensor.search.bloggers import Cutoff
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import NotFoundError, QueryError
-from topictensor.service import topic_map
+from topictensor.service import bloggers_api, topic_map
+from topictensor.service.strict import StrictQueryRoute
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +186,7 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
                   description="Themes from weighted hashtags, bloggers ranked by relevance and popularity, "
                               "lookalikes. Query syntax: `apple, iphone:-1, macbook:-0.05`.",
                   docs_url=None, redoc_url=None)  # served below from local files, not a CDN
+    app.router.route_class = StrictQueryRoute  # an unknown query parameter is a 422 naming it
     app.state.holder = holder
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _offline_docs(app)
@@ -223,63 +228,21 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
     @app.get("/topic")
     def topic(q: str = Query(..., description="Tags with optional weights: `apple, iphone:-1`."),
               top: int | None = Query(None, description="How many tags (default search.default_top)."),
-              include_query_tags: bool = Query(False, description="Also list the query's own tags.")) -> dict[str, Any]:
+              include_query_tags: bool = Query(False, description="Also list the query's own tags."),
+              min_relevance: float | None = Query(None, description="Leave out tags with a cosine to the theme "
+                                                                     "below this (-1..1)."),
+              relative_relevance: float | None = Query(None, description="...or below this share (0..1) of the "
+                                                                         "nearest tag's cosine."),
+              exclude_tags: str | None = Query(None, description="Tags never to list, comma-separated.")
+              ) -> dict[str, Any]:
         """The tags nearest to the theme, with relevance (cosine) and popularity (count)."""
-        return holder.get().topic(q, top, include_query_tags=include_query_tags).to_dict()
-
-    @app.get("/bloggers")
-    def bloggers(q: str = Query(..., description="Theme: tags with optional weights."),
-                 top: int | None = Query(None), lang: str | None = Query(None, description="e.g. `en` or `en,ru`."),
-                 min_followers: int | None = Query(None), max_followers: int | None = Query(None),
-                 min_posts: int | None = Query(None),
-                 lambda_: float | None = Query(None, description="Exponent of L(likes), 0..1."),
-                 phi: float | None = Query(None, description="Exponent of L(followers), 0..1."),
-                 tau: float | None = Query(None, description="Exponent of L(tags), 0..1.")) -> dict[str, Any]:
-        """Bloggers ranked by cos(theme, blogger) / (L(likes)^lambda_ L(followers)^phi L(tags)^tau)."""
         model = holder.get()
-        filters = Filters(lang, min_followers, max_followers, min_posts)
-        popularity = Popularity.from_config(model.config, lambda_, phi, tau)
-        return model.bloggers_for(q, top, filters, popularity).to_dict()
+        cutoff = Cutoff.from_config(model.config, min_relevance, relative_relevance)
+        excluded = tuple(t.strip() for t in (exclude_tags or "").split(",") if t.strip())
+        return model.topic(q, top, include_query_tags=include_query_tags, cutoff=cutoff,
+                           exclude_tags=excluded).to_dict()
 
-    @app.get("/bloggers/facets")
-    def blogger_facets() -> dict[str, Any]:
-        """What the filters can take: languages with their blogger counts, follower and post ranges."""
-        model = holder.get()
-        table = model._require_bloggers()
-        languages = sorted(table.lang_counts().items(), key=lambda item: (-item[1], item[0]))
-        return {"version": model.version, "bloggers": len(table),
-                "languages": [{"lang": lang, "bloggers": n} for lang, n in languages],
-                "followers": _span(table.followers), "posts": _span(table.posts)}
-
-    @app.get("/bloggers/{blogger_id}")
-    def blogger_profile(blogger_id: str,
-                        top_tags: int = Query(30, ge=0, le=1000, description="How many of their nearest tags.")
-                        ) -> dict[str, Any]:
-        """One blogger: their counts (``tags`` = their tag uses known to the model, as in /bloggers)
-        and ``about``: the tags nearest to their vector, i.e. what their posts are about."""
-        model = holder.get()
-        table = model._require_bloggers()
-        row = table.row.get(str(blogger_id))
-        if row is None:
-            raise NotFoundError(f"no blogger {blogger_id!r} with a vector in version {model.version} "
-                                f"({len(table):,} bloggers)")
-        emb = model.embeddings
-        near = emb.neighbours(table.vectors[row], k=top_tags) if top_tags else []
-        facts = {k: v for k, v in table.hit(row, 1.0, 0.0).to_dict().items() if k not in ("similarity", "score")}
-        return {"version": model.version, **facts,
-                "about": [{"tag": tag, "relevance": round(float(rel), 6), "count": int(emb.counts[emb.index[tag]])}
-                          for tag, rel in near]}
-
-    @app.get("/bloggers/{blogger_id}/lookalikes")
-    def lookalikes(blogger_id: str, top: int | None = Query(None), lang: str | None = Query(None),
-                   min_followers: int | None = Query(None), max_followers: int | None = Query(None),
-                   min_posts: int | None = Query(None), lambda_: float | None = Query(None),
-                   phi: float | None = Query(None), tau: float | None = Query(None)) -> dict[str, Any]:
-        """Bloggers like this one (the same ranking with their vector as the theme), never themselves."""
-        model = holder.get()
-        filters = Filters(lang, min_followers, max_followers, min_posts)
-        popularity = Popularity.from_config(model.config, lambda_, phi, tau)
-        return model.lookalikes(blogger_id, top, filters, popularity).to_dict()
+    app.include_router(bloggers_api.router(holder))  # /bloggers, exports, facets, profile, lookalikes
 
     topics_cache: dict[str, Any] = {}
     map_cache: dict[str, tuple[topic_map.TopicMap, dict[str, Any]]] = {}
@@ -413,10 +376,6 @@ def _offline_docs(app: FastAPI) -> None:
             swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the online validator
-
-
-def _span(values: np.ndarray) -> dict[str, int]:
-    return {"min": int(values.min()), "max": int(values.max())} if len(values) else {"min": 0, "max": 0}
 
 
 def _package_version() -> str:

@@ -37,7 +37,10 @@ WEIGHTS_FIELD = pa.field("weights", pa.list_(pa.float32()))
 def reweight(filtered: Sequence[ArtifactRef | dict], config: PipelineConfig) -> ArtifactRef:
     """Merge the per-language outputs into one table with a ``weights`` list aligned with ``tags``."""
     store = config.open_store()
-    sources = sorted((Artifact(store, ref) for ref in filtered), key=lambda a: a.ref.key)
+    # By language (then key), not by key alone: keys change with the raw input's listing (mtimes), and
+    # the merged order is the order training sees the posts in, so the same corpus must merge alike.
+    sources = sorted((Artifact(store, ref) for ref in filtered),
+                     key=lambda a: (str(a.manifest.get("params", {}).get("lang", "")), a.ref.key))
     if not sources:
         raise ValueError("reweight needs at least one filtered language artifact")
 

@@ -1,9 +1,13 @@
 /* TopicTensor explorer: a single page over the service's own JSON API (no framework, nothing
    fetched from anywhere but this server). Views live in the URL hash so they can be bookmarked:
      #explore?q=apple,iphone:-1&top=60&lang=en&min_followers=1000&max_followers=&min_posts=
-     #lookalikes/<blogger_id>?q=...      (the theme and filters ride along for the way back)
+     #lookalikes/<blogger_id>?q=...      (the theme and filters ride along for the way back;
+                                          the id may be an @username)
      #topics                             the topic tree and the map of tags
      #topic/<id>                         one topic: its tags and its top bloggers
+     #shortlist                          the bloggers starred in this browser (localStorage)
+   Filters, exclusions, the relevance cut-off and the ranking weights (lambda, phi, tau) are URL keys
+   named as the API's parameters; sort, order and page choose the view of the result set.
    The page paints from static HTML first; every fetch starts after that and fills its panel. */
 "use strict";
 (() => {
@@ -132,10 +136,14 @@
   // ---------------------------------------------------------------------------------------------
   // URL hash state
   // ---------------------------------------------------------------------------------------------
-  const VIEWS = ["explore", "lookalikes", "topics", "topic"];
-  const FILTER_KEYS = ["lang", "min_followers", "max_followers", "min_posts"];
+  const VIEWS = ["explore", "lookalikes", "topics", "topic", "shortlist"];
+  // URL keys passed to the API as they are (filters, exclusions, cut-off, ranking weights).
+  const FILTER_KEYS = ["lang", "min_followers", "max_followers", "min_posts", "min_engagement", "max_engagement",
+                       "min_relevance", "relative_relevance", "exclude", "exclude_tags", "lambda", "phi", "tau"];
+  const VIEW_KEYS = ["sort", "order", "page"];  // the view of the blogger result set
   const DEFAULT_TOP = 60;
-  let state = { view: "explore", arg: null, q: "", top: DEFAULT_TOP, filters: {} };
+  const RESULT_DEPTH = 500, PAGE_SIZE = 50, EXPLAIN_TAGS = 3;
+  let state = { view: "explore", arg: null, q: "", top: DEFAULT_TOP, filters: {}, table: {} };
 
   function parseHash() {
     const raw = location.hash.replace(/^#/, "");
@@ -144,11 +152,12 @@
     const params = new URLSearchParams(cut >= 0 ? raw.slice(cut + 1) : "");
     const parts = path.split("/").filter(Boolean);
     const view = VIEWS.includes(parts[0]) ? parts[0] : "explore";
-    const filters = {};
+    const filters = {}, table = {};
     for (const key of FILTER_KEYS) if (params.get(key)) filters[key] = params.get(key);
+    for (const key of VIEW_KEYS) if (params.get(key)) table[key] = params.get(key);
     const top = Number(params.get("top"));
     return { view, arg: parts[1] ? decodeURIComponent(parts[1]) : null, q: params.get("q") || "",
-             top: Number.isInteger(top) && top > 0 ? top : DEFAULT_TOP, filters };
+             top: Number.isInteger(top) && top > 0 ? top : DEFAULT_TOP, filters, table };
   }
 
   /** Readable hashes: commas, colons and minus signs stay as typed. */
@@ -159,11 +168,13 @@
     if (next.q) pairs.push(["q", next.q]);
     if (next.top && next.top !== DEFAULT_TOP) pairs.push(["top", next.top]);
     for (const key of FILTER_KEYS) if (next.filters && next.filters[key]) pairs.push([key, next.filters[key]]);
-    const path = next.view + (next.arg !== null && next.arg !== undefined ? "/" + encodeURIComponent(next.arg) : "");
+    for (const key of VIEW_KEYS) if (next.table && next.table[key]) pairs.push([key, next.table[key]]);
+    const path = next.view + (next.arg !== null && next.arg !== undefined ? "/" + encodeURIComponent(next.arg).replace(/^%40/, "@") : "");
     return "#" + path + (pairs.length ? "?" + pairs.map(([k, v]) => `${k}=${encodeValue(String(v))}`).join("&") : "");
   }
 
-  function hrefFor(patch) { return buildHash({ ...state, arg: null, ...patch }); }
+  /** A link to another view: the theme and filters ride along; the table's sort and page do not. */
+  function hrefFor(patch) { return buildHash({ ...state, arg: null, table: {}, ...patch }); }
 
   function navigate(patch) {
     const hash = hrefFor(patch);
@@ -250,62 +261,197 @@
   // ---------------------------------------------------------------------------------------------
   // bloggers table (explore, lookalikes and topic views)
   // ---------------------------------------------------------------------------------------------
+  // Columns the server sorts the whole result set by (API `sort`); the others are not sortable.
   const COLUMNS = [
     { key: "rank", label: "#", num: true },
-    { key: "username", label: "Blogger", sort: (r) => r.username.toLowerCase() },
-    { key: "lang", label: "Lang", sort: (r) => r.lang },
-    { key: "followers", label: "Followers", num: true, sort: (r) => r.followers },
-    { key: "likes", label: "Likes/post", num: true, sort: (r) => r.likes },
-    { key: "posts", label: "Posts", num: true, sort: (r) => r.posts },
-    { key: "similarity", label: "Relevance", num: true, sort: (r) => r.similarity },
-    { key: "score", label: "Score", num: true, sort: (r) => r.score },
+    { key: "star", label: "", title: "Shortlist (kept in this browser)" },
+    { key: "username", label: "Blogger" },
+    { key: "lang", label: "Lang" },
+    { key: "followers", label: "Followers", num: true, sort: "followers" },
+    { key: "likes", label: "Likes", num: true, title: "Mean likes per post" },
+    { key: "engagement", label: "ER", num: true, sort: "engagement", title: "Engagement rate: mean likes per post / followers" },
+    { key: "posts", label: "Posts", num: true },
+    { key: "similarity", label: "Relevance", num: true, sort: "relevance", title: "Cosine of the blogger to the theme" },
+    { key: "score", label: "Score", num: true, sort: "score", title: "relevance / (L(likes)^λ · L(followers)^φ · L(tags)^τ)" },
+    { key: "why", label: "Why", title: "Their tags contributing most to the relevance (share of it)" },
     { key: "more", label: "" },
   ];
 
-  function renderBloggerTable(box, rows, query = "") {
+  const fmtRate = (r) => (r === null || r === undefined ? "–" : (100 * r).toFixed(r >= 0.1 ? 1 : 2) + "%");
+
+  /** The explanation of one hit: its top tags with their share of the relevance. */
+  function whyCell(r) {
+    if (!r.why) return h("td", { class: "why" });
+    const other = `other tags: ${(100 * r.why.other_share).toFixed(0)}%`;
+    return h("td", { class: "why", title: other },
+      ...r.why.tags.map((t) => h("span", { class: "why-tag" + (t.contribution < 0 ? " negative" : ""), "data-tag": t.tag,
+                                            title: `#${t.tag}: ${t.contribution.toFixed(3)} of ${r.similarity.toFixed(3)} (weight ${t.weight.toFixed(3)} × cosine ${t.cosine.toFixed(3)})` },
+        "#" + t.tag, h("span", { class: "share" }, (100 * t.share).toFixed(0) + "%"))));
+  }
+
+  /**
+   * A page of a blogger result set. `body`: the API's answer (bloggers, total, offset, sort, order).
+   * `opts.onView(patch)`: change sort/order/page (server side); `opts.onExclude(blogger)`: leave a
+   * blogger out of the query. Without onView the headers are plain and there is no pager.
+   */
+  function renderBloggerTable(box, body, query = "", opts = {}) {
+    const rows = body.bloggers || [];
     box.dataset.query = query;
+    box.dataset.total = String(body.total ?? rows.length);
     if (!rows.length) {
-      box.replaceChildren(h("p", { class: "empty" }, "No blogger matches: loosen the filters."));
+      box.replaceChildren(h("p", { class: "empty" }, "No blogger matches: loosen the filters, the exclusions or the relevance cut-off."));
       return;
     }
-    const ranked = rows.map((r, i) => ({ ...r, rank: i + 1 }));
-    let sortKey = "rank", ascending = true;
-    const maxSim = Math.max(...ranked.map((r) => Math.abs(r.similarity)), 1e-9);
-    const draw = () => {
-      const column = COLUMNS.find((c) => c.key === sortKey);
-      const keyOf = column.sort || ((r) => r.rank);
-      const sorted = [...ranked].sort((a, b) => {
-        const ka = keyOf(a), kb = keyOf(b);
-        return (ka < kb ? -1 : ka > kb ? 1 : a.rank - b.rank) * (ascending ? 1 : -1);
-      });
-      const head = h("tr", {}, ...COLUMNS.map((c) => h("th", {
-        class: [c.num ? "num" : "", c.key === sortKey ? "sorted" : "", c.key === sortKey && ascending ? "asc" : ""].join(" ").trim() || null,
-        "data-sort": c.key === "more" ? null : c.key,
-        title: c.key === "score" ? "relevance / (L(likes)^λ · L(followers)^φ · L(tags)^τ)" : null,
-        onclick: c.key === "more" ? null : () => {
-          if (sortKey === c.key) ascending = !ascending;
-          else { sortKey = c.key; ascending = c.key === "rank" || c.key === "username" || c.key === "lang"; }
-          draw();
-        },
-      }, c.label)));
-      const body = sorted.map((r) => h("tr", { "data-blogger-id": r.blogger_id, "data-lang": r.lang,
-                                                 "data-followers": r.followers, "data-posts": r.posts },
-        h("td", { class: "num" }, r.rank),
-        h("td", {}, h("a", { class: "user", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }),
-                             title: `${r.blogger_id}: bloggers like this one` }, "@" + r.username)),
-        h("td", {}, r.lang),
-        h("td", { class: "num", title: fmtInt(r.followers) }, fmtCompact(r.followers)),
-        h("td", { class: "num" }, fmtCompact(r.likes)),
-        h("td", { class: "num" }, fmtInt(r.posts)),
-        h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 36 * Math.abs(r.similarity) / maxSim) + "px" } }),
+    const offset = body.offset || 0, sortKey = body.sort || "score", order = body.order || "desc";
+    const maxSim = Math.max(...rows.map((r) => Math.abs(r.similarity)), 1e-9);
+    const columns = COLUMNS.filter((c) => c.key !== "why" || rows.some((r) => r.why));
+    const head = h("tr", {}, ...columns.map((c) => {
+      const sortable = opts.onView && c.sort;
+      const sorted = sortable && c.sort === sortKey;
+      return h("th", {
+        class: [c.num ? "num" : "", sorted ? "sorted" : "", sorted && order === "asc" ? "asc" : ""].join(" ").trim() || null,
+        "data-sort": sortable ? c.sort : null, title: c.title || null,
+        onclick: sortable ? () => opts.onView({ sort: c.sort === "score" ? "" : c.sort,
+                                                 order: sorted && order === "desc" ? "asc" : "", page: "" }) : null,
+      }, c.label);
+    }));
+    const lines = rows.map((r, i) => {
+      const starred = shortlist.has(r.blogger_id);
+      const cells = {
+        rank: h("td", { class: "num" }, offset + i + 1),
+        star: h("td", {}, h("button", { type: "button", class: "star" + (starred ? " on" : ""), "aria-pressed": starred ? "true" : "false",
+                                        title: starred ? "Remove from the shortlist" : "Add to the shortlist",
+                                        onclick: (event) => { toggleShortlist(r, query); const on = shortlist.has(r.blogger_id);
+                                          event.currentTarget.classList.toggle("on", on); event.currentTarget.setAttribute("aria-pressed", on ? "true" : "false"); } },
+                                   starred ? "★" : "☆")),
+        username: h("td", {}, h("a", { class: "user", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }),
+                                       title: `${r.blogger_id}: bloggers like this one` }, "@" + r.username),
+                    h("a", { class: "profile-link", href: r.profile_url, target: "_blank", rel: "noopener noreferrer",
+                             title: `@${r.username} on Instagram` }, "↗")),
+        lang: h("td", {}, r.lang),
+        followers: h("td", { class: "num", title: fmtInt(r.followers) }, fmtCompact(r.followers)),
+        likes: h("td", { class: "num" }, fmtCompact(r.likes)),
+        engagement: h("td", { class: "num" }, fmtRate(r.engagement)),
+        posts: h("td", { class: "num" }, fmtInt(r.posts)),
+        similarity: h("td", { class: "num" }, h("span", { class: "relbar", style: { width: Math.max(2, 18 * Math.abs(r.similarity) / maxSim) + "px" } }),
           r.similarity.toFixed(3)),
-        h("td", { class: "num" }, r.score.toFixed(3)),
-        h("td", {}, h("a", { class: "lookalikes-link", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }),
-                         title: `Bloggers like @${r.username}` }, "lookalikes"))));
-      box.replaceChildren(h("div", { class: "table-wrap" }, h("table", { class: "data" }, h("thead", {}, head), h("tbody", {}, ...body))));
-    };
-    draw();
+        score: h("td", { class: "num" }, r.score.toFixed(3)),
+        why: whyCell(r),
+        more: h("td", { class: "actions-cell" },
+          h("a", { class: "lookalikes-link", href: hrefFor({ view: "lookalikes", arg: r.blogger_id }), title: `Bloggers like @${r.username}` }, "lookalikes"),
+          opts.onExclude ? h("button", { type: "button", class: "link exclude-one", title: `Leave @${r.username} out of this query`,
+                                         onclick: () => opts.onExclude(r) }, "exclude") : null),
+      };
+      return h("tr", { "data-blogger-id": r.blogger_id, "data-username": r.username, "data-lang": r.lang,
+                       "data-followers": r.followers, "data-posts": r.posts, "data-engagement": r.engagement ?? "",
+                       "data-similarity": r.similarity, "data-score": r.score },
+        ...columns.map((c) => cells[c.key]));
+    });
+    const parts = [h("div", { class: "table-wrap" }, h("table", { class: "data" }, h("thead", {}, head), h("tbody", {}, ...lines)))];
+    const total = body.total ?? rows.length, size = body.limit || rows.length;
+    if (opts.onView && total > size) {
+      const page = Math.floor(offset / size) + 1, pages = Math.ceil(total / size);
+      parts.push(h("div", { class: "pager" },
+        h("button", { type: "button", class: "pager-prev", disabled: page <= 1, onclick: () => opts.onView({ page: page - 1 > 1 ? String(page - 1) : "" }) }, "‹ previous"),
+        h("span", { class: "pager-info" }, `rows ${offset + 1}–${offset + rows.length} of ${fmtInt(total)} · page ${page} of ${pages}`),
+        h("button", { type: "button", class: "pager-next", disabled: page >= pages, onclick: () => opts.onView({ page: String(page + 1) }) }, "next ›")));
+    }
+    box.replaceChildren(...parts);
   }
+
+  /** API parameters of a blogger query for the current state: filters, the view, explanations. */
+  function bloggerParams() {
+    const page = Math.max(1, Number(state.table.page) || 1);
+    return { ...currentFilters(), top: RESULT_DEPTH, limit: PAGE_SIZE, page, explain: EXPLAIN_TAGS,
+             sort: state.table.sort || null, order: state.table.order || null };
+  }
+
+  const changeView = (patch) => navigate({ view: state.view, arg: state.arg, table: { ...state.table, ...patch } });
+
+  function excludeBlogger(r) {
+    const list = (state.filters.exclude || "").split(",").map((x) => x.trim()).filter(Boolean);
+    if (!list.includes("@" + r.username)) list.push("@" + r.username);
+    navigate({ view: state.view, arg: state.arg, filters: { ...state.filters, exclude: list.join(",") }, table: {} });
+  }
+
+  /** The export link of the current query's whole result set (same filters and sort). */
+  function exportHref(path, extra = {}) {
+    const query = new URLSearchParams();
+    const params = { ...currentFilters(), top: RESULT_DEPTH, explain: EXPLAIN_TAGS, sort: state.table.sort, order: state.table.order, ...extra };
+    for (const [key, value] of Object.entries(params)) if (value !== null && value !== undefined && value !== "") query.set(key, value);
+    return path + "?" + query;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the shortlist: starred bloggers kept in this browser (localStorage), exported as CSV
+  // ---------------------------------------------------------------------------------------------
+  const SHORTLIST_KEY = "topictensor.shortlist.v1";
+  const SHORTLIST_FIELDS = ["blogger_id", "username", "profile_url", "lang", "followers", "likes", "engagement", "posts",
+                            "similarity", "score", "query", "added"];
+
+  const shortlist = {
+    read() {
+      try { const list = JSON.parse(localStorage.getItem(SHORTLIST_KEY) || "[]"); return Array.isArray(list) ? list : []; }
+      catch (_) { return []; }
+    },
+    write(list) { localStorage.setItem(SHORTLIST_KEY, JSON.stringify(list)); updateShortlistCount(); },
+    has(id) { return this.read().some((e) => e.blogger_id === id); },
+  };
+
+  function toggleShortlist(r, query) {
+    const list = shortlist.read();
+    const at = list.findIndex((e) => e.blogger_id === r.blogger_id);
+    if (at >= 0) list.splice(at, 1);
+    else list.push({ blogger_id: r.blogger_id, username: r.username, profile_url: r.profile_url, lang: r.lang,
+                     followers: r.followers, likes: r.likes, engagement: r.engagement, posts: r.posts,
+                     similarity: r.similarity, score: r.score, query, added: new Date().toISOString() });
+    shortlist.write(list);
+  }
+
+  function updateShortlistCount() {
+    const n = shortlist.read().length;
+    $("#shortlist-count").textContent = n ? String(n) : "";
+  }
+
+  const csvCell = (v) => {
+    const text = v === null || v === undefined ? "" : String(v);
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+
+  function shortlistCsv(list) {
+    return [SHORTLIST_FIELDS.join(","), ...list.map((e) => SHORTLIST_FIELDS.map((f) => csvCell(e[f])).join(","))].join("\n") + "\n";
+  }
+
+  function loadShortlist() {
+    const list = shortlist.read();
+    $("#shortlist-meta").textContent = list.length ? `${list.length} blogger${list.length > 1 ? "s" : ""}, kept in this browser` : "";
+    $("#shortlist-download").disabled = !list.length;
+    $("#shortlist-clear").disabled = !list.length;
+    const box = $("#shortlist");
+    if (!list.length) {
+      box.replaceChildren(h("p", { class: "empty" }, "Nothing shortlisted yet: star (☆) bloggers in any table."));
+      return;
+    }
+    box.replaceChildren(h("div", { class: "table-wrap" }, h("table", { class: "data" },
+      h("thead", {}, h("tr", {}, ...["Blogger", "Lang", "Followers", "ER", "Relevance", "Found with", ""].map((l, i) => h("th", { class: [2, 3, 4].includes(i) ? "num" : null }, l)))),
+      h("tbody", {}, ...list.map((e) => h("tr", { "data-blogger-id": e.blogger_id },
+        h("td", {}, h("a", { class: "user", href: hrefFor({ view: "lookalikes", arg: e.blogger_id, q: "" }) }, "@" + e.username),
+          h("a", { class: "profile-link", href: e.profile_url, target: "_blank", rel: "noopener noreferrer" }, "↗")),
+        h("td", {}, e.lang), h("td", { class: "num" }, fmtCompact(e.followers)), h("td", { class: "num" }, fmtRate(e.engagement)),
+        h("td", { class: "num" }, Number(e.similarity).toFixed(3)), h("td", { class: "meta" }, e.query),
+        h("td", {}, h("button", { type: "button", class: "link shortlist-remove", onclick: () => { toggleShortlist(e, e.query); loadShortlist(); } }, "remove"))))))));
+  }
+
+  $("#shortlist-download").addEventListener("click", () => {
+    const url = URL.createObjectURL(new Blob([shortlistCsv(shortlist.read())], { type: "text/csv" }));
+    const link = h("a", { href: url, download: "shortlist.csv" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+  $("#shortlist-clear").addEventListener("click", () => { shortlist.write([]); loadShortlist(); });
+  window.addEventListener("storage", (event) => { if (event.key === SHORTLIST_KEY) { updateShortlistCount(); if (state.view === "shortlist") loadShortlist(); } });
 
   function showError(box, error) {
     box.replaceChildren(h("p", { class: "notice error" }, error.message || String(error)));
@@ -325,6 +471,13 @@
     $("#min-followers").value = f.min_followers || "";
     $("#max-followers").value = f.max_followers || "";
     $("#min-posts").value = f.min_posts || "";
+    $("#min-engagement").value = f.min_engagement ? String(Math.round(Number(f.min_engagement) * 1e6) / 1e4) : "";
+    $("#max-engagement").value = f.max_engagement ? String(Math.round(Number(f.max_engagement) * 1e6) / 1e4) : "";
+    $("#relative-relevance").value = f.relative_relevance ? String(Math.round(Number(f.relative_relevance) * 1e4) / 100) : "";
+    $("#min-relevance").value = f.min_relevance || "";
+    $("#exclude").value = f.exclude || "";
+    $("#exclude-tags").value = f.exclude_tags || "";
+    for (const key of ["lambda", "phi", "tau"]) $("#w-" + key).value = f[key] || "";
     const chosen = new Set((f.lang || "").split(",").filter(Boolean));
     for (const box of filtersForm.querySelectorAll("input[name=lang]")) {
       box.checked = chosen.has(box.value);
@@ -340,10 +493,25 @@
       const value = $(id).value.trim();
       if (value !== "" && Number(value) >= 0) f[key] = String(Math.floor(Number(value)));
     }
+    // Engagement and the relative cut-off are typed in percent; the URL and the API take shares.
+    for (const [key, id] of [["min_engagement", "#min-engagement"], ["max_engagement", "#max-engagement"], ["relative_relevance", "#relative-relevance"]]) {
+      const value = $(id).value.trim();
+      if (value !== "" && Number.isFinite(Number(value))) f[key] = String(Math.round(Number(value) * 1e4) / 1e6);
+    }
+    const minRel = $("#min-relevance").value.trim();
+    if (minRel !== "" && Number.isFinite(Number(minRel))) f.min_relevance = minRel;
+    for (const key of ["lambda", "phi", "tau"]) {
+      const value = $("#w-" + key).value.trim();
+      if (value !== "" && Number.isFinite(Number(value))) f[key] = value;
+    }
+    const list = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean).join(",");
+    if (list("#exclude")) f.exclude = list("#exclude");
+    if (list("#exclude-tags")) f.exclude_tags = list("#exclude-tags");
     return f;
   }
 
-  const applyFilters = () => navigate({ view: state.view, arg: state.arg, filters: readFilterInputs() });
+  const applyFilters = () => navigate({ view: state.view, arg: state.arg, filters: readFilterInputs(),
+                                        table: { ...state.table, page: "" } });
   const applyFiltersSoon = debounce(applyFilters, 400);
 
   async function loadFacets() {
@@ -355,6 +523,14 @@
     for (const id of ["#min-followers", "#max-followers"]) { $(id).placeholder = "any"; $(id).title = range; }
     $("#min-posts").placeholder = "any";
     $("#min-posts").title = `bloggers have ${fmtInt(facets.posts.min)} to ${fmtInt(facets.posts.max)} posts`;
+    if (facets.engagement) {
+      const e = facets.engagement;
+      for (const id of ["#min-engagement", "#max-engagement"]) {
+        $(id).placeholder = "any";
+        $(id).title = `engagement rates run from ${fmtRate(e.min)} to ${fmtRate(e.max)} (median ${fmtRate(e.median)})`;
+      }
+    }
+    if (facets.ranking) for (const key of ["lambda", "phi", "tau"]) $("#w-" + key).placeholder = String(facets.ranking[key]);
     syncFilterInputs();
   }
 
@@ -425,6 +601,8 @@
 
   function submitQuery() {
     hideSuggestions();
+    const typed = input.value.trim();
+    if (/^@[^,\s]+$/.test(typed)) { navigate({ view: "lookalikes", arg: typed, q: state.q }); return; }  // a blogger by @username
     const text = formatQuery(parseQuery(input.value));
     navigate({ view: "explore", q: text });
   }
@@ -535,7 +713,9 @@
         cloudShown = cloudKey;
         unknownTags = new Set(body.unknown.map((u) => u.replace(/^#+/, "").toLowerCase()));
         renderChips();
-        showNotice(body.unknown.length ? `Not in the model, left out of the theme: ${body.unknown.join(", ")}` : "");
+        const unknownText = body.unknown.map((u) => (body.suggestions && body.suggestions[u] ? `${u} (did you mean ${body.suggestions[u].join(", ")}?)` : u));
+        showNotice([body.unknown.length ? `Not in the model, left out of the theme: ${unknownText.join(", ")}` : "",
+                    ...(body.hints || [])].filter(Boolean).join(" · "));
         renderCloud(cloud, $("#cloud-legend"), body.tags.map((t) => ({ tag: t.tag, count: t.count, value: t.relevance })), {
           valueName: "relevance (cosine to the theme)", query: state.q,
           onPick: (tag, event) => addTag(tag, event.shiftKey ? -1 : 1),
@@ -550,15 +730,27 @@
         showNotice(error.message, true);
       });
     }
-    const bloggersKey = JSON.stringify([state.q, state.filters]);
+    const bloggersKey = JSON.stringify([state.q, state.filters, state.table]);
+    $("#export-csv").href = exportHref("/bloggers.csv", { q: state.q });
     if (bloggersKey !== bloggersShown) {
       if (!table.firstChild) table.replaceChildren(loadingText());
-      bloggersChannel((signal) => api("/bloggers", { q: state.q, top: 50, ...currentFilters() }, signal)).then((body) => {
+      const requested = location.hash;
+      bloggersChannel((signal) => api("/bloggers", { q: state.q, ...bloggerParams() }, signal)).then((body) => {
         bloggersShown = bloggersKey;
-        $("#bloggers-meta").textContent = `${body.bloggers.length} best of ${fmtInt(body.candidates)} scored (${body.method})`;
-        renderBloggerTable(table, body.bloggers, state.q);
+        $("#bloggers-meta").textContent = resultMeta(body);
+        renderBloggerTable(table, body, state.q, { onView: changeView, onExclude: excludeBlogger });
+        table.dataset.hash = requested;  // which view of the page this table answers (tests wait on it)
       }).catch((error) => { bloggersShown = ""; $("#bloggers-meta").textContent = ""; showError(table, error); table.dataset.query = state.q; });
     }
+  }
+
+  /** "500 ranked of 9,001 scored (index) · cut-off 0.512 · 3 excluded (ghost: nobody)". */
+  function resultMeta(body) {
+    const parts = [`${fmtInt(body.total)} ranked of ${fmtInt(body.candidates)} scored (${body.method})`];
+    if (body.min_relevance_applied !== null && body.min_relevance_applied !== undefined) parts.push(`relevance ≥ ${body.min_relevance_applied.toFixed(3)}`);
+    if (body.excluded) parts.push(`${fmtInt(body.excluded)} excluded`);
+    if (body.unknown_excluded && body.unknown_excluded.length) parts.push(`no such blogger or tag to exclude: ${body.unknown_excluded.join(", ")}`);
+    return parts.join(" · ");
   }
 
   async function loadPopularTags() {
@@ -584,10 +776,12 @@
     $("#lookalikes").replaceChildren(loadingText());
     profileChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}`, { top_tags: 40 }, signal)).then((b) => {
       $("#profile").replaceChildren(h("div", { class: "profile", "data-blogger-id": b.blogger_id },
-        h("h2", {}, "@" + b.username, b.username !== b.blogger_id ? h("span", { class: "uid" }, b.blogger_id) : null),
+        h("h2", {}, "@" + b.username, b.username !== b.blogger_id ? h("span", { class: "uid" }, b.blogger_id) : null,
+          h("a", { class: "profile-link", href: b.profile_url, target: "_blank", rel: "noopener noreferrer", title: "Their Instagram profile" }, "↗")),
         h("div", { class: "facts" },
           h("span", {}, "language ", h("b", {}, b.lang)), h("span", {}, h("b", {}, fmtInt(b.followers)), " followers"),
-          h("span", {}, h("b", {}, fmtCompact(b.likes)), " likes / post"), h("span", {}, h("b", {}, fmtInt(b.posts)), " posts"),
+          h("span", {}, h("b", {}, fmtCompact(b.likes)), " likes / post"), h("span", {}, h("b", {}, fmtRate(b.engagement)), " engagement"),
+          h("span", {}, h("b", {}, fmtInt(b.posts)), " posts"),
           h("span", { title: "uses of tags the model knows, over all their posts" }, h("b", {}, fmtInt(b.tags)), " tag uses")),
         h("p", { class: "hint" }, "What their posts are about: the tags nearest to their vector. Click one to explore it.")));
       renderCloud($("#profile-cloud"), $("#profile-legend"), b.about.map((t) => ({ tag: t.tag, count: t.count, value: t.relevance })), {
@@ -595,10 +789,13 @@
         onPick: (tag) => navigate({ view: "explore", q: tag }),
       });
     }).catch((error) => { showError($("#profile"), error); $("#profile-cloud").replaceChildren(); $("#profile-legend").replaceChildren(); });
-    lookalikesChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}/lookalikes`, { top: 50, ...currentFilters() }, signal)).then((body) => {
-      $("#lookalikes-meta").textContent = `${body.bloggers.length} most similar, never the blogger themself`;
-      renderBloggerTable($("#lookalikes"), body.bloggers, id);
-    }).catch((error) => { $("#lookalikes-meta").textContent = ""; showError($("#lookalikes"), error); });
+    $("#lookalikes-export").href = exportHref(`/bloggers/${encodeURIComponent(id)}/lookalikes.csv`);
+    const requested = location.hash;
+    lookalikesChannel((signal) => api(`/bloggers/${encodeURIComponent(id)}/lookalikes`, bloggerParams(), signal)).then((body) => {
+      $("#lookalikes-meta").textContent = `${resultMeta(body)} · never the blogger themself`;
+      renderBloggerTable($("#lookalikes"), body, id, { onView: changeView, onExclude: excludeBlogger });
+      $("#lookalikes").dataset.hash = requested;
+    }).catch((error) => { $("#lookalikes-meta").textContent = ""; showError($("#lookalikes"), error); $("#lookalikes").dataset.query = id; });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -734,8 +931,8 @@
         onPick: (tag) => navigate({ view: "explore", q: tag }),
       });
       $("#topic-bloggers-meta").textContent = `theme: ${themeText}`;
-      return topicBloggersChannel((signal) => api("/bloggers", { q: themeText, top: 30, ...currentFilters() }, signal))
-        .then((body) => renderBloggerTable(table, body.bloggers, themeText))
+      return topicBloggersChannel((signal) => api("/bloggers", { q: themeText, top: 30, explain: EXPLAIN_TAGS, ...currentFilters() }, signal))
+        .then((body) => renderBloggerTable(table, body, themeText))
         .catch((error) => showError(table, error));
     }).catch((error) => { head.dataset.topic = ""; showError(head, error); table.replaceChildren(); $("#topic-legend").replaceChildren(); });
   }
@@ -743,7 +940,7 @@
   // ---------------------------------------------------------------------------------------------
   // routing and start-up
   // ---------------------------------------------------------------------------------------------
-  const LOADERS = { explore: loadExplore, lookalikes: loadLookalikes, topics: loadTopics, topic: loadTopic };
+  const LOADERS = { explore: loadExplore, lookalikes: loadLookalikes, topics: loadTopics, topic: loadTopic, shortlist: loadShortlist };
   const WITH_FILTERS = new Set(["explore", "lookalikes", "topic"]);
 
   function route() {
@@ -753,7 +950,7 @@
       const nav = link.dataset.nav;
       link.classList.toggle("active", nav === state.view || (nav === "topics" && state.view === "topic")
                                       || (nav === "explore" && state.view === "lookalikes"));
-      link.href = nav === "explore" ? hrefFor({ view: "explore" }) : "#topics";
+      link.href = nav === "explore" ? hrefFor({ view: "explore" }) : "#" + nav;
     }
     const slot = WITH_FILTERS.has(state.view) && $(`#view-${state.view} .filters-slot`);
     if (slot) { slot.append(filtersForm); filtersForm.hidden = false; } else { filtersForm.hidden = true; }
@@ -776,10 +973,12 @@
   }
 
   filtersForm.addEventListener("input", (event) => { if (event.target.type === "number") applyFiltersSoon(); });
+  filtersForm.addEventListener("change", (event) => { if (event.target.type === "text") applyFilters(); });
   filtersForm.addEventListener("submit", (event) => { event.preventDefault(); applyFilters(); });
   $("#filters-clear").addEventListener("click", () => navigate({ view: state.view, arg: state.arg, filters: {} }));
   window.addEventListener("hashchange", route);
 
+  updateShortlistCount();
   route();
   loadModelInfo();
   loadFacets().catch(() => { /* a model without bloggers: the filters stay empty, the tables say why */ });
