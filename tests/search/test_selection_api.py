@@ -101,7 +101,7 @@ def test_the_explorer_page_takes_any_query_string(client):
 # ---- bad values of every new parameter -------------------------------------------------------------
 
 @pytest.mark.parametrize("params, status, message", [
-    ({"lambda": 2}, 400, "lambda_ must be a number in 0..1"),
+    ({"lambda": 2}, 400, "lambda_ must be a number in -1..1"),
     ({"lambda": "x"}, 422, "float|number"),
     ({"lambda": 0.1, "lambda_": 0.3}, 400, "disagree"),
     ({"sort": "likes"}, 400, "sort must be one of score, relevance, followers, engagement"),
@@ -283,12 +283,17 @@ def test_cli_explain_sort_pages_exclusions_and_csv(cli, client):
     (["bloggers", "cat", "--min-relevance", "2"], "min_relevance must be"),
     (["bloggers", "cat", "--min-engagement", "-1"], "min_engagement must be >= 0"),
     (["topic", "apple:-1"], "only negative weights"),
-    (["lookalikes", "@nobody_here"], "no blogger '@nobody_here'"),
 ])
 def test_cli_bad_selection_options_exit_2(cli, args, message):
     result = cli(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_cli_unknown_username_exits_3_not_found(cli):
+    result = cli("lookalikes", "@nobody_here")
+    assert result.exit_code == 3, result.output
+    assert "no blogger '@nobody_here'" in result.output
 
 
 def test_a_version_written_before_profiles_still_ranks_and_says_why_it_cannot_explain(world, client):
