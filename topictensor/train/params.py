@@ -43,6 +43,32 @@ class TrainConfig(BaseModel):
         "the candidates of a neighbour search are uniform too, and on every corpus measured 0 beat "
         "StarSpace's 1.0 (sampling from the data) by a wide margin (table in benchmarks/bench_trainer_quick.py).",
     )
+    neg_mix: float = Field(
+        1.0,
+        ge=0,
+        le=1.0,
+        description="Share of the negative distribution drawn ~ count**neg_power; the rest is uniform over "
+        "the vocabulary (frequency-aware sampling mixed with uniform). 1 = count**neg_power alone "
+        "(with neg_power 0 that is uniform).",
+    )
+    rare_count: int = Field(
+        20,
+        ge=1,
+        description="rare_boost: a tag is rare when its weighted count is below this.",
+    )
+    rare_boost: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Extra passes per epoch over the posts holding a rare tag (see rare_count): more "
+        "epochs for rare tags without more epochs for the rest; 0 = off.",
+    )
+    init: Literal["random", "ppmi_svd"] = Field(
+        "random",
+        description="Cold start from normal(0, init_sd) (random) or from the PPMI + truncated SVD of the "
+        "post-level co-occurrence counts (ppmi_svd: rows scaled to the norm a random row has, then "
+        "trained). A warm start's vectors take precedence over either.",
+    )
     max_context: int = Field(
         0,
         ge=0,
