@@ -28,7 +28,6 @@ import bench_trainer  # noqa: E402
 LEVERS: dict[str, dict] = {
     "defaults": {},
     "neg-freq-0.75-mix-0.2": {"neg_power": 0.75, "neg_mix": 0.2},
-    "neg-freq-0.5": {"neg_power": 0.5},
     "separate-rhs": {"separate_rhs": True},
     "subsample-1e-3": {"subsample": 1e-3},
     "rare-boost-2": {"rare_boost": 2, "rare_count": 20},
@@ -36,8 +35,10 @@ LEVERS: dict[str, dict] = {
     "dim-128": {"dim": 128},
     "epochs-10": {"epochs": 10},
     "negatives-25": {"negatives": 25},
-    "softmax-t0.1": {"loss": "softmax", "temperature": 0.1},
-    "softmax-t0.05": {"loss": "softmax", "temperature": 0.05},
+    "margin-0.1": {"margin": 0.1},
+    "margin-0.2": {"margin": 0.2},
+    "margin-0.1-negatives-15": {"margin": 0.1, "negatives": 15},
+    "softmax-t0.07": {"loss": "softmax", "temperature": 0.07},
 }
 
 

@@ -20,7 +20,10 @@ enough to train in seconds (sizes printed by the command; the README's table lis
 * ``zipf``: real-world-like heavy tails everywhere: topic sizes, tag frequencies within a topic
   (exponent 1.2) and post lengths (log-normal, 2 to 30 tags);
 
-all with bloggers (1-2 topics each, a few habitual tags), spam tags sprinkled over posts and a few
+and ``synth``: ``topictensor.synth``'s planted corpus (seed 11, 3,000 bloggers), normalised and
+filtered the same way, with its truth (the planted-topic corpus whose topic precision must not
+fall). The generated shapes come
+with bloggers (1-2 topics each, a few habitual tags), spam tags sprinkled over posts and a few
 spammers posting 20-30 random tags. Filtered like production: tags used by >= 3 bloggers; 5% of
 posts held out, their tags kept only if known to the training split.
 """
@@ -144,6 +147,32 @@ def generate(shape: Shape, seed: int = 0) -> tuple[list[list[str]], list[str], d
     return posts, bloggers, {"topic_of": topic_of, "spam": spam}
 
 
+def generate_synth(seed: int = 11, n_bloggers: int = 3000) -> tuple[list[list[str]], list[str], dict]:
+    """The project's own planted generator (``topictensor.synth``: themes in several languages,
+    ambiguous tags, spam, habits, spammers), normalised (caption hashtags included) and with the
+    truth of ``topictensor.synth.tag_theme_map``: tags of exactly one theme, and the spam tags."""
+    from topictensor.synth import SynthConfig, tag_theme_map
+    from topictensor.synth import generate as synth_generate
+    from topictensor.tags import extract_caption_tags, normalize_tags
+
+    corpus = synth_generate(SynthConfig(seed=seed, n_bloggers=n_bloggers))
+    posts, bloggers = [], []
+    for tags, caption, blogger in zip(corpus.posts["tags"], corpus.posts["caption"], corpus.posts["blogger_id"]):
+        norm = normalize_tags(tags) if tags is not None else extract_caption_tags(caption)
+        posts.append(sorted(set(norm)))
+        bloggers.append(str(blogger))
+    users: dict[str, set] = {}
+    for tags, b in zip(posts, bloggers):
+        for tag in tags:
+            users.setdefault(tag, set()).add(b)
+    keep = {t for t, u in users.items() if len(u) >= 3}
+    posts = [[t for t in p if t in keep] for p in posts]
+    themes = tag_theme_map()
+    topic_of = {t: next(iter(th)) for t, th in themes.items() if t in keep and len(th) == 1 and th != {"spam"}}
+    spam = sorted(t for t, th in themes.items() if t in keep and "spam" in th)
+    return posts, bloggers, {"topic_of": topic_of, "spam": spam}
+
+
 def split(posts: list[list[str]], share: float, seed: int) -> tuple[list[list[str]], list[list[str]]]:
     """Posts with >= 2 tags; ``share`` of them held out, keeping only tags the training split knows."""
     posts = [p for p in posts if len(p) >= 2]
@@ -180,8 +209,13 @@ def write_shape(name: str, out: Path, seed: int = 0) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    posts, _, truth = generate(SHAPES[name], seed)
-    train, heldout = split(posts, SHAPES[name].heldout_share, seed)
+    if name == "synth":
+        posts, _, truth = generate_synth(seed=11 + seed)
+        share = 0.05
+    else:
+        posts, _, truth = generate(SHAPES[name], seed)
+        share = SHAPES[name].heldout_share
+    train, heldout = split(posts, share, seed)
     truth["themes"] = themes_of(train, truth["topic_of"])
     d = out / name
     d.mkdir(parents=True, exist_ok=True)
@@ -216,10 +250,10 @@ def truth_for(corpus_dir: str | Path, train: list[list[str]] | None = None) -> d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=".data/shapes")
-    ap.add_argument("--shape", action="append", choices=sorted(SHAPES), help="default: all")
+    ap.add_argument("--shape", action="append", choices=sorted(SHAPES) + ["synth"], help="default: all")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    for name in args.shape or list(SHAPES):
+    for name in args.shape or [*SHAPES, "synth"]:
         t = time.perf_counter()
         info = write_shape(name, Path(args.out), args.seed)
         print(json.dumps({**info, "seconds": round(time.perf_counter() - t, 1)}), flush=True)

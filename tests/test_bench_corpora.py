@@ -79,3 +79,11 @@ def test_write_shape_round_trips(tmp_path, name):
     d = tmp_path / name
     assert pq.read_table(d / "train.parquet").num_rows == info["posts"]
     assert corpora.truth_for(d)["info"]["shape"] == name
+
+
+def test_synth_shape_truth_is_the_planted_one():
+    posts, _, truth = corpora.generate_synth(seed=3, n_bloggers=200)
+    used = {t for p in posts for t in p}
+    assert truth["topic_of"]["bmw"] == "cars" and "apple" not in truth["topic_of"]  # apple is in two themes
+    assert "instagood" in truth["spam"] and set(truth["spam"]) <= used
+    assert not set(truth["spam"]) & set(truth["topic_of"])
