@@ -22,7 +22,9 @@ def cooccurrence_matrix(posts: EncodedPosts, vocab_size: int):
 
     lengths = posts.post_lengths()
     starts = posts.offsets[:-1]
-    rows, cols, vals = [], [], []
+    # Each batch of pairs is summed into the matrix at once, so memory holds the distinct pairs
+    # plus one batch, not every pair occurrence of the corpus.
+    total = sparse.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
     for n in np.unique(lengths):
         if n < 2:
             continue
@@ -36,15 +38,10 @@ def cooccurrence_matrix(posts: EncodedPosts, vocab_size: int):
             b = np.tile(ids, (1, n)).ravel()
             ww = (np.repeat(w, n, axis=1) * np.tile(w, (1, n))).ravel()
             keep = (a != b) & (ww > 0)
-            rows.append(a[keep])
-            cols.append(b[keep])
-            vals.append(ww[keep])
-    if not rows:
-        return sparse.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
-    m = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(vocab_size, vocab_size)).tocsr()
-    m.sum_duplicates()
-    return m
+            total = total + sparse.coo_matrix((ww[keep], (a[keep], b[keep])),
+                                              shape=(vocab_size, vocab_size)).tocsr()
+    total.sum_duplicates()
+    return total
 
 
 def ppmi_svd_vectors(posts: EncodedPosts, vocab_size: int, dim: int, seed: int = 0,
