@@ -16,12 +16,13 @@ export TOPICTENSOR_CONFIG := $(CURDIR)/topictensor.yaml
 # Airflow's SimpleAuthManager: an editor (may promote/roll back) and a read-only user for the demo UI.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
 
-.PHONY: install demo test bench airflow-init airflow-ui serve clean-demo help
+.PHONY: install demo test bench bench-levers airflow-init airflow-ui serve clean-demo help
 
 help:
 	@echo "make demo   - install, write the demo corpus, run the topictensor_refresh DAG, print a summary"
 	@echo "make test   - install (system packages too) and run the test suite (PYTEST_ARGS=... for a subset)"
 	@echo "make bench  - trainer benchmark against gensim and PPMI-SVD (prints a table)"
+	@echo "make bench-levers - every trainer lever vs the peers and the count table, per corpus shape"
 	@echo "make serve  - the explorer and HTTP API over the production model: http://127.0.0.1:8000/"
 	@echo "make airflow-ui - Airflow's UI with the model-versions view: http://127.0.0.1:8080/plugin/topictensor-versions"
 
@@ -83,6 +84,10 @@ bench: $(BENCH_STAMP) demo
 	@echo "== warm start vs cold: ../shared/bench, then the demo corpus =="
 	$(BIN)/python benchmarks/bench_warm_start.py
 	$(BIN)/python benchmarks/bench_warm_start.py --train .data/bench-demo/train.parquet --heldout .data/bench-demo/heldout.parquet
+
+bench-levers: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/corpora.py --out .data/shapes
+	nice -n 10 $(BIN)/python benchmarks/bench_levers.py --corpora bench,.data/shapes/short,.data/shapes/generic,.data/shapes/zipf,.data/shapes/synth
 
 clean-demo:
 	rm -rf .data .airflow

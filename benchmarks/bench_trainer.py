@@ -1,5 +1,9 @@
-"""Trainer benchmark: our StarSpace trainer against gensim's Word2Vec and a PPMI + SVD baseline,
-on the same split, the same threads, in one run. Prints one table.
+"""Trainer benchmark: our StarSpace trainer against gensim's Word2Vec, a PPMI + SVD baseline and
+the count table (each tag's neighbours ranked by raw co-occurrence count in training: the
+memorising reference, no embedding), on the same split, the same threads, in one run. Prints one
+table. When the corpus has a planted truth (``benchmarks/corpora.py``: a truth.json beside the
+train file, or ../shared/bench's tag names), every system also gets topic precision@10 and the
+spam share of the themes' top-20 tags.
 
     make bench                                   # ../shared/bench, then the demo corpus
     python benchmarks/bench_trainer.py --train T.parquet --heldout H.parquet --threads 2
@@ -111,23 +115,58 @@ def run_ppmi_svd(train_path: str, args: argparse.Namespace, overrides: dict):
     return vectors, index, time.perf_counter() - started, 0
 
 
-SYSTEMS = {"ours": run_ours, "gensim": run_gensim, "ppmi-svd": run_ppmi_svd}
+def run_count(train_path: str, args: argparse.Namespace, overrides: dict):
+    """The memorising reference: no vectors; each tag's neighbours are the tags it co-occurred
+    with most often in training (``topictensor.quality.CooccurrenceCounts``)."""
+    from topictensor.quality import CooccurrenceCounts
+
+    posts = read_tags(train_path)
+    args.cpu_started = time.process_time()
+    started = time.perf_counter()
+    counts = CooccurrenceCounts.from_posts(posts)
+    return counts, counts.index, time.perf_counter() - started, 0
+
+
+SYSTEMS = {"ours": run_ours, "gensim": run_gensim, "ppmi-svd": run_ppmi_svd, "count": run_count}
+
+
+def planted_metrics(model, truth: dict) -> dict:
+    """topic precision@10 and the spam share of the themes' top-20 tags, for vectors (a
+    ``(vectors, index)`` pair) or the count table."""
+    from topictensor import quality as qm
+
+    if isinstance(model, qm.CooccurrenceCounts):
+        tops = [qm.count_theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20) for seeds in truth["themes"].values()]
+        precision = qm.count_topic_precision(model, truth["topic_of"], 10)
+    else:
+        tops = [qm.theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20) for seeds in truth["themes"].values()]
+        precision = qm.topic_precision(model, truth["topic_of"], 10)
+    return {"topic_p10": precision, "spam_share": qm.spam_share(tops, set(truth["spam"]))}
 
 
 def child(args: argparse.Namespace) -> None:
     """Run one system and print one JSON line."""
-    from topictensor.quality import quality
+    from topictensor.quality import CooccurrenceCounts, count_ranking_quality, quality
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from corpora import truth_for
 
     overrides = json.loads(args.overrides)
-    vectors, index, seconds, tags_seen = SYSTEMS[args.system](args.train, args, overrides)
+    model, index, seconds, tags_seen = SYSTEMS[args.system](args.train, args, overrides)
     cpu_seconds = time.process_time() - args.cpu_started
     heldout = read_tags(args.heldout)
-    q = quality((vectors, index), heldout)
+    if isinstance(model, CooccurrenceCounts):
+        q, dim = count_ranking_quality(model, heldout), None
+    else:
+        model = (model, index)
+        q, dim = quality(model, heldout), int(model[0].shape[1])
+    truth = truth_for(Path(args.train).parent, read_tags(args.train))
     print("RESULT " + json.dumps({
         "system": args.system, "quality": q.quality, "seconds": seconds,
         "tags_per_s": tags_seen / seconds if tags_seen and seconds else None,
-        "peak_mb": peak_rss_mb(), "dim": int(vectors.shape[1]), "startup": getattr(args, "startup", None),
+        "peak_mb": peak_rss_mb(), "dim": dim, "startup": getattr(args, "startup", None),
         "cpu_seconds": cpu_seconds, "loop_seconds": getattr(args, "loop_seconds", None),
+        **(planted_metrics(model, truth) if truth else {}),
     }))
 
 
@@ -149,6 +188,8 @@ def fmt_table(rows: list[dict], columns: list[str]) -> str:
     def cell(v):
         if v is None:
             return "-"
+        if isinstance(v, bool):
+            return str(v)
         if isinstance(v, float):
             return f"{v:.4f}" if v < 10 else f"{v:,.1f}"
         return str(v)
@@ -168,7 +209,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5, help="for gensim (ours uses its own default unless --set epochs=N)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
-    ap.add_argument("--systems", default="ours,gensim,ppmi-svd")
+    ap.add_argument("--systems", default="ours,gensim,ppmi-svd,count")
     ap.add_argument("--scaling", action="store_true", help="also time ours on 1 thread vs --threads")
     ap.add_argument("--repeat", type=int, default=5, help="runs of each side of --scaling")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -192,16 +233,24 @@ def main() -> None:
         rows.append(spawn(system, args, overrides if system == "ours" else {}))
         print(f"  {system}: done", file=sys.stderr, flush=True)
     by = {r["system"]: r for r in rows}
+    if "count" in by:
+        for r in rows:
+            r["of_count"] = r["quality"] / by["count"]["quality"]
     if "ours" in by and "gensim" in by:
         rows.append({"system": "ours / gensim", "quality": by["ours"]["quality"] / by["gensim"]["quality"],
                      "seconds": by["ours"]["seconds"] / by["gensim"]["seconds"],
                      "cpu_seconds": by["ours"]["cpu_seconds"] / by["gensim"]["cpu_seconds"],
                      "tags_per_s": by["ours"]["tags_per_s"] / by["gensim"]["tags_per_s"],
                      "peak_mb": by["ours"]["peak_mb"] / by["gensim"]["peak_mb"]})
-    print(fmt_table(rows, ["system", "quality", "seconds", "cpu_seconds", "tags_per_s", "peak_mb", "dim", "startup"]))
-    print("seconds = wall time from the posts in memory to the vectors; cpu_seconds = CPU time of all the "
-          "system's threads in that span (independent of other load on the machine); startup = loading "
-          "our compiled kernels, once per process (not counted)")
+    columns = ["system", "quality", "of_count", "topic_p10", "spam_share", "seconds", "cpu_seconds",
+               "tags_per_s", "peak_mb", "dim", "startup"]
+    print(fmt_table(rows, [c for c in columns if any(c in r for r in rows)]))
+    print("of_count = quality / the count table's; topic_p10 = share of a topic tag's 10 nearest tags in its "
+          "planted topic; spam_share = planted spam among each theme's top-20 tags (theme = its topic's 3 most "
+          "frequent tags); seconds = wall time from the posts in memory to the vectors (count: to the count "
+          "table); cpu_seconds = CPU time of all the system's threads in that span (independent of other load "
+          "on the machine); startup = loading our compiled kernels, once per process (not counted); load "
+          f"average at the end {os.getloadavg()[0]:.2f}")
     if args.scaling:
         # The epochs of two runs of the same config differ by up to 1.5x on this shared VM, so
         # each side runs --repeat times in fresh processes; best and median are both printed.

@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_trainer_quick.py [--set field=value ...] [-v] [--bench DIR]
 (defaults: dim 100, epochs 5, threads 2; every other field from TrainConfig).
 
-What moved quality (2026-11-27, 2 shared vCPUs with other jobs running, so seconds are noisy).
+What moved quality (2026-11-27, when the margin default was still 0.05; 2 shared vCPUs with other jobs running, so seconds are noisy).
 Three corpora so that defaults are not tuned to one instance: bench = /work/shared/bench;
 synth2 / synth3 = topictensor.synth (seed 11, 3,000 bloggers / seed 23, 6,000 bloggers, 80
 spammers), tags used by >= 3 bloggers, 5 % of posts held out. References on them: PPMI-SVD
@@ -20,7 +20,7 @@ several values were partly measured before skipgram switched to one random direc
 | neg_power 0.5                              | 0.254  | 0.242  | 0.223  |                         |
 | neg_power 0.25                             | 0.272  | 0.251  | 0.231  |                         |
 | both_directions (every ordered pair)       | 0.284  | 0.257  | 0.235  | 2x the time             |
-| margin 0.1 / 0.2                           | 0.290 / 0.284 | 0.254 / 0.243 | 0.236 / - | mixed: kept 0.05 |
+| margin 0.1 / 0.2                           | 0.290 / 0.284 | 0.254 / 0.243 | 0.236 / - | mixed then; 0.1 since issue 16 (README, bench_levers.py) |
 | negatives 5 / 15 / 20 / 25                 | 0.269 / 0.286 / 0.296 / 0.299 | 0.255 / 0.255 / 0.257 / 0.258 | - | cost ~ linear |
 | epochs 8 / 10                              | 0.287 / 0.294 | 0.256 / 0.257 | 0.235 / 0.236 |       |
 | loss softmax, temperature 0.1 / 0.05 / 0.3 | 0.284 / - / 0.194 | 0.251 / - / 0.215 | 0.233 | 2x slower |

@@ -49,3 +49,55 @@ def test_batching_does_not_change_neighbours(monkeypatch):
     sims = unit @ unit.T
     np.fill_diagonal(sims, -np.inf)
     assert np.array_equal(whole, np.argsort(-sims, axis=1)[:, :4])
+
+
+# --- the count table ---------------------------------------------------------------------------
+# Training posts: a co-occurs with b 3 times, with c twice, with d once; c and d once; e alone.
+COUNT_TRAIN = [["a", "b"], ["a", "b", "c"], ["b", "a"], ["a", "c", "d"], ["e"], ["a", "a", "b"]]
+
+
+def test_count_table_counts_posts_not_repeats():
+    from topictensor.quality import CooccurrenceCounts
+
+    c = CooccurrenceCounts.from_posts(COUNT_TRAIN)
+    i = c.index
+    assert c.counts[i["a"], i["b"]] == 4 and c.counts[i["b"], i["a"]] == 4  # ["a","a","b"] counts once
+    assert c.counts[i["a"], i["c"]] == 2 and c.counts[i["c"], i["d"]] == 1
+    assert c.counts[i["a"], i["a"]] == 0
+    assert c.posts_with[i["a"]] == 5 and c.posts_with[i["e"]] == 1
+
+
+def test_count_ranking_quality_by_hand():
+    from topictensor.quality import CooccurrenceCounts, count_ranking_quality
+
+    c = CooccurrenceCounts.from_posts(COUNT_TRAIN)
+    # a ranks b(4) c(2) d(1); b: a(4) c(1); c: a(2), then b and d (1 each; b is in more posts);
+    # d: a, c (1 each; a in more posts).
+    # [a, b]: a->b hit, b->a hit: 2/2. [c, d]: c->a miss, d->a miss: 0/2.
+    # [a, c, d]: a->{b,c} 1; c->{a,b} 1; d->{a,c} 2: 4/6. [e, a]: e has no co-tag (miss), a->b miss: 0/2.
+    res = count_ranking_quality(c, [["a", "b"], ["c", "d"], ["a", "c", "d"], ["e", "a"], ["zz", "a"]])
+    assert (res.hits, res.total, res.posts, res.posts_skipped) == (6, 12, 4, 1)
+
+
+def test_topic_precision_and_spam_share_by_hand():
+    from topictensor.quality import (CooccurrenceCounts, count_theme_top_tags, count_topic_precision,
+                                     spam_share, theme_top_tags, topic_precision)
+
+    index = {t: i for i, t in enumerate(TAGS)}
+    # a's nearest 2: b, d -> topic x = {a, b}: 1/2; b: a, d -> 1/2; c (topic y = {c, d}): d, b -> 1/2;
+    # d: c, b -> 1/2. Without d's topic known, c's hit d no longer counts: 2/6.
+    topic_of = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    assert topic_precision((VECTORS, index), topic_of, k=2) == pytest.approx(4 / 8)
+    assert topic_precision((VECTORS, index), {"a": "x", "b": "x", "c": "y"}, k=2) == pytest.approx(2 / 6)
+    # theme {a}: by cosine b, d, c, e
+    assert theme_top_tags((VECTORS, index), {"a": 1.0}, k=3) == ["b", "d", "c"]
+    assert spam_share([["b", "d", "c"], ["e", "c"]], {"d", "e"}) == pytest.approx((1 / 3 + 1 / 2) / 2)
+    c = CooccurrenceCounts.from_posts(COUNT_TRAIN)
+    assert count_theme_top_tags(c, {"a": 1.0}, k=5) == ["b", "c", "d"]  # e never met a
+    assert count_theme_top_tags(c, {"c": 1.0, "d": 2.0}, k=2) == ["a", "b"]  # a: 2 + 2*1
+    # count neighbours: a -> b, c (1 of 2 in x); b -> a, c (1/2); c -> a, b (0/2); d -> a, c (1/2)
+    assert count_topic_precision(c, topic_of, k=2) == pytest.approx(3 / 8)
+    with pytest.raises(ValueError, match="no tag of topic_of"):
+        topic_precision((VECTORS, index), {"zz": "x"})
+    with pytest.raises(ValueError, match="none of the theme's tags"):
+        theme_top_tags((VECTORS, index), {"zz": 1.0})

@@ -4,17 +4,25 @@ For each held-out post, keep its tags known to the vocabulary (deduplicated); wi
 them, each tag's n-1 nearest other tags of the whole vocabulary (cosine) are compared with the
 post's n-1 other tags. quality = hits / sum over tags of (n-1). A tag's neighbour list is
 computed once however many posts it appears in.
+
+Also here: the count table (:class:`CooccurrenceCounts`), the memorising reference that ranks a
+tag's neighbours by how often they co-occurred with it in training, scored by the same metric
+(:func:`count_ranking_quality`); and two metrics against a planted truth: topical purity of the
+nearest tags (:func:`topic_precision`) and the share of planted spam among a theme's best tags
+(:func:`theme_top_tags`, :func:`spam_share`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from scipy import sparse
+
     from topictensor.embeddings import Embeddings
 
 # Similarity block (queries x vocabulary, float32) kept under this size.
@@ -64,6 +72,11 @@ def nearest_ids(unit: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 def quality(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]]) -> QualityResult:
     """Score embeddings on held-out posts; ``emb`` is an Embeddings or (vectors, index tag->row)."""
     unit, index = _unpack(emb)
+    return _score(index, heldout_tag_lists, lambda queries, k: nearest_ids(unit, queries, k))
+
+
+def _score(index: Mapping[str, int], heldout_tag_lists: Iterable[Sequence[str]], neighbours) -> QualityResult:
+    """The metric for any neighbour ranking: ``neighbours(query ids, k)`` -> [len(queries), k] ids."""
     posts: list[list[int]] = []
     skipped = 0
     for tags in heldout_tag_lists:
@@ -81,7 +94,7 @@ def quality(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]]) -> 
 
     queries = np.unique(np.fromiter((i for p in posts for i in p), dtype=np.int64))
     k = max(len(p) for p in posts) - 1
-    neigh = nearest_ids(unit, queries, k)
+    neigh = neighbours(queries, k)
     row_of = {int(q): r for r, q in enumerate(queries)}
     hits = 0
     total = 0
@@ -95,3 +108,143 @@ def quality(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]]) -> 
     return QualityResult(
         quality=hits / total if total else 0.0, hits=hits, total=total, posts=len(posts), posts_skipped=skipped
     )
+
+
+# --- the count table: the memorising reference ------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class CooccurrenceCounts:
+    """In how many training posts each pair of distinct tags appeared together (a post's
+    duplicate tags count once), and each tag's number of posts; rows follow ``index``."""
+
+    counts: "sparse.csr_matrix"  # int64 [V, V], symmetric, zero diagonal
+    posts_with: np.ndarray  # int64 [V]
+    index: Mapping[str, int]
+
+    @classmethod
+    def from_posts(cls, tag_lists: Iterable[Sequence[str]]) -> "CooccurrenceCounts":
+        from scipy import sparse
+
+        index: dict[str, int] = {}
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        singles: list[int] = []
+        for tags in tag_lists:
+            ids = [index.setdefault(t, len(index)) for t in dict.fromkeys(tags if tags is not None else ())]
+            singles.extend(ids)
+            if len(ids) < 2:
+                continue
+            a = np.asarray(ids, dtype=np.int64)
+            pairs_a = np.repeat(a, len(a))
+            pairs_b = np.tile(a, len(a))
+            off = pairs_a != pairs_b
+            rows.append(pairs_a[off])
+            cols.append(pairs_b[off])
+        n = len(index)
+        r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        counts = sparse.coo_matrix((np.ones(len(r), dtype=np.int64), (r, c)), shape=(n, n)).tocsr()
+        counts.sum_duplicates()
+        posts_with = np.bincount(np.asarray(singles, dtype=np.int64), minlength=n)
+        return cls(counts=counts, posts_with=posts_with, index=index)
+
+    def rank(self, scores: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+        """The k best tags by ``scores`` (float [V]); ties go to the tag in more posts, then the
+        lower row; tags in ``exclude`` and tags never co-occurring (score 0) are never ranked, so
+        fewer than k may come back."""
+        cand = np.flatnonzero(scores > 0)
+        cand = cand[~np.isin(cand, exclude)]
+        order = np.lexsort((cand, -self.posts_with[cand], -scores[cand]))
+        return cand[order[:k]]
+
+    def nearest(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """For each query row, its k most co-occurring other tags (-1 pads rows with fewer)."""
+        out = np.full((len(queries), max(k, 0)), -1, dtype=np.int64)
+        csr = self.counts
+        for r, q in enumerate(np.asarray(queries, dtype=np.int64)):
+            lo, hi = csr.indptr[q], csr.indptr[q + 1]
+            cols, vals = csr.indices[lo:hi].astype(np.int64), csr.data[lo:hi]
+            order = np.lexsort((cols, -self.posts_with[cols], -vals))[:k]
+            out[r, : len(order)] = cols[order]
+        return out
+
+    def theme_scores(self, weighted_tags: Mapping[str, float]) -> np.ndarray:
+        """A theme's score of every tag: the weighted sum of its tags' count rows."""
+        total = np.zeros(self.counts.shape[0], dtype=np.float64)
+        for tag, w in weighted_tags.items():
+            i = self.index.get(tag)
+            if i is not None:
+                total += w * self.counts.getrow(i).toarray().ravel()
+        return total
+
+
+def count_ranking_quality(counts: CooccurrenceCounts, heldout_tag_lists: Iterable[Sequence[str]]) -> QualityResult:
+    """The metric with each tag's neighbours ranked by raw co-occurrence count in training (no
+    embedding): the memorising reference a vector model is measured against."""
+    return _score(counts.index, heldout_tag_lists, counts.nearest)
+
+
+# --- planted-truth metrics: topical purity and spam --------------------------------------------
+
+def topic_precision(emb: EmbeddingsLike, topic_of: Mapping[str, str], k: int = 10) -> float:
+    """Mean over the tags with a known single topic (``topic_of``: tag -> topic) of the share of
+    their k nearest tags (cosine, whole vocabulary) that have the same topic."""
+    unit, index = _unpack(emb)
+    return _topic_precision(index, topic_of, k, lambda queries, kk: nearest_ids(unit, queries, kk))
+
+
+def count_topic_precision(counts: CooccurrenceCounts, topic_of: Mapping[str, str], k: int = 10) -> float:
+    """:func:`topic_precision` of the count table (a tag with fewer than k co-tags scores its
+    missing places as misses)."""
+    return _topic_precision(counts.index, topic_of, k, counts.nearest)
+
+
+def _topic_precision(index: Mapping[str, int], topic_of: Mapping[str, str], k: int, neighbours) -> float:
+    queries = np.array(sorted(index[t] for t in topic_of if t in index), dtype=np.int64)
+    if len(queries) == 0:
+        raise ValueError("topic_precision: no tag of topic_of is in the vocabulary")
+    tag_of_row = {i: t for t, i in index.items()}
+    neigh = neighbours(queries, k)
+    hits = 0
+    for q, row in zip(queries.tolist(), neigh.tolist()):
+        mine = topic_of[tag_of_row[q]]
+        hits += sum(1 for j in row if j >= 0 and topic_of.get(tag_of_row[j]) == mine)
+    return hits / (len(queries) * k)
+
+
+def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: int = 20) -> list[str]:
+    """A theme's k best tags by cosine to the weighted sum of its tags' unit vectors (the theme's
+    own tags excluded), as the search side ranks them."""
+    unit, index = _unpack(emb)
+    q = np.zeros(unit.shape[1], dtype=np.float32)
+    own = []
+    for tag, w in weighted_tags.items():
+        i = index.get(tag)
+        if i is not None:
+            q += np.float32(w) * unit[i]
+            own.append(i)
+    if not own:
+        raise ValueError(f"theme_top_tags: none of the theme's tags {sorted(weighted_tags)} is in the vocabulary")
+    sims = unit @ q
+    sims[own] = -np.inf
+    top = np.argsort(-sims, kind="stable")[:k]
+    tag_of_row = {i: t for t, i in index.items()}
+    return [tag_of_row[int(j)] for j in top]
+
+
+def count_theme_top_tags(counts: CooccurrenceCounts, weighted_tags: Mapping[str, float], k: int = 20) -> list[str]:
+    """:func:`theme_top_tags` of the count table: tags ranked by the weighted sum of the theme's
+    tags' co-occurrence counts."""
+    own = np.array([counts.index[t] for t in weighted_tags if t in counts.index], dtype=np.int64)
+    if len(own) == 0:
+        raise ValueError(f"count_theme_top_tags: none of the theme's tags {sorted(weighted_tags)} is in the counts")
+    tag_of_row = {i: t for t, i in counts.index.items()}
+    return [tag_of_row[int(j)] for j in counts.rank(counts.theme_scores(weighted_tags), own, k)]
+
+
+def spam_share(top_lists: Iterable[Sequence[str]], spam: Set[str]) -> float:
+    """Mean share of planted spam tags in each theme's top list."""
+    shares = [sum(1 for t in top if t in spam) / len(top) for top in top_lists if len(top)]
+    if not shares:
+        raise ValueError("spam_share: no non-empty top list")
+    return float(np.mean(shares))

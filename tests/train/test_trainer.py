@@ -230,3 +230,56 @@ def test_an_epoch_in_several_chunks_learns_and_reports_each_chunk(corpus, group_
     assert _group_purity(res.vectors, vocab, group_of) == 1.0
     assert any("chunk 2/3" in r.getMessage() for r in caplog.records)
     assert len(res.history) == 6
+
+
+def test_rare_boost_trains_the_posts_of_rare_tags_more_often(make_posts, group_of):
+    """Group 3's tags are rare (a handful of posts): with rare_boost 2 their posts run 3 times an
+    epoch, the others once, and the groups are still learnt."""
+    common = make_posts(400, seed=1, groups=[[f"g{g}t{t}" for t in range(6)] for g in range(3)])
+    rare = make_posts(12, seed=4, groups=[[f"g3t{t}" for t in range(6)]])
+    posts_list = common + rare
+    vocab = build_vocabulary(posts_list)
+    posts = encode_posts(posts_list, vocab)
+    assert all(vocab.counts[vocab.index[f"g3t{t}"]] < 20 for t in range(6))
+    assert all(vocab.counts[vocab.index[f"g0t{t}"]] >= 20 for t in range(6))
+    plain = train(posts, vocab, TrainConfig(**SMALL))
+    boosted = train(posts, vocab, TrainConfig(**SMALL, rare_boost=2, rare_count=20))
+    lengths = posts.post_lengths()
+    rare_pairs = int((lengths[len(common):] * (lengths[len(common):] - 1) // 2).sum())
+    assert boosted.history[0]["examples"] == plain.history[0]["examples"] + 2 * rare_pairs
+    assert _group_purity(boosted.vectors, vocab, group_of) == 1.0
+    again = train(posts, vocab, TrainConfig(**SMALL, rare_boost=2, rare_count=20))
+    assert again.vectors.tobytes() == boosted.vectors.tobytes()  # still deterministic
+
+
+def test_ppmi_svd_start_is_used_and_then_trained(corpus, group_of):
+    from topictensor.train.ppmi import cooccurrence_matrix, ppmi_svd_vectors
+
+    train_posts, vocab, posts = corpus
+    m = cooccurrence_matrix(posts, len(vocab))
+    a, b = vocab.index["g0t0"], vocab.index["g0t1"]
+    together = sum(1 for p in train_posts if "g0t0" in p and "g0t1" in p)
+    assert m[a, b] == together and m[b, a] == together and m[a, a] == 0
+    assert m[a, vocab.index["g1t0"]] == 0  # never in one post
+    start = ppmi_svd_vectors(posts, len(vocab), 16)
+    assert _group_purity(start, vocab, group_of) == 1.0  # the counts alone already know the groups
+    one_step = train(posts, vocab, TrainConfig(**{**SMALL, "epochs": 1}, init="ppmi_svd", lr=1e-12))
+    # scaled to a random row's norm, same directions as the SVD rows
+    np.testing.assert_allclose(np.linalg.norm(one_step.vectors, axis=1), 0.001 * 4, rtol=1e-3)
+    cos = np.sum(_unit(one_step.vectors) * _unit(start), axis=1)
+    assert cos.min() > 0.999
+    res = train(posts, vocab, TrainConfig(**SMALL, init="ppmi_svd"))
+    assert _group_purity(res.vectors, vocab, group_of) == 1.0
+    assert not np.allclose(_unit(res.vectors), _unit(start), atol=1e-2)  # training moved it
+
+
+def _unit(m):
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_new_levers_validate_their_range():
+    from pydantic import ValidationError
+
+    for bad in ({"neg_mix": 1.5}, {"neg_mix": -0.1}, {"rare_boost": -1}, {"rare_count": 0}, {"init": "svd"}):
+        with pytest.raises(ValidationError):
+            TrainConfig(**bad)

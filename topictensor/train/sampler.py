@@ -28,11 +28,21 @@ class AliasTable:
         return np.where(u < self.prob[b], b, self.alias[b]).astype(np.int32)
 
 
-def sampling_weights(counts: np.ndarray, power: float) -> np.ndarray:
-    """counts**power, with zero counts staying zero (a tag never seen, or only with weight 0, is never drawn)."""
+def sampling_weights(counts: np.ndarray, power: float, mix: float = 1.0) -> np.ndarray:
+    """The negative distribution (unnormalised): ``mix`` of it ~ counts**power, the rest uniform
+    over the tags with a positive count; zero counts stay zero (a tag never seen, or only with
+    weight 0, is never drawn). mix 1 = counts**power alone."""
+    if not 0.0 <= mix <= 1.0:
+        raise ValueError(f"mix must be in [0, 1], got {mix}")
     c = np.asarray(counts, dtype=np.float64)
     w = np.where(c > 0, np.power(np.maximum(c, 1e-300), power), 0.0)
-    return w
+    if mix >= 1.0:
+        return w
+    seen = (c > 0).astype(np.float64)
+    total_w, total_seen = w.sum(), seen.sum()
+    if total_seen == 0:
+        return w
+    return mix * w / total_w + (1.0 - mix) * seen / total_seen
 
 
 def build_alias_table(weights: np.ndarray) -> AliasTable:

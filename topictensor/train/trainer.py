@@ -251,6 +251,37 @@ def _unit_rows(m: np.ndarray) -> np.ndarray:
     return m / np.where(n > 0, n, 1.0)
 
 
+def _epoch_posts(posts: EncodedPosts, trainable: np.ndarray, weighted_counts: np.ndarray,
+                 cfg: TrainConfig) -> np.ndarray:
+    """The posts one epoch trains on: every trainable post once, and with ``rare_boost`` the
+    posts holding a tag of weighted count below ``rare_count`` rare_boost more times."""
+    if cfg.rare_boost == 0:
+        return trainable
+    rare_tag = weighted_counts < cfg.rare_count
+    cumulative = np.concatenate([[0], np.cumsum(rare_tag[posts.ids])])
+    per_post = cumulative[posts.offsets[1:]] - cumulative[posts.offsets[:-1]]
+    boosted = trainable[per_post[trainable] > 0]
+    log.info("rare_boost: %d of %d posts hold a tag of count < %d; each trained %d times per epoch",
+             len(boosted), len(trainable), cfg.rare_count, 1 + cfg.rare_boost)
+    return np.concatenate([trainable] + [boosted] * cfg.rare_boost)
+
+
+def _ppmi_start(posts: EncodedPosts, V: int, cfg: TrainConfig, random_rows: np.ndarray) -> np.ndarray:
+    """PPMI-SVD vectors with each row scaled to the norm of a random row (init_sd * sqrt(dim)),
+    so that the learning rate means the same as from a random start; a tag without any positive
+    PMI keeps its random row."""
+    from topictensor.train.ppmi import ppmi_svd_vectors
+
+    t = time.perf_counter()
+    start = ppmi_svd_vectors(posts, V, cfg.dim, seed=cfg.seed)
+    norms = np.linalg.norm(start, axis=1, keepdims=True)
+    target = np.float32(cfg.init_sd * math.sqrt(cfg.dim))
+    out = np.where(norms > 0, start * (target / np.where(norms > 0, norms, 1.0)), random_rows).astype(np.float32)
+    log.info("init ppmi_svd: %d x %d in %.2fs (%d rows without positive PMI start random)",
+             V, cfg.dim, time.perf_counter() - t, int((norms[:, 0] == 0).sum()))
+    return np.ascontiguousarray(out)
+
+
 def train(
     posts: EncodedPosts,
     vocab: Vocabulary,
@@ -288,6 +319,8 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     if init_vectors is None:
         lhs = _normal(rng, cfg.init_sd, (V, dim))
+        if cfg.init == "ppmi_svd":
+            lhs = _ppmi_start(posts, V, cfg, lhs)
     else:
         lhs = np.array(init_vectors, dtype=np.float32, order="C", copy=True)
     # Per row: [Adagrad accumulator, cached norm] (see kernels._update_row).
@@ -304,13 +337,15 @@ def train(
         acc_r = acc_l
 
     weighted_counts = np.bincount(posts.ids, weights=posts.weights, minlength=V)
-    table = build_alias_table(sampling_weights(weighted_counts, cfg.neg_power))
+    table = build_alias_table(sampling_weights(weighted_counts, cfg.neg_power, cfg.neg_mix))
 
     # Each thread shuffles its own slice of the post order every epoch; posts stay in their slice
     # (the slices come from one global random permutation) so the shuffle runs in parallel.
-    perm = trainable[rng.permutation(len(trainable))]
+    # rare_boost: the posts holding a rare tag appear 1 + rare_boost times in the order.
+    order = _epoch_posts(posts, trainable, weighted_counts, cfg)
+    perm = order[rng.permutation(len(order))]
     slices = np.linspace(0, len(perm), n_threads + 1).astype(np.int64)
-    occ_per_epoch = int(posts.post_lengths()[trainable].sum())
+    occ_per_epoch = int(posts.post_lengths()[order].sum())
     n_chunks = max(1, math.ceil(occ_per_epoch / CHUNK_OCCURRENCES))
     per_slice = BLOCKS_PER_THREAD
     keep_prob = keep_probabilities(weighted_counts, cfg.subsample)
