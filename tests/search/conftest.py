@@ -54,3 +54,47 @@ def build_demo(out_dir, seed=3, n_bloggers=1000, posts_per_blogger_mean=25):
 def demo_model(tmp_path_factory):
     """(posts, bloggers, emb) of the demo-like model."""
     return build_demo(tmp_path_factory.mktemp("demo-model"))
+
+
+@pytest.fixture(scope="session")
+def publish_demo(tmp_path_factory, demo_model):
+    """A function ``(name, version, promote=False) -> (config, registry)``: a fresh store holding the
+    demo-like model as a published version (train, blogger_vectors from the real stage, an index)."""
+    from datetime import datetime, timezone
+
+    import pyarrow.parquet as pq
+
+    from topictensor.artifacts import StageResult, run_stage
+    from topictensor.config import load_config
+    from topictensor.registry import Registry
+    from topictensor.search.params import SearchConfig
+    from topictensor.stages.blogger_vectors import blogger_vectors
+    from topictensor.stages.index import build_index
+
+    posts, bloggers, emb = demo_model
+
+    def planted(store, stage, files):
+        def compute(ws):
+            for name, write in files.items():
+                write(ws.path(name))
+            return StageResult()
+        return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
+
+    def publish(name, version, promote=False):
+        root = tmp_path_factory.mktemp(name)
+        config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
+        store = config.open_store()
+        model = planted(store, "train", {"embeddings.parquet": lambda p: emb.save(p.parent)})
+        weighted = planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
+        normalized = planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
+        vectors = blogger_vectors(model, weighted, normalized, config)
+        index = build_index(vectors, config, SearchConfig(index_threads=1))
+        registry = Registry(store)
+        refs = {"train": model, "blogger_vectors": vectors, "index": index}
+        registry.write_version({"version": version, "created_at": datetime.now(timezone.utc).isoformat(),
+                                "stages": {n: [{"stage": r.stage, "key": r.key}] for n, r in refs.items()}})
+        if promote:
+            registry.promote(version)
+        return config, registry
+
+    return publish

@@ -6,47 +6,20 @@ queries; "did you mean"."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from topictensor.artifacts import StageResult, run_stage
-from topictensor.config import load_config
-from topictensor.registry import Registry
 from topictensor.search import Cutoff, Exclusions, SearchModel, View
 from topictensor.search.bloggers import Filters, Popularity
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import QueryError
-from topictensor.stages.blogger_vectors import blogger_vectors
-from topictensor.stages.index import build_index
-
-
-def _planted(store, stage, files):
-    def compute(ws):
-        for name, write in files.items():
-            write(ws.path(name))
-        return StageResult()
-    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, demo_model):
+def models(publish_demo):
     """(through the index, exact) models of one published version of the demo-like corpus."""
-    root = tmp_path_factory.mktemp("selection")
-    posts, bloggers, emb = demo_model
-    config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
-    store = config.open_store()
-    model = _planted(store, "train", {"embeddings.parquet": lambda p: emb.save(p.parent)})
-    weighted = _planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
-    normalized = _planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
-    vectors = blogger_vectors(model, weighted, normalized, config)
-    index = build_index(vectors, config, SearchConfig(index_threads=1))
-    registry = Registry(store)
-    refs = {"train": model, "blogger_vectors": vectors, "index": index}
-    registry.write_version({"version": "s1", "created_at": datetime.now(timezone.utc).isoformat(),
-                            "stages": {n: [{"stage": r.stage, "key": r.key}] for n, r in refs.items()}})
+    _, registry = publish_demo("selection", "s1")
     via_index = SearchModel.load(registry, "s1", SearchConfig(exact_max_bloggers=0))
     exact = SearchModel(via_index.embeddings, via_index.bloggers, None, via_index.config, "s1")
     return via_index, exact

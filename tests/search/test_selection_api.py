@@ -6,49 +6,23 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from topictensor.artifacts import StageResult, run_stage
-from topictensor.config import load_config
 from topictensor.registry import Registry
 from topictensor.search.export import CSV_COLUMNS
 from topictensor.search.params import SearchConfig
 from topictensor.service.app import create_app
-from topictensor.stages.blogger_vectors import blogger_vectors
-from topictensor.stages.index import build_index
-
-
-def _planted(store, stage, files):
-    def compute(ws):
-        for name, write in files.items():
-            write(ws.path(name))
-        return StageResult()
-    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, demo_model):
-    root = tmp_path_factory.mktemp("selection-api")
-    posts, bloggers, emb = demo_model
-    config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
-    store = config.open_store()
-    model = _planted(store, "train", {"embeddings.parquet": lambda p: emb.save(p.parent)})
-    weighted = _planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
-    normalized = _planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
-    vectors = blogger_vectors(model, weighted, normalized, config)
-    index = build_index(vectors, config, SearchConfig(index_threads=1))
-    registry = Registry(store)
-    refs = {"train": model, "blogger_vectors": vectors, "index": index}
-    registry.write_version({"version": "v1", "created_at": datetime.now(timezone.utc).isoformat(),
-                            "stages": {n: [{"stage": r.stage, "key": r.key}] for n, r in refs.items()}})
-    registry.promote("v1")
-    return {"config": config, "root": root}
+def world(publish_demo):
+    config, _ = publish_demo("selection-api", "v1", promote=True)
+    return {"config": config, "root": Path(config.store.uri).parent}
 
 
 @pytest.fixture(scope="module")
