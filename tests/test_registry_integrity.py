@@ -168,7 +168,7 @@ def test_a_damaged_pointer_gives_clear_errors_and_promote_repairs_it(store, tmp_
     cfg = _config_file(tmp_path, store)
     cache = str(tmp_path / "cache")
     listing = _cli("versions", "list", "-c", cfg, cache=cache)
-    assert listing.returncode == 2 and "Traceback" not in listing.stderr
+    assert listing.returncode == 1 and "Traceback" not in listing.stderr
     assert "production pointer" in listing.stderr and "is damaged" in listing.stderr and message in listing.stderr
 
     repaired = _cli("versions", "promote", "v1", "-c", cfg, cache=cache)
