@@ -11,7 +11,7 @@ pool: training goes to the dedicated many-core worker). Every function is called
 
 Shape (the window ends at the run's data interval end)::
 
-    plan -> bloggers ----------------------------.
+    plan -> bloggers ---------------------------------------.
          -> ingest[partition] -> normalize[partition] -> window -> languages -> filter[lang]
     -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
     -> publish
@@ -45,7 +45,7 @@ class Stage:
     queue: str | None = None
     pool: str | None = None
     versioned: bool = True  # its artifact(s) are part of the model version publish records
-    multiple_outputs: bool = False  # a dict whose fields other stages take one by one (``plan.posts``)
+    multiple_outputs: bool = False  # a dict whose fields other stages take one by one (``stage.field``)
     doc: str = ""
     limits: Mapping[str, Any] = field(default_factory=dict)  # DAG task overrides (timeouts, retries)
 
@@ -66,12 +66,12 @@ class Stage:
 _HERE = "topictensor.stages.graph"
 
 GRAPH: tuple[Stage, ...] = (
-    Stage("plan", f"{_HERE}:_plan", versioned=False, multiple_outputs=True,
+    Stage("plan", f"{_HERE}:_plan", versioned=False,
           doc="List the raw prefix: the posts partitions in the training window (ending at the run's data "
-              "interval end) and the bloggers snapshot. Reads no data."),
-    Stage("bloggers", f"{_HERE}:_bloggers", inputs=("plan.bloggers",),
-          doc="Read and check the bloggers snapshot (the newest `bloggers/dt=` before the window's end)."),
-    Stage("ingest", f"{_HERE}:_ingest", inputs=("plan.posts",), mapped="plan.posts",
+              "interval end). Reads no data."),
+    Stage("bloggers", f"{_HERE}:_bloggers", after=("plan",),
+          doc="Read and check the bloggers snapshot: the newest `bloggers/dt=` before the window's end."),
+    Stage("ingest", f"{_HERE}:_ingest", inputs=("plan",), mapped="plan",
           doc="Read and check one posts partition; bad rows go to its `rejects`. Keyed by the "
               "partition's listing: an unchanged partition is not read again."),
     Stage("normalize", f"{_HERE}:_normalize", inputs=("ingest",), mapped="ingest",
@@ -141,25 +141,30 @@ def call(name: str, config, run: RunContext, **inputs: Any) -> Any:
 # ------------------------------------------------------------------ the stages' calling conventions
 # Thin: each names the library function and turns references into what XCom carries (dicts).
 
-def _plan(config, run: RunContext) -> dict[str, Any]:
+def _window_plan(config, run: RunContext):
     from topictensor.partitions import plan_window
     from topictensor.store import open_store
 
     raw = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
-    plan = plan_window(raw, config.ingest.window_days, run.as_of or config.ingest.as_of)
-    return plan.to_dict()
+    return plan_window(raw, config.ingest.window_days, run.as_of or config.ingest.as_of)
 
 
-def _bloggers(config, run, bloggers):
+def _plan(config, run: RunContext) -> list[dict[str, Any]]:
+    """The window's posts partitions (oldest first), for ingest to map over."""
+    plan = _window_plan(config, run)
+    return [p.to_dict() for p in plan.posts]
+
+
+def _bloggers(config, run):
     from topictensor.stages.ingest import ingest_bloggers
 
-    return ingest_bloggers(bloggers, config).to_dict()
+    return ingest_bloggers(_window_plan(config, run).bloggers, config).to_dict()
 
 
-def _ingest(config, run, posts):
+def _ingest(config, run, plan):
     from topictensor.stages.ingest import ingest_partition
 
-    return ingest_partition(posts, config).to_dict()
+    return ingest_partition(plan, config).to_dict()
 
 
 def _normalize(config, run, ingest):
@@ -248,5 +253,6 @@ def _publish(config, run, plan, gate, **stages):
     from topictensor.stages.publish import publish
 
     refs = {name: (list(value) if isinstance(value, (list, tuple)) else value) for name, value in stages.items()}
-    window = dict(plan["window"], partitions=[p["dt"] for p in plan["posts"]], bloggers=plan["bloggers"]["dt"])
+    window = {"as_of": run.as_of or config.ingest.as_of, "window_days": config.ingest.window_days,
+              "partitions": [p["dt"] for p in plan]}
     return publish(refs, gate, config, run_id=run.run_id, window=window)
