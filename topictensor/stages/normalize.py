@@ -199,7 +199,8 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
     summary_bloggers = pa.table({"blogger_id": ids, "posts": pa.array(post_counts[:len(ids)]),
                                  "likes_total": pa.array(likes_total[:len(ids)])})
     votes = (pa.concat_tables(vote_parts).group_by(["blogger_id", "lang"]).aggregate([("lang_count", "sum")])
-             .rename_columns(["blogger_id", "lang", "n"]) if vote_parts
+             .rename_columns(["blogger_id", "lang", "n"]).sort_by([("blogger_id", "ascending"), ("lang", "ascending")])
+             if vote_parts
              else pa.table({"blogger_id": pa.array([], pa.string()), "lang": pa.array([], pa.string()),
                             "n": pa.array([], pa.int64())}))
     voters = set(votes.column("blogger_id").to_pylist())
@@ -208,7 +209,8 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
     texts_table = pa.table({"blogger_id": pa.array([b for b, ts in texts.items() for _ in ts], pa.string()),
                             "text": pa.array([t for ts in texts.values() for t in ts], pa.string())})
     summary = {"bloggers": summary_bloggers, "votes": votes, "texts": texts_table,
-               "pairs": {b: pa.concat_tables(parts) for b, parts in sorted(pair_parts.items())}}
+               "pairs": {b: pa.concat_tables(parts).sort_by([("blogger_id", "ascending"), ("tag", "ascending")])
+                         for b, parts in sorted(pair_parts.items())}}  # sorted: the same bytes for any spill size
     counts = {"posts": kept, "bloggers": len(ids), **tag_counts, "posts_dropped_empty": dropped,
               "pairs": sum(t.num_rows for t in summary["pairs"].values())}
     return summary, counts
