@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
     app.command()(synth)
     app.command()(run)
     app.command()(stage)
+    app.command()(gc)
 
 
 def synth(
@@ -125,6 +126,33 @@ def stage(
             value = refs if as_list else refs[0]
         kwargs[Stage.argument(input_name)] = value
     echo_json(call(name, cfg, run, **kwargs))
+
+
+def gc(
+    keep_versions: int = typer.Option(3, "--keep-versions", min=1, help="Model versions to keep besides production "
+                                                                      "and the rollback target (newest first)."),
+    dry_run: bool = typer.Option(True, "--dry-run/--delete", help="Only list what would go (the default); "
+                                                                  "--delete deletes it."),
+    as_of: str = typer.Option(None, "--as-of", help="Window whose partitions are kept (default: as a run's)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Delete artifacts that no kept version, production, or partition of the current window needs."""
+    from topictensor.gc import collect
+
+    result = collect(load(config), keep_versions=keep_versions, dry_run=dry_run, as_of=as_of)
+    by_stage: dict[str, int] = {}
+    for name in result.delete:
+        by_stage[name.split("/")[0]] = by_stage.get(name.split("/")[0], 0) + 1
+    verb = "deleted" if result.deleted else "would delete"
+    typer.echo(f"kept versions: {', '.join(result.kept_versions) or '-'}; {len(result.keep)} artifacts kept "
+               f"({len(result.roots['versions'])} of versions, {len(result.roots['window'])} of the window's "
+               f"partitions, {len(result.roots['recent'])} newer than the newest version)")
+    typer.echo(f"{verb} {len(result.delete)} artifacts, {result.bytes_deleted / 1e6:.1f} MB"
+               + (": " + ", ".join(f"{stage} {n}" for stage, n in sorted(by_stage.items())) if by_stage else ""))
+    if result.incomplete:
+        typer.echo(f"left alone: {len(result.incomplete)} folders without a manifest (in progress or crashed)")
+    if not result.deleted and result.delete:
+        typer.echo("dry run: nothing deleted; run with --delete to delete")
 
 
 def _in_out(counts: dict, *pairs: tuple[str, str]) -> str:

@@ -48,12 +48,8 @@ def ingest_partition(partition: Partition | dict, config: PipelineConfig) -> Art
     existence, which the window stage checks against the bloggers snapshot), drop repeated
     post_ids within the partition; write posts/rejects. Keyed by the partition's own listing."""
     part = Partition.from_dict(partition)
-    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    raw_store, files, code, params, inputs = _identity(STAGE, part, config)
     store = config.open_store()
-    files = _checked_files(raw_store, part)
-    code = code_version(__name__, "topictensor.contract", "topictensor.tags", "topictensor.stages.streaming")
-    params = {"dt": part.dt, "max_reject_share": config.ingest.max_reject_share}
-    inputs = {"raw": {"prefix": part.prefix, **listing_fingerprint(raw_store, files)}}
     key = artifact_key(STAGE, code, params, inputs)
 
     def compute(ws: Workspace) -> StageResult:
@@ -67,12 +63,8 @@ def ingest_bloggers(partition: Partition | dict, config: PipelineConfig) -> Arti
     """Read the bloggers snapshot (one partition of bloggers/), check it, keep the first of a
     repeated blogger_id; write bloggers/rejects."""
     part = Partition.from_dict(partition)
-    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    raw_store, files, code, params, inputs = _identity(BLOGGERS_STAGE, part, config)
     store = config.open_store()
-    files = _checked_files(raw_store, part)
-    code = code_version(__name__, "topictensor.contract", "topictensor.stages.streaming")
-    params = {"dt": part.dt, "max_reject_share": config.ingest.max_reject_share}
-    inputs = {"raw": {"prefix": part.prefix, **listing_fingerprint(raw_store, files)}}
     key = artifact_key(BLOGGERS_STAGE, code, params, inputs)
 
     def compute(ws: Workspace) -> StageResult:
@@ -87,6 +79,29 @@ def ingest_bloggers(partition: Partition | dict, config: PipelineConfig) -> Arti
                            extra={"dt": part.dt, "reject_reasons": dict(Counter(r["reason"] for r in rejects))})
 
     return run_stage(store, BLOGGERS_STAGE, code=code, params=params, inputs=inputs, compute=compute)
+
+
+def partition_key(partition: Partition | dict, config: PipelineConfig) -> str:
+    """The key ``ingest_partition`` gives this partition as it is listed now (reads no data)."""
+    _, _, code, params, inputs = _identity(STAGE, Partition.from_dict(partition), config)
+    return artifact_key(STAGE, code, params, inputs)
+
+
+def bloggers_key(partition: Partition | dict, config: PipelineConfig) -> str:
+    """The key ``ingest_bloggers`` gives this snapshot as it is listed now."""
+    _, _, code, params, inputs = _identity(BLOGGERS_STAGE, Partition.from_dict(partition), config)
+    return artifact_key(BLOGGERS_STAGE, code, params, inputs)
+
+
+def _identity(stage: str, part: Partition, config: PipelineConfig):
+    """(raw store, files, code version, params, inputs) that key a partition's artifact."""
+    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    files = _checked_files(raw_store, part)
+    modules = ("topictensor.contract", "topictensor.stages.streaming") + (("topictensor.tags",) if stage == STAGE else ())
+    code = code_version(__name__, *modules)
+    params = {"dt": part.dt, "max_reject_share": config.ingest.max_reject_share}
+    inputs = {"raw": {"prefix": part.prefix, **listing_fingerprint(raw_store, files)}}
+    return raw_store, files, code, params, inputs
 
 
 def _checked_files(raw_store: Store, part: Partition) -> list:

@@ -117,10 +117,23 @@ def normalize_partition(raw: ArtifactRef | dict, config: PipelineConfig) -> Arti
                  counts["bloggers"], counts["tags_out"])
         return StageResult(counts=counts, extra={"dt": dt})
 
-    return run_stage(store, STAGE,
-                     code=code_version(__name__, "topictensor.tags", "topictensor.stages.streaming"),
-                     params={"dt": dt, "max_tag_length": config.normalize.max_tag_length},
-                     inputs={"raw": source.ref}, compute=compute)
+    return run_stage(store, STAGE, code=_code(), params=_params(dt, config), inputs={"raw": source.ref},
+                     compute=compute)
+
+
+def _code() -> str:
+    return code_version(__name__, "topictensor.tags", "topictensor.stages.streaming")
+
+
+def _params(dt: str | None, config: PipelineConfig) -> dict[str, Any]:
+    return {"dt": dt, "max_tag_length": config.normalize.max_tag_length}
+
+
+def partition_key(ingest_key: str, dt: str | None, config: PipelineConfig) -> str:
+    """The key ``normalize_partition`` gives the partition ingested as ``ingest/<ingest_key>``."""
+    from topictensor.artifacts import artifact_key
+
+    return artifact_key(STAGE, _code(), _params(dt, config), {"raw": ArtifactRef(stage="ingest", key=ingest_key)})
 
 
 def write_summary(summary: dict[str, Any], path_of: Callable[[str], Any]) -> None:
