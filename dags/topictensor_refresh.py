@@ -6,6 +6,7 @@ model version out. The tasks and their edges are the stage graph of `topictensor
 
 `plan -> {bloggers, ingest[partition] -> normalize[partition]} -> window -> filter[lang] (mapped)`
 `-> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters} -> publish`
+`-> cleanup` (retention, when the `gc_keep_versions` param is > 0)
 
 `plan` lists the raw prefix: the `posts/dt=YYYY-MM-DD/` partitions in the training window
 (`ingest.window_days` days before the run's data interval end, or the `as_of` param) and the
@@ -87,7 +88,8 @@ def _run_context():
     params = context["params"]
     end = params.get("as_of") or context.get("data_interval_end") or context.get("logical_date")
     return RunContext(run_id=context["run_id"], as_of=end.isoformat() if hasattr(end, "isoformat") else end,
-                      tune_budget_seconds=float(params.get("tune_budget_seconds") or 0))
+                      tune_budget_seconds=float(params.get("tune_budget_seconds") or 0),
+                      gc_keep_versions=int(params.get("gc_keep_versions") or 0))
 
 
 def _task_body(stage: Stage):
@@ -162,6 +164,9 @@ def _output(outputs: dict, name: str):
         "overrides": Param({}, type="object", description="Overrides of any config section."),
         "tune_budget_seconds": Param(0, type="number", minimum=0, description="Search the trainer's "
                                      "hyperparameters for this many seconds before training (0 = off)."),
+        "gc_keep_versions": Param(0, type="integer", minimum=0, description="After publish, delete the artifacts "
+                                  "no kept version (this many newest), production or window partition needs "
+                                  "(0 = keep everything)."),
     },
 )
 def topictensor_refresh():

@@ -199,3 +199,16 @@ def test_a_worker_killed_mid_partition_leaves_no_manifest_and_the_rerun_complete
     for entry in art.manifest["files"]:  # what the manifest lists is what is there
         assert hashlib.sha256(art.path(entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
     assert results["window"]["counts"]["partitions"] == len(days(raw))
+
+
+def test_two_worker_processes_prepare_the_same_artifacts_as_one(tmp_path, raw):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    one = run_until(config_for(tmp_path / "one", raw), "filter")
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        two = run_until(config_for(tmp_path / "two", raw), "filter", jobs_pool=pool)
+    for stage in ("ingest", "normalize", "filter"):
+        assert [r["key"] for r in two[stage]] == [r["key"] for r in one[stage]]
+        assert not any(r["reused"] for r in two[stage])  # computed in the pool, not found in the store
+    assert two["window"]["key"] == one["window"]["key"]

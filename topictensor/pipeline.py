@@ -18,9 +18,10 @@ STAGES = tuple(s.name for s in GRAPH)
 
 
 def run_pipeline(config: PipelineConfig, *, run_id: str | None = None, tune_budget_seconds: float = 0,
-                 as_of: str | None = None, jobs: int = 1) -> dict[str, Any]:
+                 as_of: str | None = None, jobs: int = 1, gc_keep_versions: int = 0) -> dict[str, Any]:
     """Run every stage of the graph in order and return publish's run report."""
-    run = RunContext(run_id=run_id, as_of=as_of, tune_budget_seconds=tune_budget_seconds)
+    run = RunContext(run_id=run_id, as_of=as_of, tune_budget_seconds=tune_budget_seconds,
+                     gc_keep_versions=gc_keep_versions)
     results: dict[str, Any] = {}
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_spawn()) if jobs > 1 else None
     try:

@@ -34,7 +34,8 @@ def test_task_graph_is_the_stage_graph(dagbag):
     for up, down in [("plan", "ingest"), ("ingest", "normalize"), ("normalize", "window"), ("bloggers", "window"),
                      ("window", "filter"), ("filter", "reweight"), ("split", "tune"), ("tune", "train"),
                      ("train", "evaluate"), ("evaluate", "gate"), ("gate", "blogger_vectors"),
-                     ("blogger_vectors", "index"), ("gate", "clusters"), ("index", "publish"), ("clusters", "publish")]:
+                     ("blogger_vectors", "index"), ("gate", "clusters"), ("index", "publish"), ("clusters", "publish"),
+                     ("publish", "cleanup")]:
         assert (up, down) in edges, f"{up} -> {down} missing"
     mapped = {t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)}
     assert mapped == {"ingest", "normalize", "filter"} == {s.name for s in graph.GRAPH if s.mapped}
@@ -45,7 +46,7 @@ def test_schedule_and_operational_settings(dagbag):
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.doc_md and all(t.doc_md for t in dag.tasks)
     assert set(dag.params.keys()) == {"input_uri", "as_of", "languages", "train", "overrides",
-                                     "tune_budget_seconds"}
+                                     "tune_budget_seconds", "gc_keep_versions"}
     for t in dag.tasks:
         assert t.execution_timeout is not None
     train = dag.get_task("train")

@@ -11,7 +11,7 @@ from topictensor.cli.common import ConfigOption, echo_json, load, table
 def _stage_names() -> list[str]:
     from topictensor.stages.graph import GRAPH
 
-    return [s.name for s in GRAPH if s.name != "publish"]
+    return [s.name for s in GRAPH if s.name not in ("publish", "cleanup")]
 
 
 STAGE_NAMES = _stage_names()
@@ -59,12 +59,15 @@ def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name
                                                        "Airflow's data interval end; default: the day after the "
                                                        "newest posts partition."),
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes for the per-partition and "
-                                                                "per-language stages.")) -> None:
+                                                                "per-language stages."),
+        gc_keep_versions: int = typer.Option(0, "--gc-keep-versions", min=0, help="After publish, delete what no "
+                                             "kept version, production or window partition needs (0 = off).")
+        ) -> None:
     """Run the whole refresh without Airflow; finished stages are reused."""
     from topictensor.pipeline import run_pipeline
 
     report = run_pipeline(load(config), run_id=run_id or "cli", tune_budget_seconds=tune_budget, as_of=as_of,
-                          jobs=jobs)
+                          jobs=jobs, gc_keep_versions=gc_keep_versions)
     typer.echo(format_run_report(report))
 
 
@@ -86,7 +89,7 @@ def stage(
     from topictensor.registry import Registry
     from topictensor.stages.graph import STAGES, RunContext, Stage, call, inputs_of
 
-    if name not in STAGES or name == "publish":
+    if name not in STAGES or name in ("publish", "cleanup"):
         raise typer.BadParameter(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}")
     cfg = load(config)
     store = cfg.open_store()

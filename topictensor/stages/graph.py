@@ -14,7 +14,7 @@ Shape (the window ends at the run's data interval end)::
     plan -> bloggers ---------------------------------------.
          -> ingest[partition] -> normalize[partition] -> window -> languages -> filter[lang]
     -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
-    -> publish
+    -> publish -> cleanup (optional retention)
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from typing import Any
 @dataclass(frozen=True)
 class RunContext:
     """What a run knows besides the config: its id, the end of its window (None: after the newest
-    partition) and the tuning budget (0 = no tuning)."""
+    partition), the tuning budget (0 = no tuning) and the retention after publish (0 = none)."""
 
     run_id: str | None = None
     as_of: str | None = None
     tune_budget_seconds: float = 0.0
+    gc_keep_versions: int = 0  # > 0: after publish, delete what no kept version needs (topictensor.gc)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ GRAPH: tuple[Stage, ...] = (
     Stage("publish", f"{_HERE}:_publish", versioned=False,
           inputs=("plan", "gate"),  # and every versioned stage: see publish_inputs()
           doc="Record the model version and move the production pointer (compare-and-swap)."),
+    Stage("cleanup", f"{_HERE}:_cleanup", after=("publish",), versioned=False,
+          doc="Optional retention after publish (`gc_keep_versions` > 0): delete the artifacts that no kept "
+              "version, production or partition of the window needs (as `topictensor gc --delete`)."),
 )
 
 STAGES: dict[str, Stage] = {s.name: s for s in GRAPH}
@@ -256,3 +260,13 @@ def _publish(config, run, plan, gate, **stages):
     window = {"as_of": run.as_of or config.ingest.as_of, "window_days": config.ingest.window_days,
               "partitions": [p["dt"] for p in plan]}
     return publish(refs, gate, config, run_id=run.run_id, window=window)
+
+
+def _cleanup(config, run):
+    """The retention's summary, or ``{}`` when off."""
+    if run.gc_keep_versions <= 0:
+        return {}
+    from topictensor.gc import collect
+
+    result = collect(config, keep_versions=run.gc_keep_versions, dry_run=False, as_of=run.as_of)
+    return {"deleted": len(result.delete), "bytes": result.bytes_deleted, "kept_versions": result.kept_versions}
