@@ -1,7 +1,9 @@
 """Blogger vectors stage (after the gate): one unit vector per blogger from the trained tag
 vectors, with the blogger's profile numbers the ranking needs. Writes ``bloggers.parquet``
 (blogger_id, username, lang, followers, likes = mean likes per post, likes_total, posts,
-tags = tag uses known to the model, vector list<float32>); see ``topictensor.search.bloggers``."""
+tags = tag uses known to the model, vector list<float32>); see ``topictensor.search.bloggers``.
+The reweight stage's posts are streamed in batches into per-blogger sums: peak memory grows with
+bloggers x dim, not with posts."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from topictensor.config import PipelineConfig
 from topictensor.search.params import SearchConfig
 
 STAGE = "blogger_vectors"
-ENGINE_MODULES = ("topictensor.search.bloggers", "topictensor.embeddings")
+ENGINE_MODULES = ("topictensor.search.bloggers", "topictensor.embeddings", "topictensor.stages.streaming")
 
 
 def search_section(config: PipelineConfig, section: SearchConfig | None = None) -> SearchConfig:
@@ -27,21 +29,24 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
     model_art, weighted_art, normalized_art = Artifact(store, model), Artifact(store, weighted), Artifact(store, normalized)
 
     def compute(ws: Workspace) -> StageResult:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         from topictensor.embeddings import Embeddings
-        from topictensor.search.bloggers import FILENAME, compute_blogger_vectors
+        from topictensor.search.bloggers import FILENAME, BloggerVectorSums
+        from topictensor.stages import streaming
 
         emb = Embeddings.load(model_art.path("embeddings.parquet"))
         columns = ["blogger_id", "tags", "likes", "lang"] + (["weights"] if params.vector_weights == "reweight" else [])
-        posts = weighted_art.read_table("posts.parquet", columns=columns)
-        bloggers = normalized_art.read_table("bloggers.parquet")
-        table = compute_blogger_vectors(posts, bloggers, emb, params.vector_weights)
+        sums = BloggerVectorSums(emb, params.vector_weights)
+        for batch in streaming.parquet_batches(weighted_art.path("posts.parquet"), columns,
+                                               dictionary=("blogger_id", "tags"))():
+            sums.add(pa.Table.from_batches([batch]))  # memory: bloggers x dim, not posts
+        table = sums.table(normalized_art.read_table("bloggers.parquet"))
         pq.write_table(table, ws.path(FILENAME))
-        n_posting = len(set(posts.column("blogger_id").to_pylist()))
         return StageResult(
-            counts={"bloggers": table.num_rows, "bloggers_without_vector": n_posting - table.num_rows,
-                    "posts": posts.num_rows},
+            counts={"bloggers": table.num_rows, "bloggers_without_vector": len(sums.ids) - table.num_rows,
+                    "posts": sums.posts},
             extra={"dim": emb.dim},
         )
 
