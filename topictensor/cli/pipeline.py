@@ -183,6 +183,18 @@ def stage_row(stage: dict) -> dict:
     }
 
 
+def _window_lines(report: dict) -> list[str]:
+    """The training window and which of its partitions this run prepared (the rest were reused)."""
+    window = report.get("window")
+    if not window:
+        return []
+    days = [d or "all" for d in window.get("partitions", [])]
+    fresh = [s["label"] or "all" for s in report["stages"] if s["stage"] == "ingest" and not s["reused"]]
+    span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else (days[0] if days else "-")
+    return [f"window: {len(days)} partitions ({span}), ending {window.get('as_of') or 'after the newest'}; "
+            f"prepared now: {', '.join(fresh) if fresh else 'none'} ({len(days) - len(fresh)} reused)"]
+
+
 def format_run_report(report: dict) -> str:
     rows = [stage_row(s) for s in report["stages"]]
     computed = [r for r in rows if r["status"] == "computed"]
@@ -192,6 +204,7 @@ def format_run_report(report: dict) -> str:
         + (f"{quality:.4f}" if quality is not None else "-"),
         "production: " + (f"moved from {report['previous_production']} to {report['version']}" if report["promoted"]
                           else f"already {report['version']}, unchanged"),
+        *_window_lines(report),
         table(rows, ["stage", "status", "seconds", "posts", "bloggers", "tag uses", "distinct tags", "rejected"]),
         ("no work done: every stage's artifact was already present" if not computed
          else f"{len(computed)} of {len(rows)} stage artifacts computed, "
