@@ -257,7 +257,10 @@ def _publish(config, run, plan, gate, **stages):
     from topictensor.stages.publish import publish
 
     refs = {name: (list(value) if isinstance(value, (list, tuple)) else value) for name, value in stages.items()}
-    window = {"as_of": run.as_of or config.ingest.as_of, "window_days": config.ingest.window_days,
+    from topictensor.partitions import parse_as_of
+
+    end = parse_as_of(run.as_of or config.ingest.as_of)  # the window's end day (exclusive), None = after the newest
+    window = {"as_of": end.isoformat() if end else None, "window_days": config.ingest.window_days,
               "partitions": [p["dt"] for p in plan]}
     return publish(refs, gate, config, run_id=run.run_id, window=window)
 
