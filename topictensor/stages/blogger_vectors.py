@@ -23,7 +23,7 @@ def search_section(config: PipelineConfig, section: SearchConfig | None = None) 
 def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, normalized: ArtifactRef | dict,
                     config: PipelineConfig, section: SearchConfig | None = None) -> ArtifactRef:
     """``model``: the train artifact; ``weighted``: the reweight artifact (posts with habit weights);
-    ``normalized``: the normalize artifact (bloggers' followers, likes, posts)."""
+    ``normalized``: the window artifact (its bloggers.parquet: followers, likes, posts, language)."""
     params = search_section(config, section)
     store = config.open_store()
     model_art, weighted_art, normalized_art = Artifact(store, model), Artifact(store, weighted), Artifact(store, normalized)
