@@ -17,8 +17,9 @@ it, this stage writes, next to ``posts.parquet``, a summary of the partition (``
   tag), split into ``PAIR_BUCKETS`` files by a stable hash of blogger_id so the window merges
   them bucket by bucket: distinct bloggers per tag and language, and the habit counts.
 
-Posts are streamed in batches (see ``topictensor.stages.streaming``); the (blogger, tag) pairs go
-through a disk spill, so memory does not grow with the partition's posts.
+Posts are streamed in batches (see ``topictensor.stages.streaming``); every tag use's (blogger,
+tag) pair goes through a disk spill and is counted one spill bucket at a time; what is held at the
+end is the partition's summary itself (its distinct pairs, sorted for stable bytes), not its posts.
 """
 
 from __future__ import annotations
