@@ -2,8 +2,8 @@
 partitions, then the run a week later with one new partition; per stage: wall seconds, CPU seconds,
 peak RSS, computed/reused. Each stage runs in a fresh process, as an Airflow task does; seconds
 and CPU seconds are the stage function's (the interpreter's start and imports, ~1-2 s a task
-here, are left out; CPU includes the pool's workers); peak RSS is the largest of the process and
-its workers.
+here, are left out; CPU includes the pool's workers); peak RSS is the largest of the process's
+VmHWM and its workers' peak.
 
 Then the issue's targets on this machine:
 - the second run's preparation (every stage before train) costs at most 2x the new partition's
@@ -111,10 +111,18 @@ def child(args: list[str]) -> None:
     print(json.dumps({
         "stage": stage_name, "seconds": seconds,
         "cpu": cpu,
-        "rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024,
+        "rss_mb": max(_vm_hwm_kb(), kids.ru_maxrss) / 1024,
         "computed": sum(not r["reused"] for r in artifacts), "reused": sum(bool(r["reused"]) for r in artifacts),
         "posts": _posts(stage_name, refs),
     }))
+
+
+def _vm_hwm_kb() -> int:
+    """This process's peak RSS since its exec (VmHWM; ru_maxrss would carry the forking parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _posts(stage: str, refs: list) -> int:
