@@ -1,4 +1,5 @@
-"""Data preparation at scale: ingest -> normalize -> languages -> filter -> reweight -> split (not a test).
+"""Data preparation at scale: bloggers, ingest -> normalize -> window -> filter -> reweight -> split
+on ONE unpartitioned prefix (not a test; the weekly, partitioned case is ``bench_weekly.py``).
 
 Generates N synthetic posts (vectorised, ~5 s per million: Zipfian tags from a 200k vocabulary,
 3-30 tags a post, bloggers = 1% of the posts each repeating five habitual tags, six languages,
@@ -191,12 +192,9 @@ def write_raw(n_posts: int, out: Path, seed: int = 0) -> float:
 def run_stages(raw: Path, store: Path, min_bloggers: int) -> dict:
     """The real stage functions on a LocalStore, timed one by one."""
     from topictensor.config import load_config
-    from topictensor.stages.filter import filter_language
-    from topictensor.stages.ingest import ingest
-    from topictensor.stages.languages import select_languages
-    from topictensor.stages.normalize import normalize
-    from topictensor.stages.reweight import reweight
-    from topictensor.stages.split import split
+    from topictensor.pipeline import run_stage_of_graph
+    from topictensor.stages.graph import STAGES as GRAPH_STAGES
+    from topictensor.stages.graph import RunContext
 
     config = load_config(overrides={
         "store": {"uri": str(store)}, "ingest": {"input_uri": str(raw)},
@@ -205,32 +203,29 @@ def run_stages(raw: Path, store: Path, min_bloggers: int) -> dict:
     seconds: dict[str, float] = {}
     cpu: dict[str, float] = {}
     sampler = _RssSampler()
+    results: dict = {}
+    run = RunContext(run_id="bench")
 
-    def timed(name, fn, *args):
+    for name in ("plan", "bloggers", "ingest", "normalize", "window", "languages", "filter", "reweight", "split"):
         sampler.stage = name
         started, cpu_started = time.perf_counter(), _cpu_seconds()
-        out = fn(*args)
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
-        cpu[name] = cpu.get(name, 0.0) + _cpu_seconds() - cpu_started
-        return out
-
-    raw_ref = timed("ingest", ingest, config)
-    normalized = timed("normalize", normalize, raw_ref, config)
-    languages = timed("languages", select_languages, normalized, config)
-    filtered = [timed("filter", filter_language, normalized, lang, config) for lang in languages]
-    weighted = timed("reweight", reweight, filtered, config)
-    split_ref = timed("split", split, weighted, config)
+        results[name] = run_stage_of_graph(GRAPH_STAGES[name], config, run, results)
+        seconds[name] = time.perf_counter() - started
+        cpu[name] = _cpu_seconds() - cpu_started
+    languages, filtered = results["languages"], results["filter"]
+    raw_ref = {"counts": {"posts_in": sum(r["counts"]["posts_in"] for r in results["ingest"])}}
+    split_ref = results["split"]
     sampler.stop()
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
         "stage_peak_rss_mb": sampler.peaks,
-        "posts_in": raw_ref.counts["posts_in"],
-        "train_posts": split_ref.counts["train_posts"],
-        "heldout_posts": split_ref.counts["heldout_posts"],
+        "posts_in": raw_ref["counts"]["posts_in"],
+        "train_posts": split_ref["counts"]["train_posts"],
+        "heldout_posts": split_ref["counts"]["heldout_posts"],
         "languages": len(languages),
-        "largest_language_share": max(f.counts["posts_in"] for f in filtered) / max(
-            sum(f.counts["posts_in"] for f in filtered), 1),
+        "largest_language_share": max(f["counts"]["posts_in"] for f in filtered) / max(
+            sum(f["counts"]["posts_in"] for f in filtered), 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -286,7 +281,7 @@ def _in_fresh_process(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-STAGES = ("ingest", "normalize", "languages", "filter", "reweight", "split")
+STAGES = ("plan", "bloggers", "ingest", "normalize", "window", "languages", "filter", "reweight", "split")
 
 
 def main() -> None:
@@ -325,7 +320,7 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     """Wall seconds per stage (languages is a manifest read, left out), totals, throughput, memory."""
-    stages = [s for s in STAGES if s != "languages"]
+    stages = [s for s in STAGES if s not in ("languages", "plan")]
     head = (["posts"] + [f"{s} s" for s in stages]
             + ["total s", "CPU s", "posts/min (wall)", "posts/min (CPU)", "peak RSS MB"])
     print("| " + " | ".join(head) + " |")

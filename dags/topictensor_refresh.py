@@ -2,31 +2,48 @@
 ### topictensor_refresh
 
 Weekly refresh of TopicTensor's hashtag embeddings: raw posts in object storage in, a promoted
-model version out.
+model version out. The tasks and their edges are the stage graph of `topictensor.stages.graph`:
 
-`ingest -> normalize -> filter[lang] (mapped) -> reweight -> split -> train -> evaluate -> gate`
-`-> {blogger_vectors -> index, clusters} -> publish`
+`plan -> {bloggers, ingest[partition] -> normalize[partition]} -> window -> filter[lang] (mapped)`
+`-> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters} -> publish`
+`-> cleanup` (retention, when the `gc_keep_versions` param is > 0)
 
-Every task calls one stage function of the `topictensor` library and passes only artifact
-references through XCom. Stages are content-addressed: a task whose artifact already exists
-returns at once, so retrying a run or rerunning it redoes nothing that finished.
+`plan` lists the raw prefix: the `posts/dt=YYYY-MM-DD/` partitions in the training window
+(`ingest.window_days` days before the run's data interval end, or the `as_of` param) and the
+newest bloggers snapshot before it. `ingest` and `normalize` are mapped per partition and keyed
+by the partition's own listing, so a week adds one new partition's work; the window stage merges
+the partitions' small summaries. Every task calls one stage function of the `topictensor` library
+and passes only artifact references through XCom. Stages are content-addressed: a task whose
+artifact already exists returns at once, so retrying or rerunning redoes nothing that finished.
 
-**Params** (manual trigger): `input_uri` (raw prefix, `s3://...` or a directory), `languages`
-(subset to train on), `train` (trainer overrides such as `{"epochs": 10}`), `overrides` (any
-config section). Everything else comes from `TOPICTENSOR_CONFIG` / `TOPICTENSOR__*` variables.
+**Params** (manual trigger): `input_uri` (raw prefix, `s3://...` or a directory), `as_of` (window
+end, YYYY-MM-DD; empty = the data interval end), `languages` (subset to train on), `train`
+(trainer overrides such as `{"epochs": 10}`), `overrides` (any config section). Everything else
+comes from `TOPICTENSOR_CONFIG` / `TOPICTENSOR__*` variables. `TOPICTENSOR_MAPPED_CONCURRENCY`
+caps how many partition / language tasks run at once (default: Airflow's parallelism).
 
-**Failure modes that do not retry**: bad input beyond the reject share (ingest), a failed quality
-gate (gate), production moved by someone else during the run (publish).
+**Failure modes that do not retry**: bad input beyond the reject share (bloggers, ingest, window),
+a failed quality gate (gate), production moved by someone else during the run (publish).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from pod_overrides import train_executor, train_executor_config  # dags/pod_overrides.py: plain data, no kubernetes import
+
+from topictensor.stages.graph import GRAPH, Stage, inputs_of  # the graph only: no heavy import at parse time
+
+MAPPED_CONCURRENCY = int(os.environ.get("TOPICTENSOR_MAPPED_CONCURRENCY") or 0) or None
+MAP_INDEX_TEMPLATES = {  # how the UI names each mapped task instance
+    "ingest": "{{ task.op_kwargs['plan']['dt'] or 'all' }}",
+    "filter": "{{ task.op_kwargs['languages'] }}",
+}
 
 DEFAULT_ARGS = {
     "owner": "mlops",
@@ -63,6 +80,72 @@ def _no_retry_on_final_errors(func):
     return wrapper
 
 
+def _run_context():
+    """This run's id, window end (the `as_of` param, else the data interval end) and tune budget."""
+    from topictensor.stages.graph import RunContext
+
+    context = get_current_context()
+    params = context["params"]
+    end = params.get("as_of") or context.get("data_interval_end") or context.get("logical_date")
+    return RunContext(run_id=context["run_id"], as_of=end.isoformat() if hasattr(end, "isoformat") else end,
+                      tune_budget_seconds=float(params.get("tune_budget_seconds") or 0),
+                      gc_keep_versions=int(params.get("gc_keep_versions") or 0))
+
+
+def _task_body(stage: Stage):
+    """A task calling the stage's library function; its keyword inputs are the graph's."""
+
+    def body(**inputs):
+        from topictensor.stages.graph import call
+
+        inputs = {name: _materialise(value) for name, value in inputs.items()}
+        out = call(stage.name, _config(), _run_context(), **inputs)
+        if stage.name == "publish":  # the report is in the store (runs/); XCom keeps the gist
+            out = {"version": out["version"], "promoted": out["promoted"], "quality": out["quality"]}
+        return out
+
+    body.__name__ = stage.name
+    body.__doc__ = stage.doc
+    body.__signature__ = inspect.Signature(
+        [inspect.Parameter(Stage.argument(name), inspect.Parameter.KEYWORD_ONLY) for name in inputs_of(stage)])
+    return _no_retry_on_final_errors(body)
+
+
+def _materialise(value):
+    """A mapped task's outputs arrive as a lazy sequence: read it by index up to its length.
+    Iterating it instead probes one index past the end, which Airflow logs as
+    '[error] XCom not found' in every successful run."""
+    from collections.abc import Mapping, Sequence
+
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, list, tuple, Mapping)):
+        return [value[i] for i in range(len(value))]
+    return value
+
+
+def _task_options(stage: Stage) -> dict:
+    options: dict = {}
+    if stage.queue:
+        options["queue"] = stage.queue
+    if stage.pool:
+        options["pool"] = stage.pool
+    if stage.queue == "train":
+        options.update(executor=train_executor(), executor_config=train_executor_config())
+    if "retries" in stage.limits:
+        options["retries"] = stage.limits["retries"]
+    if "hours" in stage.limits:
+        options["execution_timeout"] = timedelta(hours=stage.limits["hours"])
+    if stage.mapped:
+        options["map_index_template"] = MAP_INDEX_TEMPLATES.get(stage.name)
+        if MAPPED_CONCURRENCY:
+            options["max_active_tis_per_dag"] = MAPPED_CONCURRENCY
+    return options
+
+
+def _output(outputs: dict, name: str):
+    stage, _, field = name.partition(".")
+    return outputs[stage][field] if field else outputs[stage]
+
+
 @dag(
     dag_id="topictensor_refresh",
     schedule="@weekly",
@@ -74,147 +157,33 @@ def _no_retry_on_final_errors(func):
     tags=["topictensor"],
     params={
         "input_uri": Param(None, type=["null", "string"], description="Raw prefix; empty = configured."),
+        "as_of": Param(None, type=["null", "string"], description="End of the training window (YYYY-MM-DD, "
+                       "exclusive); empty = the run's data interval end."),
         "languages": Param(None, type=["null", "array"], description="Languages to keep; empty = all."),
         "train": Param({}, type="object", description='Trainer overrides, e.g. {"epochs": 10}.'),
         "overrides": Param({}, type="object", description="Overrides of any config section."),
         "tune_budget_seconds": Param(0, type="number", minimum=0, description="Search the trainer's "
                                      "hyperparameters for this many seconds before training (0 = off)."),
+        "gc_keep_versions": Param(0, type="integer", minimum=0, description="After publish, delete the artifacts "
+                                  "no kept version (this many newest), production or window partition needs "
+                                  "(0 = keep everything)."),
     },
 )
 def topictensor_refresh():
-    @task(doc_md="Read and validate raw posts and bloggers; bad rows go to `rejects`.")
-    @_no_retry_on_final_errors
-    def ingest() -> dict:
-        from topictensor.stages.ingest import ingest as run
-
-        return run(_config()).to_dict()
-
-    @task(doc_md="Normalise tags (lowercase, no diacritics, no `#`) and give every blogger a language.")
-    @_no_retry_on_final_errors
-    def normalize(raw: dict) -> dict:
-        from topictensor.stages.normalize import normalize as run
-
-        return run(raw, _config()).to_dict()
-
-    @task(doc_md="Languages present in the data and allowed by the config: one filter task each.")
-    @_no_retry_on_final_errors
-    def languages(normalized: dict) -> list[str]:
-        from topictensor.stages.languages import select_languages
-
-        return select_languages(normalized, _config())
-
-    @task(doc_md="Keep tags used by enough distinct bloggers of one language; drop its blacklist; "
-                 "write the top tags for blacklist review.",
-          map_index_template="{{ task.op_kwargs['lang'] }}")
-    @_no_retry_on_final_errors
-    def filter_language(normalized: dict, lang: str) -> dict:
-        from topictensor.stages.filter import filter_language as run
-
-        return run(normalized, lang, _config()).to_dict()
-
-    @task(doc_md="Merge languages; down-weight each blogger's habitual tags.")
-    @_no_retry_on_final_errors
-    def reweight(filtered: list[dict]) -> dict:
-        from topictensor.stages.reweight import reweight as run
-
-        return run(list(filtered), _config()).to_dict()
-
-    @task(doc_md="Hold out posts for evaluation by a salted hash of post_id.")
-    @_no_retry_on_final_errors
-    def split(weighted: dict) -> dict:
-        from topictensor.stages.split import split as run
-
-        return run(weighted, _config()).to_dict()
-
-    @task(doc_md="Optional hyperparameter search (successive halving over random configurations) on a "
-                 "validation part of the training split; skipped when `tune_budget_seconds` is 0.",
-          queue="train", pool="train", retries=1, execution_timeout=timedelta(hours=72),
-          executor=train_executor(), executor_config=train_executor_config())
-    @_no_retry_on_final_errors
-    def tune(splits: dict) -> dict | None:
-        budget = float(get_current_context()["params"].get("tune_budget_seconds") or 0)
-        if budget <= 0:
-            return None
-        from topictensor.stages.tune import tune_config
-
-        return tune_config(splits, _config(), budget).to_dict()
-
-    @task(doc_md="Train the tag embeddings (numba StarSpace), warm-started from the production model. "
-                 "Runs on the `train` queue and pool so a deployment can send it to the dedicated "
-                 "many-core worker (a pod override under KubernetesExecutor: dags/pod_overrides.py).",
-          queue="train", pool="train", retries=1, execution_timeout=timedelta(hours=72),
-          executor=train_executor(), executor_config=train_executor_config())
-    @_no_retry_on_final_errors
-    def train(splits: dict, tuned: dict | None) -> dict:
-        from topictensor.stages.train import train_model
-        from topictensor.stages.tune import apply_tuned
-
-        return train_model(splits, apply_tuned(_config(), tuned)).to_dict()
-
-    @task(doc_md="Held-out quality: share of each tag's n-1 nearest tags that are its post's tags.")
-    @_no_retry_on_final_errors
-    def evaluate(model: dict, splits: dict) -> dict:
-        from topictensor.stages.evaluate import evaluate_model
-
-        return evaluate_model(model, splits, _config()).to_dict()
-
-    @task(doc_md="Fail the run unless quality passes the floor and is not worse than production.",
-          retries=0)
-    @_no_retry_on_final_errors
-    def gate(evaluation: dict) -> dict:
-        from topictensor.stages.gate import gate as run
-
-        return run(evaluation, _config())
-
-    @task(doc_md="Each blogger's vector: the weighted sum of the tag vectors of all their posts.")
-    @_no_retry_on_final_errors
-    def blogger_vectors(model: dict, weighted: dict, normalized: dict) -> dict:
-        from topictensor.stages.blogger_vectors import blogger_vectors as run
-
-        return run(model, weighted, normalized, _config()).to_dict()
-
-    @task(doc_md="nmslib HNSW index (cosine) over the blogger vectors, for fast candidate search.",
-          execution_timeout=timedelta(hours=6))
-    @_no_retry_on_final_errors
-    def build_index(vectors: dict) -> dict:
-        from topictensor.stages.index import build_index as run
-
-        return run(vectors, _config()).to_dict()
-
-    @task(doc_md="Fixed topics: UMAP to 5-D, HDBSCAN, cleaning and merging; topic ids carried over "
-                 "from the production version.", execution_timeout=timedelta(hours=6))
-    @_no_retry_on_final_errors
-    def clusters(model: dict, decision: dict, filtered: list[dict]) -> dict:
-        from topictensor.stages.clusters import clusters_after_gate
-
-        return clusters_after_gate(model, decision, _config(), filtered=list(filtered)).to_dict()
-
-    @task(doc_md="Record the model version and move the production pointer (compare-and-swap).")
-    @_no_retry_on_final_errors
-    def publish(raw: dict, normalized: dict, filtered: list[dict], weighted: dict, splits: dict,
-                model: dict, evaluation: dict, decision: dict, vectors: dict, index: dict,
-                topics: dict) -> dict:
-        from topictensor.stages.publish import publish as run
-
-        stages = {"ingest": raw, "normalize": normalized, "filter": list(filtered), "reweight": weighted,
-                  "split": splits, "train": model, "evaluate": evaluation,
-                  "blogger_vectors": vectors, "index": index, "clusters": topics}
-        report = run(stages, decision, _config(), run_id=get_current_context()["run_id"])
-        return {"version": report["version"], "promoted": report["promoted"], "quality": report["quality"]}
-
-    raw = ingest()
-    normalized = normalize(raw)
-    filtered = filter_language.partial(normalized=normalized).expand(lang=languages(normalized))
-    weighted = reweight(filtered)
-    splits = split(weighted)
-    model = train(splits, tune(splits))
-    evaluation = evaluate(model, splits)
-    decision = gate(evaluation)
-    vectors = blogger_vectors(model, weighted, normalized)
-    decision >> vectors  # only a model that passed the gate gets bloggers, an index and topics
-    index = build_index(vectors)
-    topics = clusters(model, decision, filtered)
-    publish(raw, normalized, filtered, weighted, splits, model, evaluation, decision, vectors, index, topics)
+    outputs: dict = {}
+    for stage in GRAPH:
+        kwargs = {Stage.argument(name): _output(outputs, name) for name in inputs_of(stage)}
+        operator = task(python_callable=_task_body(stage), task_id=stage.name, doc_md=stage.doc,
+                        multiple_outputs=stage.multiple_outputs, **_task_options(stage))
+        if stage.mapped:
+            key = Stage.argument(stage.mapped)
+            mapped_over = kwargs.pop(key)
+            out = operator.partial(**kwargs).expand(**{key: mapped_over})
+        else:
+            out = operator(**kwargs)
+        for upstream in stage.after:  # ordering only: e.g. a model that failed the gate gets no bloggers
+            outputs[upstream] >> out
+        outputs[stage.name] = out
 
 
 topictensor_refresh()

@@ -15,7 +15,8 @@ BLACKLIST = {"*": sorted(set(synth.SPAM_TAGS["en"]))}
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("raw")
-    synth.write(synth.generate(synth.SynthConfig(seed=3, n_bloggers=500, posts_per_blogger_mean=20)), out)
+    synth.write(synth.generate(synth.SynthConfig(seed=3, n_bloggers=500, posts_per_blogger_mean=20)), out,
+                partition_by="week")
     return out
 
 
@@ -39,8 +40,10 @@ def test_first_run_computes_every_stage_and_promotes(first_run):
     config, report = first_run
     assert report["promoted"] and report["previous_production"] is None
     assert all(not s["reused"] for s in report["stages"])
-    assert {s["stage"] for s in report["stages"]} == {"ingest", "normalize", "filter", "reweight", "split",
-                                                        "train", "evaluate", "blogger_vectors", "index", "clusters"}
+    assert {s["stage"] for s in report["stages"]} == {"bloggers", "ingest", "normalize", "window", "filter",
+                                                        "reweight", "split", "train", "evaluate", "blogger_vectors",
+                                                        "index", "clusters"}
+    assert len([s for s in report["stages"] if s["stage"] == "ingest"]) == 8  # one per weekly partition
     registry = Registry(config.open_store())
     assert registry.production() == report["version"]
     manifest = registry.get_version(report["version"])
@@ -88,7 +91,8 @@ def test_changing_a_training_parameter_reruns_only_downstream(first_run, raw_dir
     changed = make_config(config.store.uri, raw_dir, dim=32)
     new = run_pipeline(changed, run_id="dim32")
     reused = {s["stage"]: s["reused"] for s in new["stages"]}
-    assert reused == {"ingest": True, "normalize": True, "filter": True, "reweight": True, "split": True,
+    assert reused == {"bloggers": True, "ingest": True, "normalize": True, "window": True, "filter": True,
+                      "reweight": True, "split": True,
                       "train": False, "evaluate": False, "blogger_vectors": False, "index": False, "clusters": False}
     assert new["version"] != report["version"]
 

@@ -83,7 +83,7 @@ def test_run_with_a_missing_store_bucket_fails_naming_bucket_and_key(raw_bucket,
 
     assert done.returncode == 1, done.stderr
     assert f"bucket '{missing}' does not exist" in done.stderr
-    assert "key 'store/artifacts/ingest/" in done.stderr  # the first object the run needed
+    assert "key 'store/artifacts/bloggers/" in done.stderr  # the first object the run needed
     assert "Traceback" not in done.stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from topictensor.errors import ConfigError
 from topictensor.search.params import SearchConfig
@@ -35,6 +35,19 @@ class StoreConfig(_Section):
 class IngestConfig(_Section):
     input_uri: str = Field(".data/raw", description="Raw prefix holding posts/ and bloggers/ files.")
     max_reject_share: float = Field(0.01, ge=0, le=1, description="Fail when more rows than this are rejected.")
+    window_days: int | Literal["all"] = Field(
+        "all", description="Train on the posts partitions of this many days before the run's data interval "
+                           "end (dt=YYYY-MM-DD folders); 'all' = every partition before it.")
+    as_of: str | None = Field(None, description="End of the window (exclusive, YYYY-MM-DD); set per run by "
+                                                "Airflow's data interval end or `topictensor run --as-of`; "
+                                                "null = the day after the newest posts partition.")
+
+    @field_validator("window_days")
+    @classmethod
+    def _positive_window(cls, value):
+        if value != "all" and value < 1:
+            raise ValueError("window_days must be >= 1 or 'all'")
+        return value
 
 
 class NormalizeConfig(_Section):

@@ -75,6 +75,7 @@ PARQUET_BATCH_ROWS = 100_000
 REASON_MISSING_POST_ID = "missing post_id"
 REASON_INVALID_POST_ID = "invalid post_id (not a string or integer)"
 REASON_DUPLICATE_POST_ID = "duplicate post_id"
+REASON_DUPLICATE_ACROSS_PARTITIONS = "duplicate post_id (newer partition wins)"
 REASON_MISSING_BLOGGER_ID = "missing blogger_id"
 REASON_INVALID_BLOGGER_ID = "invalid blogger_id (not a string or integer)"
 REASON_DUPLICATE_BLOGGER_ID = "duplicate blogger_id"
@@ -557,9 +558,10 @@ class CheckedBatch:
     rejects: list[dict[str, Any]]
 
 
-def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd.Index) -> CheckedBatch:
+def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd.Index | None) -> CheckedBatch:
     """Validate a batch of posts against the contract, vectorised per field. ``known_bloggers``
-    as a pandas Index is hashed once for all batches (an Arrow array is hashed per batch)."""
+    as a pandas Index is hashed once for all batches (an Arrow array is hashed per batch); None
+    skips the blogger check (a date partition is checked against the bloggers snapshot later)."""
     n = len(batch)
     c = batch.columns
     verdicts = _undecodable_verdicts(batch, POST_FIELDS)
@@ -585,9 +587,10 @@ def check_posts(batch: RawBatch, source_file: str, known_bloggers: pa.Array | pd
     if isinstance(known_bloggers, pd.Index):
         ids = np.asarray(blogger_id.to_numpy(zero_copy_only=False), dtype=object)
         known = known_bloggers.get_indexer(ids) >= 0
-    else:
+        verdicts.flag(~known, REASON_UNKNOWN_BLOGGER)
+    elif known_bloggers is not None:
         known = _np_mask(pc.is_in(blogger_id, value_set=known_bloggers))
-    verdicts.flag(~known, REASON_UNKNOWN_BLOGGER)
+        verdicts.flag(~known, REASON_UNKNOWN_BLOGGER)
 
     from_caption = np.flatnonzero(absent & ~verdicts.bad)
     if len(from_caption):  # tags absent: the caption's #tags stand in, spliced in with one take

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -865,16 +866,21 @@ INTERESTS_SCHEMA = pa.schema([("blogger_id", pa.string()), ("theme", pa.string()
 
 
 def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = None,
-          files_per_table: int | None = None) -> dict[str, int]:
+          files_per_table: int | None = None, partition_by: str | None = None) -> dict[str, int]:
     """Write the raw tables under ``out_dir`` (posts/, bloggers/) and the truth under ``_truth/``.
 
     ``format`` ("parquet" or "jsonl") and ``files_per_table`` default to the corpus's config
-    (whose defaults are parquet and 1). Returns the counts of :func:`corpus_counts` plus ``files``.
+    (whose defaults are parquet and 1). ``partition_by="week"`` writes date partitions
+    (``topictensor.partitions``): ``posts/dt=<Monday>/`` with the posts created that week (UTC),
+    and a bloggers snapshot ``bloggers/dt=<Monday>/`` for every week (the same table). Returns the
+    counts of :func:`corpus_counts` plus ``files`` (and ``partitions``).
 
-    Earlier ``part-*`` files in posts/ and bloggers/ are removed first so a smaller rerun leaves
-    no stale parts behind. Each file is written under a temporary ``_``-prefixed name (which
-    ingest ignores) and renamed into place.
+    Earlier ``part-*`` files and ``dt=`` folders in posts/ and bloggers/ are removed first so a
+    smaller rerun leaves no stale parts behind. Each file is written under a temporary
+    ``_``-prefixed name (which ingest ignores) and renamed into place.
     """
+    if partition_by not in (None, "week"):
+        raise ConfigError(f"synth partition_by must be None or 'week', got {partition_by!r}")
     format = format or corpus.config.format
     files_per_table = files_per_table if files_per_table is not None else corpus.config.files_per_table
     if format not in ("parquet", "jsonl"):
@@ -888,10 +894,22 @@ def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = 
     for folder in (posts_dir, bloggers_dir):
         for stale in folder.glob("part-*"):
             stale.unlink()
+        for stale in folder.glob("dt=*"):
+            shutil.rmtree(stale)
 
+    tables = []
+    if partition_by == "week":
+        created = pd.to_datetime(corpus.posts["created_at"], utc=True)
+        week = (created.dt.tz_localize(None).dt.normalize()
+                - pd.to_timedelta(created.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+        for day in sorted(week.unique()):
+            tables.append((corpus.posts[(week == day).to_numpy()], POSTS_SCHEMA, posts_dir / f"dt={day}"))
+            tables.append((corpus.bloggers, BLOGGERS_SCHEMA, bloggers_dir / f"dt={day}"))
+    else:
+        tables = [(corpus.posts, POSTS_SCHEMA, posts_dir), (corpus.bloggers, BLOGGERS_SCHEMA, bloggers_dir)]
     files = 0
-    for frame, schema, folder in ((corpus.posts, POSTS_SCHEMA, posts_dir),
-                                  (corpus.bloggers, BLOGGERS_SCHEMA, bloggers_dir)):
+    for frame, schema, folder in tables:
+        folder.mkdir(parents=True, exist_ok=True)
         for index, rows in enumerate(np.array_split(np.arange(len(frame)), files_per_table)):
             part = frame.iloc[rows]
             target = folder / f"part-{index:05d}.{format}"
@@ -904,12 +922,13 @@ def write(corpus: SynthCorpus, out_dir: str | os.PathLike, format: str | None = 
     _atomic_parquet(_to_arrow(corpus.blogger_truth, BLOGGER_TRUTH_SCHEMA), truth_dir / "bloggers.parquet")
     _atomic_parquet(_to_arrow(corpus.interests, INTERESTS_SCHEMA), truth_dir / "interests.parquet")
     settings = corpus.config.model_dump(mode="json") | {
-        "format": format, "files_per_table": files_per_table,
+        "format": format, "files_per_table": files_per_table, "partition_by": partition_by,
         "reference_date": corpus.config.reference_date().isoformat(), "window_days": WINDOW_DAYS,
         "generator": generator_version(),
     }
     _atomic_text(json.dumps(settings, indent=2, sort_keys=True), truth_dir / "synth_config.json")
-    return corpus_counts(corpus) | {"files": files}
+    counts = corpus_counts(corpus) | {"files": files}
+    return counts | ({"partitions": len(tables) // 2} if partition_by else {})
 
 
 def corpus_counts(corpus: SynthCorpus) -> dict[str, int]:
@@ -984,8 +1003,8 @@ def generator_version() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
-def already_written(config: SynthConfig, out_dir: str | os.PathLike) -> bool:
-    """True when ``out_dir`` already holds the corpus of exactly this config and generator:
+def already_written(config: SynthConfig, out_dir: str | os.PathLike, partition_by: str | None = None) -> bool:
+    """True when ``out_dir`` already holds the corpus of exactly this config, generator and layout:
     rewriting it would change nothing but file times, which are part of ingest's input key."""
     marker = Path(out_dir) / "_truth" / "synth_config.json"
     if not marker.is_file():
@@ -994,5 +1013,5 @@ def already_written(config: SynthConfig, out_dir: str | os.PathLike) -> bool:
         written = json.loads(marker.read_text())
     except ValueError:
         return False
-    wanted = config.model_dump(mode="json") | {"generator": generator_version()}
+    wanted = config.model_dump(mode="json") | {"generator": generator_version(), "partition_by": partition_by}
     return all(written.get(key) == value for key, value in wanted.items())

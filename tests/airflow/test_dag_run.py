@@ -20,7 +20,8 @@ def dag(airflow_db):
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
     root = tmp_path_factory.mktemp("dagrun")
-    synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=15)), root / "raw")
+    synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=15)), root / "raw",
+                partition_by="week")
     return root / "raw", root / "store"
 
 
@@ -39,15 +40,21 @@ def last_report(store_dir):
 
 
 @pytest.mark.airflow
-def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths):
+def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths, capfd):
     _, store_dir = paths
     first = dag.test(run_conf=conf(paths))
     assert first.state == "success"
+    log = "".join(capfd.readouterr())
+    assert "DagRun Finished" in log  # the run's log was captured
+    assert "XCom not found" not in log  # reading mapped outputs must not probe past their end
+    assert not [line for line in log.splitlines() if "[error" in line], "a successful run logged errors"
     report = last_report(store_dir)
     assert report["promoted"] and not any(s["reused"] for s in report["stages"])
     assert Registry(LocalStore(store_dir)).production() == report["version"]
     languages = [s for s in report["stages"] if s["stage"] == "filter"]
     assert len(languages) >= 3  # one mapped filter task per language
+    partitions = [s["label"] for s in report["stages"] if s["stage"] == "ingest"]
+    assert len(partitions) == 8 == len(report["window"]["partitions"])  # one mapped ingest task per week
 
     second = dag.test(run_conf=conf(paths))
     assert second.state == "success"
@@ -65,3 +72,17 @@ def test_a_failed_gate_fails_the_run_and_leaves_production_alone(dag, paths):
     assert run.state == "failed"
     assert registry.production() == before
     assert len(registry.list_versions()) == n_versions
+
+
+@pytest.mark.airflow
+def test_the_as_of_param_moves_the_window_and_prepares_only_new_weeks(dag, paths):
+    """A run for an earlier week (a backfill through the as_of param) trains on that week's window;
+    the partitions it needs were prepared by the first run and are reused."""
+    _, store_dir = paths
+    weeks = sorted(p.name[3:] for p in (paths[0] / "posts").glob("dt=*"))
+    run = dag.test(run_conf=conf(paths, ingest={"window_days": 14}) | {"as_of": weeks[-2]})
+    assert run.state == "success"
+    report = last_report(store_dir)
+    assert report["window"]["partitions"] == weeks[-4:-2]
+    assert all(s["reused"] for s in report["stages"] if s["stage"] in ("ingest", "normalize"))
+    assert not [s for s in report["stages"] if s["stage"] == "window"][0]["reused"]

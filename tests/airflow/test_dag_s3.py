@@ -43,7 +43,8 @@ def decoy_config(tmp_path: Path, monkeypatch) -> Path:
 def upload_demo_corpus(tmp_path: Path, s3_client, bucket: str) -> list[str]:
     """The small corpus test_dag_run.py uses, written locally and uploaded under raw/."""
     local = tmp_path / "raw-upload"
-    synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=15)), local)
+    synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=15)), local,
+                partition_by="week")
     keys = []
     for path in sorted(p for p in local.rglob("*") if p.is_file()):
         key = f"raw/{path.relative_to(local).as_posix()}"
@@ -100,8 +101,8 @@ def test_dag_reads_raw_from_s3_writes_every_artifact_there_then_reruns_as_a_no_o
         for listed in manifest["files"]:
             assert f"{prefix}/{listed['name']}" in stored, f"{prefix}/{listed['name']} missing from the bucket"
     stages_in_bucket = {k.split("/")[2] for k in stored if k.startswith(f"{STORE_PREFIX}/artifacts/")}
-    assert stages_in_bucket == {"ingest", "normalize", "filter", "reweight", "split", "train", "evaluate",
-                                "blogger_vectors", "index", "clusters"}
+    assert stages_in_bucket == {"bloggers", "ingest", "normalize", "window", "filter", "reweight", "split", "train",
+                                "evaluate", "blogger_vectors", "index", "clusters"}
     # The version and the production pointer are in the bucket too, and the pointer names the new version.
     version = read_json(s3_client, bucket, f"{STORE_PREFIX}/versions/{report['version']}.json")
     assert {name for name in version["stages"]} >= stages_in_bucket

@@ -3,7 +3,6 @@ docker/.env.example, and shaped as the deployment needs (services, queues, resou
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import os
@@ -277,15 +276,14 @@ def test_make_env_writes_fresh_secrets(tmp_path, compose_check, make_env):
 
 
 def _train_task_timeout() -> timedelta:
-    """execution_timeout of the DAG's train task, read from the DAG file's source."""
-    tree = ast.parse((ROOT / "dags" / "topictensor_refresh.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "train":
-            for decorator in node.decorator_list:
-                for kw in getattr(decorator, "keywords", []):
-                    if kw.arg == "execution_timeout" and isinstance(kw.value, ast.Call):
-                        return timedelta(**{k.arg: ast.literal_eval(k.value) for k in kw.value.keywords})
-    raise AssertionError("dags/topictensor_refresh.py: no execution_timeout=timedelta(...) on the train task")
+    """execution_timeout of the DAG's train task: the stage graph's limit the DAG sets it from
+    (tests/airflow/test_dag_integrity.py checks the parsed DAG's task carries it)."""
+    from topictensor.stages.graph import STAGES
+
+    hours = STAGES["train"].limits.get("hours")
+    if hours is None:
+        raise AssertionError("topictensor/stages/graph.py: no execution time limit ('hours') on the train stage")
+    return timedelta(hours=hours)
 
 
 def test_broker_does_not_redeliver_a_long_training(compose):

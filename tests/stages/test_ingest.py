@@ -1,4 +1,5 @@
-"""The ingest stage: raw parquet/JSONL files -> checked posts, bloggers and rejects."""
+"""The ingest stages: raw parquet/JSONL files -> checked posts (per partition), the bloggers
+snapshot, and rejects; a post's blogger is checked against the snapshot by the window stage."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from topictensor import contract
 from topictensor.artifacts import Artifact
 from topictensor.config import load_config
 from topictensor.errors import ContractError
-from topictensor.stages.ingest import ingest
+from topictensor.partitions import plan_window
+from topictensor.stages.ingest import ingest_bloggers, ingest_partition
+from topictensor.store import open_store
 
 UTC = timezone.utc
 
@@ -85,13 +88,22 @@ def _manifests(tmp_path: Path) -> list[Path]:
     return list((tmp_path / "store").glob("artifacts/ingest/*/_MANIFEST.json"))
 
 
+def ingest(config):
+    """Both ingest stages over an unpartitioned prefix (one partition): (posts ref, bloggers ref)."""
+    raw = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    plan = plan_window(raw, config.ingest.window_days, config.ingest.as_of)
+    assert len(plan.posts) == 1 and plan.posts[0].dt is None
+    people = ingest_bloggers(plan.bloggers, config)
+    return ingest_partition(plan.posts[0], config), people
+
+
 def test_good_data_roundtrip_over_three_formats(tmp_path):
     raw = tmp_path / "raw"
     _good_raw(raw)
-    ref = ingest(_config(tmp_path))
-    assert not ref.reused
-    assert ref.counts == {"posts_in": 8, "posts_out": 8, "bloggers_in": 3, "bloggers_out": 3, "rejected": 0,
-                          "files": 4}
+    ref, people = ingest(_config(tmp_path))
+    assert not ref.reused and not people.reused
+    assert ref.counts == {"posts_in": 8, "posts_out": 8, "rejected": 0, "files": 3}
+    assert people.counts == {"bloggers_in": 3, "bloggers_out": 3, "rejected": 0, "files": 1}
     art = Artifact(_config(tmp_path).open_store(), ref)
     posts = art.read_table("posts.parquet")
     assert posts.schema == contract.POSTS_SCHEMA
@@ -106,7 +118,7 @@ def test_good_data_roundtrip_over_three_formats(tmp_path):
     assert by_id["8"]["lang"] == "fr"
     assert (by_id["3"]["source_file"], by_id["3"]["source_row"]) == ("posts/2024/part-0.parquet", 2)
     assert (by_id["8"]["source_file"], by_id["8"]["source_row"]) == ("posts/part-2.jsonl.gz", 1)
-    bloggers = art.read_table("bloggers.parquet")
+    bloggers = Artifact(_config(tmp_path).open_store(), people).read_table("bloggers.parquet")
     assert bloggers.schema == contract.BLOGGERS_SCHEMA
     assert bloggers.column("followers").to_pylist() == [100, 200, 300]
     assert art.read_table("rejects.parquet").num_rows == 0
@@ -116,22 +128,22 @@ def test_good_data_roundtrip_over_three_formats(tmp_path):
 def test_rerun_reuses_and_changed_or_added_raw_files_make_a_new_key(tmp_path):
     raw = tmp_path / "raw"
     _good_raw(raw)
-    first = ingest(_config(tmp_path))
-    again = ingest(_config(tmp_path))
+    first, _ = ingest(_config(tmp_path))
+    again, _ = ingest(_config(tmp_path))
     assert again.reused and again.key == first.key
 
     (raw / "_truth" / "other.jsonl").write_text("{}\n")  # ignored paths do not matter
-    assert ingest(_config(tmp_path)).key == first.key
+    assert ingest(_config(tmp_path))[0].key == first.key
 
     _write_jsonl(raw / "posts" / "part-9.jsonl", [
         {"post_id": "9", "blogger_id": "b1", "created_at": "2024-04-01", "tags": ["new"], "likes": 1}])
-    added = ingest(_config(tmp_path))
+    added, _ = ingest(_config(tmp_path))
     assert not added.reused and added.key != first.key and added.counts["posts_out"] == 9
 
     part = raw / "posts" / "part-9.jsonl"
     stat = part.stat()
     os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched: same bytes, new version
-    touched = ingest(_config(tmp_path))
+    touched, _ = ingest(_config(tmp_path))
     assert not touched.reused and touched.key not in {first.key, added.key}
 
 
@@ -167,7 +179,6 @@ EXPECTED_REASONS = {
     9: contract.REASON_INVALID_CREATED_AT,
     10: contract.REASON_UNDECODABLE,
     11: contract.REASON_INVALID_JSON,
-    12: contract.REASON_UNKNOWN_BLOGGER,
     14: contract.REASON_NOT_AN_OBJECT,
     15: contract.REASON_INVALID_LANG,
 }
@@ -190,10 +201,12 @@ def test_every_kind_of_broken_row_is_rejected_with_its_reason_and_row(tmp_path):
         "tags": pa.array([["x"], ["y"], ["z"]], pa.list_(pa.string())),
         "likes": pa.array([1, 2, 3], pa.int64()),
     }))
-    ref = ingest(_config(tmp_path, max_reject_share=1.0))
+    ref, people = ingest(_config(tmp_path, max_reject_share=1.0))
 
-    art = Artifact(_config(tmp_path).open_store(), ref)
-    rejects = art.read_table("rejects.parquet")
+    store = _config(tmp_path).open_store()
+    art = Artifact(store, ref)
+    rejects = pa.concat_tables([art.read_table("rejects.parquet"),
+                                Artifact(store, people).read_table("rejects.parquet")])
     assert rejects.schema == contract.REJECTS_SCHEMA
     got = {(r["source_file"], r["source_row"]): r for r in rejects.to_pylist()}
     for row, reason in EXPECTED_REASONS.items():
@@ -204,18 +217,30 @@ def test_every_kind_of_broken_row_is_rejected_with_its_reason_and_row(tmp_path):
     assert got[("bloggers/b.jsonl", 3)]["reason"] == contract.REASON_INVALID_FOLLOWERS
     assert json.loads(got[("posts/broken.jsonl", 4)]["record"])["likes"] == -3  # the raw row, as JSON
     assert got[("posts/broken.jsonl", 11)]["record"] == '{"post_id": "p11", "blogger_id": '
+    assert ("posts/broken.jsonl", 12) not in got  # an unknown blogger is the window's to reject
 
     posts = art.read_table("posts.parquet")
-    assert sorted(posts.column("post_id").to_pylist()) == ["g1", "p16", "t0"]
+    assert sorted(posts.column("post_id").to_pylist()) == ["g1", "p12", "p16", "t0"]
     assert posts.filter(pa.compute.equal(posts.column("post_id"), "g1")).column("blogger_id").to_pylist() == ["b1"]
 
     counts = ref.counts
     assert counts["posts_in"] == len(BROKEN_POSTS) - 1 + 3  # the blank line is not a row
-    assert counts["rejected"] == len(EXPECTED_REASONS) + 2 + 2
-    rows_out = counts["posts_out"] + counts["bloggers_out"] + counts["rejected"]
-    assert counts["posts_in"] + counts["bloggers_in"] == rows_out  # nothing is lost silently
+    assert counts["rejected"] == len(EXPECTED_REASONS) + 2
+    assert people.counts["rejected"] == 2
+    assert counts["posts_in"] == counts["posts_out"] + counts["rejected"]  # nothing is lost silently
+    assert people.counts["bloggers_in"] == people.counts["bloggers_out"] + people.counts["rejected"]
     assert art.manifest["counts"] == counts
     assert art.manifest["extra"]["reject_reasons"][contract.REASON_INVALID_LIKES] == 2
+
+    # The window rejects the post of a blogger missing from the snapshot, naming its file and row.
+    from topictensor.stages.normalize import normalize_partition
+    from topictensor.stages.window import build_window
+
+    window = build_window(people, [normalize_partition(ref, _config(tmp_path))], _config(tmp_path, max_reject_share=1.0))
+    window_rejects = Artifact(store, window).read_table("rejects.parquet").to_pylist()
+    assert [(r["source_file"], r["source_row"], r["reason"]) for r in window_rejects] == [
+        ("posts/broken.jsonl", 12, contract.REASON_UNKNOWN_BLOGGER)]
+    assert window.counts["posts_in"] == window.counts["posts_out"] + window.counts["rejected"]
 
 
 @pytest.mark.parametrize(
@@ -233,7 +258,8 @@ def test_an_unreadable_file_fails_the_stage_naming_it_and_writes_no_artifact(tmp
     (raw / name).write_bytes(content)
     with pytest.raises(ContractError, match=name.replace(".", r"\.")):
         ingest(_config(tmp_path))
-    assert _manifests(tmp_path) == []
+    stage = "ingest" if name.startswith("posts/") else "bloggers"
+    assert list((tmp_path / "store").glob(f"artifacts/{stage}/*/_MANIFEST.json")) == []
 
 
 def test_no_posts_files_names_the_prefix(tmp_path):
@@ -259,12 +285,12 @@ def test_too_many_rejects_fail_with_the_rejects_location_and_no_artifact(tmp_pat
     _write_jsonl(raw / "posts" / "bad.jsonl", [
         {"post_id": f"x{i}", "blogger_id": "b1", "created_at": "2024-01-01", "tags": ["a"], "likes": -1}
         for i in range(2)
-    ])  # 2 rejected of 8 + 2 posts + 3 bloggers = 15%
+    ])  # 2 rejected of 8 + 2 posts = 20%
     config = _config(tmp_path, max_reject_share=0.1)
     with pytest.raises(ContractError) as failure:
         ingest(config)
     message = str(failure.value)
-    assert "rejected 2 of 13 rows" in message
+    assert "rejected 2 of 10 rows" in message and f"posts partition {raw}/posts" in message
     assert contract.REASON_INVALID_LIKES in message
     assert _manifests(tmp_path) == []
     location = message.rsplit("Rejected rows: ", 1)[1]
@@ -273,7 +299,7 @@ def test_too_many_rejects_fail_with_the_rejects_location_and_no_artifact(tmp_pat
     assert location.startswith(str(tmp_path / "store" / "rejects"))
 
     # Within the allowed share the same data passes, and rejects are part of the artifact.
-    ref = ingest(_config(tmp_path, max_reject_share=0.2))
+    ref, _ = ingest(_config(tmp_path, max_reject_share=0.2))
     assert ref.counts["rejected"] == 2
     assert "rejects.parquet" in Artifact(config.open_store(), ref).files
 
@@ -287,5 +313,5 @@ def test_raw_input_on_s3(tmp_path, s3_server, s3_bucket, s3_client):
             s3_client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(raw).as_posix()}")
     overrides = {"store": {"uri": str(tmp_path / "store"), "endpoint_url": s3_server},
                  "ingest": {"input_uri": s3_bucket}}
-    ref = ingest(load_config(overrides=overrides, use_env=False))
+    ref, _ = ingest(load_config(overrides=overrides, use_env=False))
     assert ref.counts["posts_out"] == 8 and ref.counts["rejected"] == 0

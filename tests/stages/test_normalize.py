@@ -1,18 +1,21 @@
-"""The normalize stage: canonical tags and one language per blogger given to all their posts."""
+"""Normalize (per partition: canonical tags, the partition's summary) and the window stage (one
+language per blogger, from the snapshot and the summaries, given to all their posts)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from topictensor.artifacts import Artifact
+from topictensor.artifacts import Artifact, ArtifactRef
 from topictensor.config import NormalizeConfig, load_config
-from topictensor.stages.ingest import ingest
-from topictensor.stages.normalize import (BLOGGERS_SCHEMA, POSTS_SCHEMA, language_posts_file, normalize,
-                                          normalize_tables)
+from topictensor.stages.normalize import BLOGGERS_SCHEMA, POSTS_SCHEMA, assign_languages, language_posts_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from graph_prefix import run_until  # noqa: E402
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -52,8 +55,8 @@ def normalized(tmp_path):
     ])
     config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}, "ingest": {"input_uri": str(raw)}},
                          use_env=False)
-    ref = normalize(ingest(config), config)
-    return config, ref
+    results = run_until(config, "window")
+    return config, ArtifactRef.from_dict(results["window"]), ArtifactRef.from_dict(results["normalize"][0])
 
 
 def _all_posts(art: Artifact) -> pa.Table:
@@ -61,8 +64,8 @@ def _all_posts(art: Artifact) -> pa.Table:
 
 
 def test_tags_are_normalised_and_empty_posts_dropped(normalized):
-    config, ref = normalized
-    art = Artifact(config.open_store(), ref)
+    config, window, ref = normalized
+    art = Artifact(config.open_store(), window)
     posts = _all_posts(art)
     assert posts.schema == POSTS_SCHEMA
     tags = dict(zip(posts.column("post_id").to_pylist(), posts.column("tags").to_pylist()))
@@ -83,7 +86,7 @@ def test_tags_are_normalised_and_empty_posts_dropped(normalized):
 
 
 def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized):
-    config, ref = normalized
+    config, ref, _ = normalized
     art = Artifact(config.open_store(), ref)
     bloggers = art.read_table("bloggers.parquet")
     assert bloggers.schema == BLOGGERS_SCHEMA
@@ -118,9 +121,10 @@ def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized)
 
 
 def test_rerun_reuses_the_artifact(normalized):
-    config, ref = normalized
-    again = normalize(ingest(config), config)
-    assert again.reused and again.key == ref.key
+    config, ref, _ = normalized
+    again = run_until(config, "window")
+    assert again["window"]["reused"] and again["window"]["key"] == ref.key
+    assert all(r["reused"] for r in again["normalize"] + again["ingest"])
 
 
 class _FixedIdentifier:
@@ -145,9 +149,15 @@ def test_detection_reads_captions_and_tags_with_underscores_as_spaces_and_unsure
     })
     bloggers = pa.table({"blogger_id": ["b"], "username": ["u"], "followers": [1], "lang": pa.array([None], pa.string())})
     identifier = _FixedIdentifier((None, 0.3))
-    _, out, counts, _ = normalize_tables(posts, bloggers, NormalizeConfig(fallback_language="xx"), identifier)
+    from topictensor.stages.normalize import normalize_table
+
+    _, summary, _ = normalize_table(posts.append_column("source_file", pa.array(["f"]))
+                                    .append_column("source_row", pa.array([0])), NormalizeConfig())
+    texts = {}
+    for blogger, text in zip(summary["texts"].column("blogger_id").to_pylist(), summary["texts"].column("text").to_pylist()):
+        texts.setdefault(blogger, []).append(text)
+    out = assign_languages(bloggers, lambda ids: summary["votes"].to_pandas(), lambda ids: texts,
+                           NormalizeConfig(fallback_language="xx"), identifier)
     assert identifier.seen == [["С праздником новый год Ёлка"]]
-    assert out.to_pylist()[0]["lang"] == "xx"
-    assert out.to_pylist()[0]["lang_source"] == "fallback"
-    assert out.to_pylist()[0]["lang_confidence"] == pytest.approx(0.3)
-    assert counts["bloggers_fallback"] == 1 and counts["bloggers_xx"] == 1
+    assert out.to_dict("records") == [{"blogger_id": "b", "lang": "xx", "source": "fallback",
+                                       "confidence": pytest.approx(0.3)}]

@@ -8,14 +8,20 @@ import typer
 
 from topictensor.cli.common import ConfigOption, echo_json, load, table
 
-STAGE_NAMES = ["ingest", "normalize", "filter", "reweight", "split", "train", "evaluate",
-               "blogger_vectors", "index", "clusters"]
+def _stage_names() -> list[str]:
+    from topictensor.stages.graph import GRAPH
+
+    return [s.name for s in GRAPH if s.name not in ("publish", "cleanup")]
+
+
+STAGE_NAMES = _stage_names()
 
 
 def register(app: typer.Typer) -> None:
     app.command()(synth)
     app.command()(run)
     app.command()(stage)
+    app.command()(gc)
 
 
 def synth(
@@ -27,6 +33,8 @@ def synth(
     files: int = typer.Option(1, help="Files per table."),
     force: bool = typer.Option(False, help="Rewrite even when the same corpus is already there."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    partition_by: str = typer.Option(None, "--partition-by", help="'week': posts/dt=<Monday>/ partitions and a "
+                                                                  "bloggers snapshot per week; default: one folder."),
 ) -> None:
     """Write a realistic demo corpus in the raw data contract (deterministic per seed)."""
     from topictensor import synth as synthesis
@@ -37,14 +45,14 @@ def synth(
     if posts_per_blogger is not None:
         fields["posts_per_blogger_mean"] = posts_per_blogger
     config = synthesis.SynthConfig(**fields)
-    if not force and synthesis.already_written(config, out):
+    if not force and synthesis.already_written(config, out, partition_by):
         if as_json:
             echo_json({"out": str(out), "seed": seed, "written": False})
         else:
             typer.echo(f"{out}: the same corpus (seed {seed}) is already there; nothing written")
         return
     corpus = synthesis.generate(config)
-    counts = synthesis.write(corpus, out, format=fmt, files_per_table=files)
+    counts = synthesis.write(corpus, out, format=fmt, files_per_table=files, partition_by=partition_by)
     if as_json:
         echo_json({"out": str(out), "seed": seed, "written": True, **counts})
     else:
@@ -54,11 +62,19 @@ def synth(
 def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name of this run in the report."),
         tune_budget: float = typer.Option(0, min=0, help="Seconds of hyperparameter search before training "
                                                          "(0 = off); training uses the choice."),
+        as_of: str = typer.Option(None, "--as-of", help="End of the training window (exclusive, YYYY-MM-DD), as "
+                                                       "Airflow's data interval end; default: the day after the "
+                                                       "newest posts partition."),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes for the per-partition and "
+                                                                "per-language stages."),
+        gc_keep_versions: int = typer.Option(0, "--gc-keep-versions", min=0, help="After publish, delete what no "
+                                             "kept version, production or window partition needs (0 = off)."),
         as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON.")) -> None:
     """Run the whole refresh without Airflow; finished stages are reused."""
     from topictensor.pipeline import run_pipeline
 
-    report = run_pipeline(load(config), run_id=run_id or "cli", tune_budget_seconds=tune_budget)
+    report = run_pipeline(load(config), run_id=run_id or "cli", tune_budget_seconds=tune_budget, as_of=as_of,
+                          jobs=jobs, gc_keep_versions=gc_keep_versions)
     if as_json:
         echo_json(report)
     else:
@@ -67,75 +83,89 @@ def run(config: Path = ConfigOption, run_id: str = typer.Option(None, help="Name
 
 def stage(
     name: str = typer.Argument(..., help=f"One of: {', '.join(STAGE_NAMES)}."),
-    inputs: list[str] = typer.Option([], "--input", "-i", help="Input artifacts as STAGE/KEY, in order."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="Input artifacts as STAGE/KEY (repeat a stage "
+                                                              "for a list, e.g. every filter/KEY of reweight)."),
     lang: str = typer.Option(None, help="Language (filter stage)."),
+    partition: str = typer.Option(None, help="Posts partition day YYYY-MM-DD (ingest stage); 'all' for an "
+                                             "unpartitioned prefix."),
+    as_of: str = typer.Option(None, "--as-of", help="End of the window (plan, bloggers, ingest)."),
     config: Path = ConfigOption,
 ) -> None:
-    """Run one stage on given input artifacts and print its reference (JSON)."""
-    from topictensor.artifacts import Artifact, ArtifactRef
+    """Run one stage of the graph on given inputs and print its output (JSON).
 
+    Artifact inputs come from --input (STAGE/KEY, repeated for a list); ingest's partition is
+    --partition of the window ending at --as-of; gate's decision is production as it is now."""
+    from topictensor.artifacts import Artifact, ArtifactRef
+    from topictensor.registry import Registry
+    from topictensor.stages.graph import STAGES, RunContext, Stage, call, inputs_of
+
+    if name not in STAGES or name in ("publish", "cleanup"):
+        raise typer.BadParameter(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}")
     cfg = load(config)
     store = cfg.open_store()
-    refs = []
+    run = RunContext(run_id="cli", as_of=as_of)
+    given: dict[str, list[dict]] = {}
     for text in inputs:
         stage_name, _, key = text.partition("/")
-        refs.append(Artifact(store, ArtifactRef(stage=stage_name, key=key)).ref)
-    if name == "ingest":
-        from topictensor.stages.ingest import ingest as fn
-
-        ref = fn(cfg)
-    elif name == "normalize":
-        from topictensor.stages.normalize import normalize as fn
-
-        ref = fn(_one(refs, name), cfg)
-    elif name == "filter":
-        from topictensor.stages.filter import filter_language as fn
-
-        if not lang:
-            raise typer.BadParameter("the filter stage needs --lang")
-        ref = fn(_one(refs, name), lang, cfg)
-    elif name == "reweight":
-        from topictensor.stages.reweight import reweight as fn
-
-        ref = fn(refs, cfg)
-    elif name == "split":
-        from topictensor.stages.split import split as fn
-
-        ref = fn(_one(refs, name), cfg)
-    elif name == "train":
-        from topictensor.stages.train import train_model as fn
-
-        ref = fn(_one(refs, name), cfg)
-    elif name == "evaluate":
-        from topictensor.stages.evaluate import evaluate_model as fn
-
-        if len(refs) != 2:
-            raise typer.BadParameter("evaluate needs --input train/KEY --input split/KEY")
-        ref = fn(refs[0], refs[1], cfg)
-    elif name == "blogger_vectors":
-        from topictensor.stages.blogger_vectors import blogger_vectors as fn
-
-        if len(refs) != 3:
-            raise typer.BadParameter("blogger_vectors needs --input train/KEY --input reweight/KEY --input normalize/KEY")
-        ref = fn(refs[0], refs[1], refs[2], cfg)
-    elif name == "index":
-        from topictensor.stages.index import build_index as fn
-
-        ref = fn(_one(refs, name), cfg)
-    elif name == "clusters":
-        from topictensor.stages.clusters import clusters as fn
-        from topictensor.stages.clusters import production_clusters
-
-        ref = fn(_one(refs, name), cfg, previous=production_clusters(store))
-    else:
-        raise typer.BadParameter(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}")
-    echo_json(ref.to_dict())
+        if not key:
+            raise typer.BadParameter(f"--input {text!r}: expected STAGE/KEY")
+        given.setdefault(stage_name, []).append(Artifact(store, ArtifactRef(stage=stage_name, key=key)).ref.to_dict())
+    spec = STAGES[name]
+    kwargs = {}
+    for input_name in inputs_of(spec):
+        upstream = input_name.split(".", 1)[0]
+        if upstream == "plan":
+            wanted = None if partition in (None, "all") else partition
+            chosen = [p for p in call("plan", cfg, run) if p["dt"] == wanted]
+            if not chosen:
+                raise typer.BadParameter(f"--partition {partition!r} is not a posts partition of the window "
+                                         f"(see: topictensor stage plan)")
+            value = chosen[0]
+        elif upstream == "languages":
+            if not lang:
+                raise typer.BadParameter(f"the {name} stage needs --lang")
+            value = lang
+        elif upstream == "gate":
+            value = {"production_version": Registry(store).production()}
+        elif upstream == "tune":
+            value = given.get("tune", [{}])[0]
+        else:
+            refs = given.get(upstream)
+            if not refs:
+                raise typer.BadParameter(f"the {name} stage needs --input {upstream}/KEY")
+            as_list = STAGES[upstream].mapped is not None and spec.mapped != input_name
+            if not as_list and len(refs) != 1:
+                raise typer.BadParameter(f"the {name} stage takes exactly one --input {upstream}/KEY")
+            value = refs if as_list else refs[0]
+        kwargs[Stage.argument(input_name)] = value
+    echo_json(call(name, cfg, run, **kwargs))
 
 
-def _one(refs, name):
-    if len(refs) != 1:
-        raise typer.BadParameter(f"the {name} stage takes exactly one --input STAGE/KEY")
-    return refs[0]
+def gc(
+    keep_versions: int = typer.Option(3, "--keep-versions", min=1, help="Model versions to keep besides production "
+                                                                      "and the rollback target (newest first)."),
+    dry_run: bool = typer.Option(True, "--dry-run/--delete", help="Only list what would go (the default); "
+                                                                  "--delete deletes it."),
+    as_of: str = typer.Option(None, "--as-of", help="Window whose partitions are kept (default: as a run's)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Delete artifacts that no kept version, production, or partition of the current window needs."""
+    from topictensor.gc import collect
+
+    result = collect(load(config), keep_versions=keep_versions, dry_run=dry_run, as_of=as_of)
+    by_stage: dict[str, int] = {}
+    for name in result.delete:
+        by_stage[name.split("/")[0]] = by_stage.get(name.split("/")[0], 0) + 1
+    verb = "deleted" if result.deleted else "would delete"
+    typer.echo(f"kept versions: {', '.join(result.kept_versions) or '-'}; {len(result.keep)} artifacts kept "
+               f"({len(result.roots['versions'])} of versions, {len(result.roots['window'])} of the window's "
+               f"partitions, {len(result.roots['recent'])} newer than the newest version)")
+    typer.echo(f"{verb} {len(result.delete)} artifacts, {result.bytes_deleted / 1e6:.1f} MB"
+               + (": " + ", ".join(f"{stage} {n}" for stage, n in sorted(by_stage.items())) if by_stage else ""))
+    if result.incomplete:
+        typer.echo(f"left alone: {len(result.incomplete)} folders without a manifest (in progress or crashed)")
+    if not result.deleted and result.delete:
+        typer.echo("dry run: nothing deleted; run with --delete to delete")
 
 
 def _in_out(counts: dict, *pairs: tuple[str, str]) -> str:
@@ -163,6 +193,18 @@ def stage_row(stage: dict) -> dict:
     }
 
 
+def _window_lines(report: dict) -> list[str]:
+    """The training window and which of its partitions this run prepared (the rest were reused)."""
+    window = report.get("window")
+    if not window:
+        return []
+    days = [d or "all" for d in window.get("partitions", [])]
+    fresh = [s["label"] or "all" for s in report["stages"] if s["stage"] == "ingest" and not s["reused"]]
+    span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else (days[0] if days else "-")
+    return [f"window: {len(days)} partitions ({span}), ending {window.get('as_of') or 'after the newest'}; "
+            f"prepared now: {', '.join(fresh) if fresh else 'none'} ({len(days) - len(fresh)} reused)"]
+
+
 def format_run_report(report: dict) -> str:
     rows = [stage_row(s) for s in report["stages"]]
     computed = [r for r in rows if r["status"] == "computed"]
@@ -172,6 +214,7 @@ def format_run_report(report: dict) -> str:
         + (f"{quality:.4f}" if quality is not None else "-"),
         "production: " + (f"moved from {report['previous_production']} to {report['version']}" if report["promoted"]
                           else f"already {report['version']}, unchanged"),
+        *_window_lines(report),
         table(rows, ["stage", "status", "seconds", "posts", "bloggers", "tag uses", "distinct tags", "rejected"]),
         ("no work done: every stage's artifact was already present" if not computed
          else f"{len(computed)} of {len(rows)} stage artifacts computed, "

@@ -17,7 +17,6 @@ them (``total`` < ``top`` in the answer says the cut-off, not ``top``, ended the
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -17,9 +17,9 @@ listed tag whose contribution exceeds ``profile_rest`` is certainly among the bl
 contributors. The same stored profile serves tag exclusions (bloggers who use a tag) in
 :mod:`topictensor.search.bloggers`.
 
-The weights here are recomputed from the posts with the same weighting the vectors use; the stage
-checks the reconstruction against the stored vectors (:func:`profile_columns` returns the worst
-cosine gap) so the two cannot drift apart silently.
+The weights are the ones the vectors are summed with (``BloggerVectorSums.weight_matrix``); the
+stage still checks the reconstruction against the stored float32 vectors (:func:`profile_columns`
+returns the worst cosine gap).
 """
 
 from __future__ import annotations
@@ -37,32 +37,13 @@ PROFILE_COLUMNS = ("profile_tags", "profile_weights", "profile_rest")
 
 def tag_weight_matrix(posts: pa.Table, emb: Embeddings, weighting: str = "reweight"):
     """``(blogger ids, scipy CSR matrix bloggers x tags)`` of summed tag-use weights: entry (b, t) is
-    the total weight of blogger b's uses of tag t (the weights the blogger vectors are summed with)."""
-    from scipy import sparse
+    the total weight of blogger b's uses of tag t (the weights the blogger vectors are summed with:
+    :meth:`topictensor.search.bloggers.BloggerVectorSums.weight_matrix`, the one definition)."""
+    from topictensor.search.bloggers import BloggerVectorSums
 
-    tags = posts.column("tags").combine_chunks()
-    flat = pc.list_flatten(tags)
-    parent = pc.list_parent_indices(tags).to_numpy(zero_copy_only=False)
-    encoded = pc.dictionary_encode(posts.column("blogger_id")).combine_chunks()
-    ids = encoded.dictionary.to_pylist()
-    post_blogger = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    tag_rows = pc.index_in(flat, value_set=pa.array(emb.tags.tolist(), type=pa.string()))
-    tag_rows = tag_rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    if weighting == "reweight":
-        if "weights" not in posts.column_names:
-            raise ValueError(f"posts table lacks column 'weights' (has {posts.column_names})")
-        weights = pc.list_flatten(posts.column("weights").combine_chunks()).to_numpy(zero_copy_only=False)
-        if len(weights) != len(tag_rows):
-            raise ValueError(f"posts: {len(weights)} weights for {len(tag_rows)} tags (must be aligned)")
-    elif weighting == "uniform":
-        weights = np.ones(len(tag_rows), dtype=np.float64)
-    else:
-        raise ValueError(f"unknown weighting {weighting!r}: use 'reweight' or 'uniform'")
-    known = tag_rows >= 0
-    matrix = sparse.csr_matrix((np.asarray(weights, dtype=np.float64)[known],
-                                (post_blogger[parent[known]], tag_rows[known])), shape=(len(ids), len(emb)))
-    matrix.sum_duplicates()
-    return ids, matrix
+    sums = BloggerVectorSums(emb, weighting)
+    sums.add(posts)
+    return sums.ids.values().to_pylist(), sums.weight_matrix()
 
 
 def profile_columns(posts: pa.Table, emb: Embeddings, blogger_ids: list[str], vectors: np.ndarray,
@@ -74,6 +55,13 @@ def profile_columns(posts: pa.Table, emb: Embeddings, blogger_ids: list[str], ve
     Each blogger keeps their ``keep`` largest profile weights ``p_bt = w_bt / N_b``, largest first
     (ties by tag), and ``profile_rest`` = the largest weight not kept (0 when all are kept)."""
     ids, matrix = tag_weight_matrix(posts, emb, weighting)
+    return profiles_from_weights(ids, matrix, emb, blogger_ids, vectors, keep)
+
+
+def profiles_from_weights(ids: list[str], matrix, emb: Embeddings, blogger_ids: list[str], vectors: np.ndarray,
+                          keep: int) -> tuple[dict[str, pa.Array], float]:
+    """:func:`profile_columns` from a weight matrix already summed (rows: ``ids``), as the
+    blogger_vectors stage has it from streaming the posts once."""
     position = {bid: i for i, bid in enumerate(ids)}
     missing = [b for b in blogger_ids if b not in position]
     if missing:

@@ -45,6 +45,7 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
 
     def compute(ws: Workspace) -> StageResult:
         from topictensor.stages.normalize import language_posts_file
+        from topictensor.stages.window import tag_stats_for
 
         path = source.path(language_posts_file(lang))
         schema = pq.ParquetFile(path).schema_arrow
@@ -54,7 +55,7 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
                 lambda table: writer.write_table(table.cast(schema)),
                 min_bloggers=params["min_bloggers"], blacklist=set(params["blacklist"]),
                 review_top_n=params["review_top_n"], occurrences=streaming.parquet_values(path, "tags"),
-                generic=GenericDetection(**params["generic"]),
+                generic=GenericDetection(**params["generic"]), stats=tag_stats_for(source, lang),
             )
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
@@ -88,12 +89,18 @@ def filter_posts(posts: pa.Table, *, min_bloggers: int, blacklist: set[str], rev
 
 def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_bloggers: int,
                    blacklist: set[str], review_top_n: int, occurrences: int,
-                   generic: GenericDetection = GenericDetection()) -> tuple[pa.Table, dict[str, int]]:
+                   generic: GenericDetection = GenericDetection(),
+                   stats: pa.Table | None = None) -> tuple[pa.Table, dict[str, int]]:
     """Stream ``batches`` twice: per-tag counts, then the posts with only kept tags go to ``write``
-    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets. Unless
-    ``generic.mode`` is off, a pass in between counts the review candidates' co-occurrences and scores
-    them (``topictensor.generic_tags``); under ``apply`` those at or above the threshold are dropped too,
-    except ``generic.keep``; the curated blacklist drops its tags whatever their score."""
+    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets.
+    ``stats`` (tag, posts, bloggers: the window stage's, merged from partition summaries) replaces
+    the counting pass. Unless ``generic.mode`` is off, a pass before the writing one counts the review
+    candidates' co-occurrences and scores them (``topictensor.generic_tags``); under ``apply`` those at
+    or above the threshold are dropped too, except ``generic.keep``; the curated blacklist drops its
+    tags whatever their score."""
+    if stats is not None:
+        return _filter_with_stats(batches, write, stats, min_bloggers=min_bloggers, blacklist=blacklist,
+                                  review_top_n=review_top_n, generic=generic)
     tags_vocab, bloggers_vocab = Vocabulary(), Vocabulary()
     posts_per_tag = np.zeros(0, dtype=np.int64)
     posts_in = occurrences_in = 0
@@ -112,6 +119,28 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
             pairs = streaming.sorted_unique(spill.read(bucket))  # a blogger's pairs are all in one bucket: exact
             bloggers_per_tag += np.bincount(pairs & ((1 << _TAG_BITS) - 1), minlength=len(tags_vocab))
 
+    review, counts = _write_kept(batches, write, tags_vocab, bloggers_vocab, posts_per_tag, bloggers_per_tag,
+                                 min_bloggers=min_bloggers, blacklist=blacklist, review_top_n=review_top_n,
+                                 generic=generic)
+    counts.update(posts_in=posts_in, occurrences_in=occurrences_in)
+    return review, counts
+
+
+def _filter_with_stats(batches: Batches, write: Callable[[pa.Table], None], stats: pa.Table, *,
+                       min_bloggers: int, blacklist: set[str], review_top_n: int,
+                       generic: GenericDetection) -> tuple[pa.Table, dict[str, int]]:
+    tags_vocab = Vocabulary(stats.column("tag").combine_chunks())
+    return _write_kept(batches, write, tags_vocab, Vocabulary(),
+                       stats.column("posts").to_numpy().astype(np.int64),
+                       stats.column("bloggers").to_numpy().astype(np.int64),
+                       min_bloggers=min_bloggers, blacklist=blacklist, review_top_n=review_top_n, generic=generic)
+
+
+def _write_kept(batches: Batches, write: Callable[[pa.Table], None], tags_vocab: Vocabulary,
+                bloggers_vocab: Vocabulary, posts_per_tag: np.ndarray, bloggers_per_tag: np.ndarray, *,
+                min_bloggers: int, blacklist: set[str], review_top_n: int,
+                generic: GenericDetection = GenericDetection()) -> tuple[pa.Table, dict[str, int]]:
+    """The writing pass, given every tag's post and distinct-blogger counts."""
     tags = tags_vocab.values()
     blacklisted = pc.is_in(tags, value_set=pa.array(sorted(blacklist), type=pa.string()))
     blacklisted_np = np.asarray(blacklisted.to_numpy(zero_copy_only=False), dtype=bool)
@@ -129,8 +158,9 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
         cooc = np.zeros((len(review_rows), len(review_rows)))
         for batch in batches():
             flat, parent = streaming.list_parts(batch.column("tags"))
-            codes = candidate[tags_vocab.codes(flat)] if len(flat) else np.zeros(0, dtype=np.int64)
-            inside = codes >= 0
+            codes = tags_vocab.codes(flat) if len(flat) else np.zeros(0, dtype=np.int64)
+            codes = np.where(codes < len(candidate), candidate[np.minimum(codes, len(candidate) - 1)], -1)
+            inside = codes >= 0  # a review candidate (a tag without counts is caught by the writing pass)
             pairs = np.unique(parent[inside] * len(review_rows) + codes[inside])  # a tag once per post
             cooc += cooccurrence([(pairs // len(review_rows), pairs % len(review_rows))], len(review_rows))
         scores = generic_scores(cooc, posts_per_tag[review_rows])
@@ -155,11 +185,16 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
     for name, values in extra.items():
         per_tag = per_tag.append_column(name, pa.array(values))
 
-    posts_out = occurrences_out = 0
+    posts_in = posts_out = occurrences_in = occurrences_out = 0
     blogger_out = np.zeros(len(bloggers_vocab), dtype=bool)
+    n_counted = len(tags_vocab)
     for batch in batches():
         flat, parent = streaming.list_parts(batch.column("tags"))
-        keep = keep_tag[tags_vocab.codes(flat)] if len(flat) else np.zeros(0, dtype=bool)
+        codes = tags_vocab.codes(flat)
+        if len(codes) and codes.max() >= n_counted:
+            unknown = pc.filter(streaming.plain_strings(flat), pa.array(codes >= n_counted)).to_pylist()[:5]
+            raise ValueError(f"tags without counts (the statistics do not match the posts): {unknown}")
+        keep = keep_tag[codes] if len(flat) else np.zeros(0, dtype=bool)
         kept_flat = streaming.plain_strings(flat.filter(pa.array(keep)))
         lengths = np.bincount(parent[keep], minlength=batch.num_rows)
         offsets = np.zeros(batch.num_rows + 1, dtype=np.int32)
@@ -168,7 +203,12 @@ def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_b
         columns["tags"] = pa.ListArray.from_arrays(pa.array(offsets), kept_flat)
         has_tags = lengths > 0
         out = pa.table(columns).filter(pa.array(has_tags))
-        blogger_out[bloggers_vocab.codes(batch.column("blogger_id"))[has_tags]] = True
+        blogger_codes = bloggers_vocab.codes(batch.column("blogger_id"))
+        if len(blogger_out) < len(bloggers_vocab):
+            blogger_out = np.pad(blogger_out, (0, len(bloggers_vocab) - len(blogger_out)))
+        blogger_out[blogger_codes[has_tags]] = True
+        posts_in += batch.num_rows
+        occurrences_in += len(flat)
         posts_out += out.num_rows
         occurrences_out += len(kept_flat)
         if out.num_rows:

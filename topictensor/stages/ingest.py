@@ -1,8 +1,10 @@
-"""Ingest: raw posts and bloggers (any mix of parquet / JSONL files) -> one checked, typed table each.
+"""Ingest: one raw posts partition, or the bloggers snapshot (any mix of parquet / JSONL files)
+-> one checked, typed table.
 
-The contract lives in ``topictensor.contract``. The artifact key follows the raw listing (key,
-size, version of every file), so a new or replaced raw file makes a new artifact and an unchanged
-raw prefix is not read again. Posts are streamed file by file and batch by batch into a scratch
+The contract lives in ``topictensor.contract``, the partition layout in ``topictensor.partitions``.
+Each artifact's key follows its partition's listing (key, size, version of every file), so a new
+or replaced raw file redoes only its partition, and an unchanged partition is not read again.
+Posts are streamed file by file and batch by batch into a scratch
 parquet file. The duplicate check across files holds no column in memory: each post_id's
 64-bit hash and row number are spilled to disk bucketed by hash, each bucket is searched for
 repeated hashes alone, and only the rows of repeated hashes (the duplicates, and the rare
@@ -11,7 +13,6 @@ collisions) are compared by their actual post_id while the staged posts are copi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import shutil
@@ -29,6 +30,7 @@ from topictensor.artifacts import (ArtifactRef, StageResult, Workspace, artifact
                                    scratch_folder)
 from topictensor.config import PipelineConfig
 from topictensor.errors import ContractError
+from topictensor.partitions import Partition, listing_fingerprint, partition_files
 from topictensor.stages import streaming
 from topictensor.stages.streaming import BucketSpill
 from topictensor.store import Store, open_store
@@ -36,95 +38,123 @@ from topictensor.store import Store, open_store
 log = logging.getLogger(__name__)
 
 STAGE = "ingest"
+BLOGGERS_STAGE = "bloggers"
 DEDUPE_BUCKET_BYTES = 256 << 20  # raw posts bytes per bucket of the post_id duplicate check
 _ID_HASH = np.dtype([("hash", "<u8"), ("row", "<i8")])
 
 
-def ingest(config: PipelineConfig) -> ArtifactRef:
-    """Read the raw prefix, check every row against the contract, write posts/bloggers/rejects."""
-    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+def ingest_partition(partition: Partition | dict, config: PipelineConfig) -> ArtifactRef:
+    """Read one posts partition, check every row against the contract (all but the blogger's
+    existence, which the window stage checks against the bloggers snapshot), drop repeated
+    post_ids within the partition; write posts/rejects. Keyed by the partition's own listing."""
+    part = Partition.from_dict(partition)
+    raw_store, files, code, params, inputs = _identity(STAGE, part, config)
     store = config.open_store()
-    posts_files = contract.raw_files(raw_store, contract.POSTS_DIR)
-    bloggers_files = contract.raw_files(raw_store, contract.BLOGGERS_DIR)
-    if not posts_files:
-        raise ContractError(f"no posts files under {raw_store.url(contract.POSTS_DIR)}/ (raw prefix {raw_store.uri})")
-    if not bloggers_files:
-        raise ContractError(
-            f"no bloggers files under {raw_store.url(contract.BLOGGERS_DIR)}/ (raw prefix {raw_store.uri})"
-        )
-    for info in posts_files + bloggers_files:
-        contract.file_format(raw_store, info.key)  # an unknown extension fails before any reading
-
-    code = code_version(__name__, "topictensor.contract", "topictensor.tags", "topictensor.stages.streaming")
-    inputs = {"raw": raw_fingerprint(raw_store, posts_files + bloggers_files)}
-    key = artifact_key(STAGE, code, config.ingest, inputs)
-    rejects_key = f"rejects/{key}/rejects.parquet"
+    key = artifact_key(STAGE, code, params, inputs)
 
     def compute(ws: Workspace) -> StageResult:
-        return _ingest(raw_store, store, posts_files, bloggers_files, ws,
-                       max_reject_share=config.ingest.max_reject_share, rejects_key=rejects_key)
+        return _ingest_posts(raw_store, store, part, files, ws, max_reject_share=config.ingest.max_reject_share,
+                             rejects_key=f"rejects/{key}/rejects.parquet")
 
-    return run_stage(store, STAGE, code=code, params=config.ingest, inputs=inputs, compute=compute)
-
-
-def raw_fingerprint(raw_store: Store, files: list) -> dict[str, Any]:
-    """What identifies the raw data: its location and a hash of its listing."""
-    digest = hashlib.sha256()
-    for info in sorted(files, key=lambda i: i.key):
-        digest.update(f"{info.key}\t{info.size}\t{info.version}\n".encode())
-    return {"uri": raw_store.uri, "files": len(files), "listing": digest.hexdigest()[:20]}
+    return run_stage(store, STAGE, code=code, params=params, inputs=inputs, compute=compute)
 
 
-def _ingest(raw_store: Store, store: Store, posts_files: list, bloggers_files: list, ws: Workspace, *,
-            max_reject_share: float, rejects_key: str) -> StageResult:
+def ingest_bloggers(partition: Partition | dict, config: PipelineConfig) -> ArtifactRef:
+    """Read the bloggers snapshot (one partition of bloggers/), check it, keep the first of a
+    repeated blogger_id; write bloggers/rejects."""
+    part = Partition.from_dict(partition)
+    raw_store, files, code, params, inputs = _identity(BLOGGERS_STAGE, part, config)
+    store = config.open_store()
+    key = artifact_key(BLOGGERS_STAGE, code, params, inputs)
+
+    def compute(ws: Workspace) -> StageResult:
+        rejects: list[dict[str, Any]] = []
+        bloggers, rows_in = _read_bloggers(raw_store, files, rejects)
+        pq.write_table(bloggers, ws.path("bloggers.parquet"))
+        _check_reject_share(store, rejects, rows_in, config.ingest.max_reject_share,
+                            f"rejects/{key}/rejects.parquet", f"bloggers snapshot {raw_store.url(part.prefix)}")
+        pq.write_table(contract.rejects_table(rejects), ws.path("rejects.parquet"))
+        return StageResult(counts={"bloggers_in": rows_in, "bloggers_out": bloggers.num_rows,
+                                   "rejected": len(rejects), "files": len(files)},
+                           extra={"dt": part.dt, "reject_reasons": dict(Counter(r["reason"] for r in rejects))})
+
+    return run_stage(store, BLOGGERS_STAGE, code=code, params=params, inputs=inputs, compute=compute)
+
+
+def partition_key(partition: Partition | dict, config: PipelineConfig) -> str:
+    """The key ``ingest_partition`` gives this partition as it is listed now (reads no data)."""
+    _, _, code, params, inputs = _identity(STAGE, Partition.from_dict(partition), config)
+    return artifact_key(STAGE, code, params, inputs)
+
+
+def bloggers_key(partition: Partition | dict, config: PipelineConfig) -> str:
+    """The key ``ingest_bloggers`` gives this snapshot as it is listed now."""
+    _, _, code, params, inputs = _identity(BLOGGERS_STAGE, Partition.from_dict(partition), config)
+    return artifact_key(BLOGGERS_STAGE, code, params, inputs)
+
+
+def _identity(stage: str, part: Partition, config: PipelineConfig):
+    """(raw store, files, code version, params, inputs) that key a partition's artifact."""
+    raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
+    files = _checked_files(raw_store, part)
+    modules = ("topictensor.contract", "topictensor.stages.streaming") + (("topictensor.tags",) if stage == STAGE else ())
+    code = code_version(__name__, *modules)
+    params = {"dt": part.dt, "max_reject_share": config.ingest.max_reject_share}
+    inputs = {"raw": {"prefix": part.prefix, **listing_fingerprint(raw_store, files)}}
+    return raw_store, files, code, params, inputs
+
+
+def _checked_files(raw_store: Store, part: Partition) -> list:
+    files = partition_files(raw_store, part)
+    if not files:
+        raise ContractError(f"no {part.kind} files under {raw_store.url(part.prefix)}/ (raw prefix {raw_store.uri})")
+    for info in files:
+        contract.file_format(raw_store, info.key)  # an unknown extension fails before any reading
+    return files
+
+
+def _check_reject_share(store: Store, rejects: list, rows_in: int, max_share: float, rejects_key: str,
+                        what: str) -> None:
+    """Fail (leaving the rejects for the operator, and no artifact) above ``max_share``."""
+    if not rows_in or len(rejects) / rows_in <= max_share:
+        return
+    with scratch_folder(f"{STAGE}-rejects") as tmp:
+        path = Path(tmp) / "rejects.parquet"
+        pq.write_table(contract.rejects_table(rejects), path)
+        store.upload_file(rejects_key, path)
+    reasons = Counter(r["reason"] for r in rejects)
+    top = "; ".join(f"{reason}: {n}" for reason, n in reasons.most_common(5))
+    raise ContractError(
+        f"{what}: rejected {len(rejects)} of {rows_in} rows ({len(rejects) / rows_in:.2%}), more than "
+        f"ingest.max_reject_share={max_share:.2%}. Top reasons: {top}. Rejected rows: {store.url(rejects_key)}"
+    )
+
+
+def _ingest_posts(raw_store: Store, store: Store, part: Partition, posts_files: list, ws: Workspace, *,
+                  max_reject_share: float, rejects_key: str) -> StageResult:
     rejects: list[dict[str, Any]] = []
-
-    bloggers, bloggers_in = _read_bloggers(raw_store, bloggers_files, rejects)
-    pq.write_table(bloggers, ws.path("bloggers.parquet"))
-    ids = bloggers.column("blogger_id").combine_chunks()
-    known_bloggers = pd.Index(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-
     raw_bytes = sum(info.size or 0 for info in posts_files)
     buckets = max(1, math.ceil(raw_bytes / DEDUPE_BUCKET_BYTES))
     with scratch_folder(STAGE) as scratch, \
             BucketSpill(buckets, _ID_HASH, directory=Path(scratch), name="post-ids") as id_hashes:
         staged = Path(scratch) / "posts-staged.parquet"
-        posts_in = _stage_posts(raw_store, posts_files, known_bloggers, staged, rejects, id_hashes)
+        posts_in = _stage_posts(raw_store, posts_files, None, staged, rejects, id_hashes)
         if posts_in == 0:
-            raise ContractError(f"posts files under {raw_store.url(contract.POSTS_DIR)}/ hold no rows")
+            raise ContractError(f"posts files under {raw_store.url(part.prefix)}/ hold no rows")
         suspects = _rows_of_repeated_hashes(id_hashes)
         posts_out = _write_unique_posts(staged, suspects, ws.path("posts.parquet"), rejects)
 
-    total = posts_in + bloggers_in
     reasons = Counter(r["reason"] for r in rejects)
-    table = contract.rejects_table(rejects)
-    if total and len(rejects) / total > max_reject_share:
-        with scratch_folder(f"{STAGE}-rejects") as tmp:
-            path = Path(tmp) / "rejects.parquet"
-            pq.write_table(table, path)
-            store.upload_file(rejects_key, path)
-        top = "; ".join(f"{reason}: {n}" for reason, n in reasons.most_common(5))
-        raise ContractError(
-            f"ingest rejected {len(rejects)} of {total} rows ({len(rejects) / total:.2%}), more than "
-            f"ingest.max_reject_share={max_reject_share:.2%}. Top reasons: {top}. "
-            f"Rejected rows: {store.url(rejects_key)}"
-        )
-    pq.write_table(table, ws.path("rejects.parquet"))
+    _check_reject_share(store, rejects, posts_in, max_reject_share, rejects_key,
+                        f"posts partition {raw_store.url(part.prefix)}")
+    pq.write_table(contract.rejects_table(rejects), ws.path("rejects.parquet"))
     for reason, n in reasons.most_common():
-        log.warning("ingest: rejected %d rows: %s", n, reason)
-    log.info("ingest: %d/%d posts, %d/%d bloggers kept from %d files", posts_out, posts_in,
-             bloggers.num_rows, bloggers_in, len(posts_files) + len(bloggers_files))
+        log.warning("ingest[%s]: rejected %d rows: %s", part.label, n, reason)
+    log.info("ingest[%s]: %d/%d posts kept from %d files", part.label, posts_out, posts_in, len(posts_files))
     return StageResult(
-        counts={
-            "posts_in": posts_in,
-            "posts_out": posts_out,
-            "bloggers_in": bloggers_in,
-            "bloggers_out": bloggers.num_rows,
-            "rejected": len(rejects),
-            "files": len(posts_files) + len(bloggers_files),
-        },
-        metrics={"reject_share": round(len(rejects) / total, 6) if total else 0.0},
-        extra={"reject_reasons": dict(reasons.most_common())},
+        counts={"posts_in": posts_in, "posts_out": posts_out, "rejected": len(rejects), "files": len(posts_files)},
+        metrics={"reject_share": round(len(rejects) / posts_in, 6) if posts_in else 0.0},
+        extra={"dt": part.dt, "reject_reasons": dict(reasons.most_common())},
     )
 
 
@@ -144,7 +174,7 @@ def _read_bloggers(raw_store: Store, files: list, rejects: list) -> tuple[pa.Tab
     return bloggers.filter(pa.array(keep)), rows_in
 
 
-def _stage_posts(raw_store: Store, files: list, known_bloggers: pd.Index, staged: Path,
+def _stage_posts(raw_store: Store, files: list, known_bloggers: pd.Index | None, staged: Path,
                  rejects: list, id_hashes: BucketSpill) -> int:
     """Check every posts file batch by batch, appending valid rows to a scratch parquet file and
     each one's (post_id hash, row) to the spill."""

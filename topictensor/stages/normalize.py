@@ -1,15 +1,25 @@
-"""Normalize: canonical tags per post and one language per blogger, given to each of their posts.
+"""Normalize: one ingested partition -> canonical tags per post, plus the partition's small summary.
 
 Tags go through ``topictensor.tags`` (the same rule the query side uses), so a theme typed as
-``#Café`` finds the tag ``cafe`` that training saw. Language is a property of the blogger, not of
-a post: per-language models are trained on the posts of that language's bloggers. A blogger's
-language is the one the bloggers file gives, else the majority ``lang`` of their posts, else what
-the identifier reads in their captions and tags, else ``normalize.fallback_language``.
+``#Café`` finds the tag ``cafe`` that training saw. Posts left without a valid tag are dropped.
 
-Output: ``posts/lang=<lang>/part-0.parquet`` (one file per language, rows in ingest's order, so a
-``filter[lang]`` task reads only its language) and ``bloggers.parquet``. Posts are streamed in
-batches (see ``topictensor.stages.streaming``); held in memory are the bloggers table and, only
-for bloggers without a given language, their language votes and the texts for the identifier.
+Language is a property of the blogger, not of a post, and is decided over the whole window by the
+window stage (``topictensor.stages.window``): the bloggers snapshot's ``lang``, else the majority
+``lang`` of their posts in the window, else what the identifier reads in their captions and tags,
+else ``normalize.fallback_language``. So that the window never re-reads old partitions' posts for
+it, this stage writes, next to ``posts.parquet``, a summary of the partition (``summary/``):
+
+- ``bloggers.parquet``: blogger_id, posts, likes_total (kept posts);
+- ``votes.parquet``: blogger_id, lang, n (kept posts stating a lang);
+- ``texts.parquet``: blogger_id, text: the first ``POSTS_PER_BLOGGER_FOR_DETECTION`` captions
+  and tags of each blogger none of whose posts here states a lang (the identifier's input);
+- ``pairs/bucket=NN.parquet``: blogger_id, tag, posts (how many of the blogger's posts here use the
+  tag), split into ``PAIR_BUCKETS`` files by a stable hash of blogger_id so the window merges
+  them bucket by bucket: distinct bloggers per tag and language, and the habit counts.
+
+Posts are streamed in batches (see ``topictensor.stages.streaming``); every tag use's (blogger,
+tag) pair goes through a disk spill and is counted one spill bucket at a time; what is held at the
+end is the partition's summary itself (its distinct pairs, sorted for stable bytes), not its posts.
 """
 
 from __future__ import annotations
@@ -28,14 +38,28 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import NormalizeConfig, PipelineConfig
 from topictensor.langid import LanguageIdentifier, identifier_for
 from topictensor.stages import streaming
-from topictensor.stages.streaming import LanguageWriters, ReadColumns, Vocabulary
+from topictensor.stages.streaming import BucketSpill, ReadColumns, Vocabulary
 from topictensor.tags import normalize_tag_column
 
 log = logging.getLogger(__name__)
 
 STAGE = "normalize"
 POSTS_PER_BLOGGER_FOR_DETECTION = 20  # enough text to be sure; the identifier caps the length anyway
+PAIR_BUCKETS = 16  # summary pair files per partition; the window merges one bucket of all partitions at a time
+_TAG_BITS = 31
 
+# One partition's normalised posts: the post's own stated lang (a vote), not yet the blogger's.
+PARTITION_POSTS_SCHEMA = pa.schema([
+    ("post_id", pa.string()),
+    ("blogger_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("tags", pa.list_(pa.string())),
+    ("likes", pa.int64()),
+    ("lang", pa.string()),
+    ("source_file", pa.string()),
+    ("source_row", pa.int64()),
+])
+# The window's posts (what filter reads): lang is the blogger's language.
 POSTS_SCHEMA = pa.schema([
     ("post_id", pa.string()),
     ("blogger_id", pa.string()),
@@ -54,151 +78,180 @@ BLOGGERS_SCHEMA = pa.schema([
     ("posts", pa.int64()),
     ("likes_total", pa.int64()),
 ])
-_INPUT_COLUMNS = ["post_id", "blogger_id", "created_at", "tags", "likes", "lang", "caption"]
+SUMMARY_BLOGGERS = "summary/bloggers.parquet"
+SUMMARY_VOTES = "summary/votes.parquet"
+SUMMARY_TEXTS = "summary/texts.parquet"
+PAIRS_SCHEMA = pa.schema([("blogger_id", pa.string()), ("tag", pa.string()), ("posts", pa.int64())])
+
+
+def summary_pairs_file(bucket: int) -> str:
+    return f"summary/pairs/bucket={bucket:02d}.parquet"
+
+
+def pair_bucket(blogger_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Stable bucket of each blogger_id (the same in every partition, process and run)."""
+    if isinstance(blogger_ids, pa.ChunkedArray):
+        blogger_ids = blogger_ids.combine_chunks()
+    ids = np.asarray(streaming.plain_strings(blogger_ids).to_numpy(zero_copy_only=False), dtype=object)
+    return (pd.util.hash_array(ids) % np.uint64(PAIR_BUCKETS)).astype(np.int64)
 
 
 def language_posts_file(lang: str) -> str:
-    """Name of the normalized posts of one language inside the artifact."""
+    """Name of the window's posts of one language inside the window artifact."""
     return f"posts/lang={lang}/part-0.parquet"
 
 
-def normalize(raw: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
-    """Ingested posts/bloggers -> normalised posts (non-empty tag lists, one file per language)
-    and bloggers with a language."""
+def normalize_partition(raw: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
+    """One ingest partition -> normalised posts (non-empty tag lists) and its summary."""
     store = config.open_store()
     source = Artifact(store, raw)
+    dt = source.manifest.get("params", {}).get("dt")
 
     def compute(ws: Workspace) -> StageResult:
         path = source.path("posts.parquet")
-        bloggers = source.read_table("bloggers.parquet", columns=["blogger_id", "username", "followers", "lang"])
-        writers = LanguageWriters(lambda lang: ws.path(language_posts_file(lang)), POSTS_SCHEMA)
-        try:
-            out_bloggers, counts, extra = normalize_batches(
+        with pq.ParquetWriter(ws.path("posts.parquet"), PARTITION_POSTS_SCHEMA, **streaming.WRITE_OPTIONS) as writer:
+            summary, counts = normalize_batches(
                 lambda columns: streaming.parquet_batches(path, columns, dictionary=("blogger_id", "tags"))(),
-                bloggers, config.normalize, lambda table: _write_by_language(writers, table),
-            )
-        finally:
-            writers.close()
-        pq.write_table(out_bloggers, ws.path("bloggers.parquet"))
-        return StageResult(counts=counts, extra=extra)
+                config.normalize, writer.write_table, occurrences=streaming.parquet_values(path, "tags"))
+        write_summary(summary, ws.path)
+        log.info("normalize[%s]: %d posts of %d bloggers, %d tag uses", dt or "all", counts["posts"],
+                 counts["bloggers"], counts["tags_out"])
+        return StageResult(counts=counts, extra={"dt": dt})
 
-    return run_stage(store, STAGE,
-                     code=code_version(__name__, "topictensor.tags", "topictensor.langid", "topictensor.stages.streaming"),
-                     params=config.normalize, inputs={"raw": source.ref}, compute=compute)
+    return run_stage(store, STAGE, code=_code(), params=_params(dt, config), inputs={"raw": source.ref},
+                     compute=compute)
 
 
-def _write_by_language(writers: LanguageWriters, table: pa.Table) -> None:
-    langs = table.column("lang")
-    for lang in pc.unique(langs).to_pylist():
-        writers.write(lang, table.filter(pc.equal(langs, lang)))
+def _code() -> str:
+    return code_version(__name__, "topictensor.tags", "topictensor.stages.streaming")
 
 
-def normalize_tables(posts: pa.Table, bloggers: pa.Table, params: NormalizeConfig,
-                     identifier: LanguageIdentifier | None = None
-                     ) -> tuple[pa.Table, pa.Table, dict[str, int], dict[str, Any]]:
-    """Pure core of the stage on in-memory Arrow tables in ingest's schema: (posts in input order,
-    bloggers, counts, extra). A blogger's ``posts`` and ``likes_total`` count their kept posts
-    (those with at least one valid tag)."""
-    parts: list[pa.Table] = []
-
-    def batches(columns):
-        return streaming.table_batches(posts.select([c for c in columns if c in posts.column_names]))()
-
-    out_bloggers, counts, extra = normalize_batches(batches, bloggers, params, parts.append, identifier)
-    out_posts = pa.concat_tables(parts) if parts else POSTS_SCHEMA.empty_table()
-    return out_posts, out_bloggers, counts, extra
+def _params(dt: str | None, config: PipelineConfig) -> dict[str, Any]:
+    return {"dt": dt, "max_tag_length": config.normalize.max_tag_length}
 
 
-def normalize_batches(read: ReadColumns, bloggers: pa.Table, params: NormalizeConfig,
-                      write: Callable[[pa.Table], None], identifier: LanguageIdentifier | None = None
-                      ) -> tuple[pa.Table, dict[str, int], dict[str, Any]]:
-    """The stage over posts streamed by ``read(columns)`` (an iterator of batches, callable again
-    for each pass): normalised posts of each batch go to ``write`` in input order."""
-    languages = blogger_languages(read, bloggers, params, identifier)
-    blogger_ids = bloggers.column("blogger_id")
-    positions = Vocabulary(blogger_ids.combine_chunks() if isinstance(blogger_ids, pa.ChunkedArray) else blogger_ids)
-    lang_of_blogger = pa.array(languages["lang"].to_numpy(dtype=object), type=pa.string())
-    n_bloggers = len(blogger_ids)
-    post_counts = np.zeros(n_bloggers, dtype=np.int64)
-    likes_total = np.zeros(n_bloggers, dtype=np.int64)
-    posts_by_lang: dict[str, int] = {}
+def partition_key(ingest_key: str, dt: str | None, config: PipelineConfig) -> str:
+    """The key ``normalize_partition`` gives the partition ingested as ``ingest/<ingest_key>``."""
+    from topictensor.artifacts import artifact_key
+
+    return artifact_key(STAGE, _code(), _params(dt, config), {"raw": ArtifactRef(stage="ingest", key=ingest_key)})
+
+
+def write_summary(summary: dict[str, Any], path_of: Callable[[str], Any]) -> None:
+    pq.write_table(summary["bloggers"], path_of(SUMMARY_BLOGGERS))
+    pq.write_table(summary["votes"], path_of(SUMMARY_VOTES))
+    pq.write_table(summary["texts"], path_of(SUMMARY_TEXTS))
+    for bucket, table in summary["pairs"].items():
+        pq.write_table(table, path_of(summary_pairs_file(bucket)))
+
+
+def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callable[[pa.Table], None], *,
+                      occurrences: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """The stage over ingested posts streamed by ``read(columns)`` (callable again for each pass):
+    normalised posts of each batch go to ``write`` in input order; returns (summary, counts).
+    ``occurrences`` (raw tag uses) sizes the pair spill."""
+    bloggers = Vocabulary()
+    post_counts = np.zeros(0, dtype=np.int64)
+    likes_total = np.zeros(0, dtype=np.int64)
+    tags_vocab = Vocabulary()
+    vote_parts: list[pa.Table] = []
     tag_counts = {"tags_in": 0, "tags_out": 0, "tags_invalid": 0, "tags_duplicate": 0}
     kept = dropped = 0
-
-    for batch in read(["post_id", "blogger_id", "created_at", "tags", "likes"]):
-        position = positions.codes(batch.column("blogger_id"))
-        unknown = position >= n_bloggers
-        if unknown.any():
-            missing = pc.filter(streaming.plain_strings(batch.column("blogger_id")), pa.array(unknown))
-            raise ValueError("posts of bloggers missing from bloggers.parquet (ingest guarantees this): "
-                             f"{missing.to_pylist()[:5]}")
-        tags = batch.column("tags")
-        norm = normalize_tag_column(streaming.plain_tags(tags) if tags.null_count else tags, params.max_tag_length)
-        for name in tag_counts:
-            tag_counts[name] += getattr(norm, name)
-        has_tags = pc.greater(pc.list_value_length(norm.tags), 0)
-        has_tags_np = np.asarray(has_tags.to_numpy(zero_copy_only=False), dtype=bool)
-        out = pa.table({
-            "post_id": streaming.plain_strings(batch.column("post_id")),
-            "blogger_id": streaming.plain_strings(batch.column("blogger_id")),
-            "created_at": batch.column("created_at"),
-            "tags": norm.tags,
-            "likes": batch.column("likes"),
-            "lang": lang_of_blogger.take(pa.array(position)),
-        }, schema=POSTS_SCHEMA).filter(has_tags)
-        kept_position = position[has_tags_np]
-        np.add.at(post_counts, kept_position, 1)
-        np.add.at(likes_total, kept_position,
-                  np.asarray(out.column("likes").to_numpy(), dtype=np.int64))
-        for lang, n in pd.Series(out.column("lang").to_numpy()).value_counts().items():
-            posts_by_lang[lang] = posts_by_lang.get(lang, 0) + int(n)
-        kept += out.num_rows
-        dropped += int((~has_tags_np).sum())
-        if out.num_rows:
+    with BucketSpill(streaming.bucket_count(occurrences), np.int64, name="normalize-pairs") as spill:
+        for batch in read(list(PARTITION_POSTS_SCHEMA.names)):
+            tags = batch.column("tags")
+            norm = normalize_tag_column(streaming.plain_tags(tags) if tags.null_count else tags, params.max_tag_length)
+            for name in tag_counts:
+                tag_counts[name] += getattr(norm, name)
+            has_tags = pc.greater(pc.list_value_length(norm.tags), 0)
+            out = pa.table({
+                "post_id": streaming.plain_strings(batch.column("post_id")),
+                "blogger_id": streaming.plain_strings(batch.column("blogger_id")),
+                "created_at": batch.column("created_at"),
+                "tags": norm.tags,
+                "likes": batch.column("likes"),
+                "lang": streaming.plain_strings(batch.column("lang")),
+                "source_file": streaming.plain_strings(batch.column("source_file")),
+                "source_row": batch.column("source_row"),
+            }, schema=PARTITION_POSTS_SCHEMA).filter(has_tags)
+            dropped += batch.num_rows - out.num_rows
+            kept += out.num_rows
+            if not out.num_rows:
+                continue
+            code = bloggers.codes(out.column("blogger_id"))
+            if len(post_counts) < len(bloggers):
+                grow = len(bloggers) - len(post_counts)
+                post_counts = np.concatenate([post_counts, np.zeros(grow, dtype=np.int64)])
+                likes_total = np.concatenate([likes_total, np.zeros(grow, dtype=np.int64)])
+            np.add.at(post_counts, code, 1)
+            np.add.at(likes_total, code, np.asarray(out.column("likes").to_numpy(), dtype=np.int64))
+            stated = out.select(["blogger_id", "lang"]).filter(pc.is_valid(out.column("lang")))
+            if stated.num_rows:
+                vote_parts.append(stated.group_by(["blogger_id", "lang"]).aggregate([("lang", "count")]))
+            flat, parent = streaming.list_parts(out.column("tags"))
+            pairs = (code[parent] << _TAG_BITS) | tags_vocab.codes(flat)  # tags are distinct within a post
+            spill.append(code[parent] % spill.buckets, pairs)
             write(out)
 
-    out_bloggers = pa.table({
-        "blogger_id": blogger_ids,
-        "username": bloggers.column("username"),
-        "followers": bloggers.column("followers"),
-        "lang": lang_of_blogger,
-        "lang_source": pa.array(languages["source"].to_numpy(dtype=object), type=pa.string()),
-        "lang_confidence": pa.array(languages["confidence"].to_numpy(dtype=np.float64)),
-        "posts": pa.array(post_counts),
-        "likes_total": pa.array(likes_total),
-    }, schema=BLOGGERS_SCHEMA)
+        ids = bloggers.values()
+        bucket_of_blogger = pair_bucket(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+        tag_values = tags_vocab.values()
+        pair_parts: dict[int, list[pa.Table]] = {}
+        for bucket in range(spill.buckets):
+            codes = spill.read(bucket)
+            if not len(codes):
+                continue
+            unique, per_pair = np.unique(codes, return_counts=True)
+            blogger_code = unique >> _TAG_BITS
+            table = pa.table({"blogger_id": ids.take(pa.array(blogger_code)),
+                              "tag": tag_values.take(pa.array(unique & ((1 << _TAG_BITS) - 1))),
+                              "posts": pa.array(per_pair.astype(np.int64))}, schema=PAIRS_SCHEMA)
+            target = bucket_of_blogger[blogger_code]
+            for b in np.unique(target):
+                pair_parts.setdefault(int(b), []).append(table.filter(pa.array(target == b)))
 
-    bloggers_by_lang = languages["lang"].value_counts()
-    ordered = sorted(set(posts_by_lang) | set(bloggers_by_lang.index),
-                     key=lambda lang: (-int(posts_by_lang.get(lang, 0)), lang))
-    for lang in ordered:
-        log.info("normalize: language %s: %d bloggers, %d posts", lang,
-                 int(bloggers_by_lang.get(lang, 0)), int(posts_by_lang.get(lang, 0)))
-    source_counts = languages["source"].value_counts()
-    counts = {
-        "posts": kept,
-        "bloggers": out_bloggers.num_rows,
-        **tag_counts,
-        "posts_dropped_empty": dropped,
-        "bloggers_detected": int(source_counts.get("detected", 0)),
-        "bloggers_fallback": int(source_counts.get("fallback", 0)),
-    }
-    counts.update({f"bloggers_{lang}": int(n) for lang, n in bloggers_by_lang.items()})
-    extra = {
-        "languages": [lang for lang in ordered if posts_by_lang.get(lang, 0) > 0],
-        "posts_by_language": {lang: int(posts_by_lang.get(lang, 0)) for lang in ordered},
-        "lang_sources": {str(k): int(v) for k, v in source_counts.items()},
-    }
-    return out_bloggers, counts, extra
+    summary_bloggers = pa.table({"blogger_id": ids, "posts": pa.array(post_counts[:len(ids)]),
+                                 "likes_total": pa.array(likes_total[:len(ids)])})
+    votes = (pa.concat_tables(vote_parts).group_by(["blogger_id", "lang"]).aggregate([("lang_count", "sum")])
+             .rename_columns(["blogger_id", "lang", "n"]).sort_by([("blogger_id", "ascending"), ("lang", "ascending")])
+             if vote_parts
+             else pa.table({"blogger_id": pa.array([], pa.string()), "lang": pa.array([], pa.string()),
+                            "n": pa.array([], pa.int64())}))
+    voters = set(votes.column("blogger_id").to_pylist())
+    silent = pd.Series([b for b in ids.to_pylist() if b not in voters], dtype=object)
+    texts = _texts_for_detection(read, silent) if len(silent) else {}
+    texts_table = pa.table({"blogger_id": pa.array([b for b, ts in texts.items() for _ in ts], pa.string()),
+                            "text": pa.array([t for ts in texts.values() for t in ts], pa.string())})
+    summary = {"bloggers": summary_bloggers, "votes": votes, "texts": texts_table,
+               "pairs": {b: pa.concat_tables(parts).sort_by([("blogger_id", "ascending"), ("tag", "ascending")])
+                         for b, parts in sorted(pair_parts.items())}}  # sorted: the same bytes for any spill size
+    counts = {"posts": kept, "bloggers": len(ids), **tag_counts, "posts_dropped_empty": dropped,
+              "pairs": sum(t.num_rows for t in summary["pairs"].values())}
+    return summary, counts
 
 
-def blogger_languages(read: ReadColumns, bloggers: pa.Table, params: NormalizeConfig,
-                      identifier: LanguageIdentifier | None = None) -> pd.DataFrame:
+def normalize_table(posts: pa.Table, params: NormalizeConfig) -> tuple[pa.Table, dict[str, Any], dict[str, int]]:
+    """Pure core of the stage on an in-memory table in ingest's schema: (posts, summary, counts)."""
+    parts: list[pa.Table] = []
+
+    def read(columns):
+        return streaming.table_batches(posts.select([c for c in columns if c in posts.column_names]))()
+
+    occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
+    summary, counts = normalize_batches(read, params, parts.append, occurrences=occurrences)
+    out = pa.concat_tables(parts) if parts else PARTITION_POSTS_SCHEMA.empty_table()
+    return out, summary, counts
+
+
+def assign_languages(bloggers: pa.Table, votes: Callable[[pd.Series], pd.DataFrame],
+                     texts: Callable[[pd.Series], dict[str, list[str]]], params: NormalizeConfig,
+                     identifier: LanguageIdentifier | None = None) -> pd.DataFrame:
     """One row per blogger (bloggers' order): lang, source ('given'|'posts'|'detected'|'fallback'),
     confidence (1 for given, the majority's share for posts, the identifier's score otherwise).
 
-    The posts are read only for bloggers without a given language: one pass for the votes of
-    their posts' ``lang``, and one more for the texts of those left without a vote."""
+    ``votes(ids)``: (blogger_id, lang, n) of the posts of these bloggers that state a lang;
+    ``texts(ids)``: the identifier's texts of each of these bloggers. Both are asked only for the
+    bloggers still without a language."""
     ids = bloggers.column("blogger_id").to_pandas()
     out = pd.DataFrame({
         "blogger_id": ids,
@@ -211,10 +264,11 @@ def blogger_languages(read: ReadColumns, bloggers: pa.Table, params: NormalizeCo
 
     # Majority of the posts' own lang, ties broken alphabetically so reruns agree.
     if todo.any():
-        votes = _language_votes(read, out.loc[todo, "blogger_id"])
-        if len(votes):
-            votes["share"] = votes["n"] / votes.groupby("blogger_id")["n"].transform("sum")
-            best = votes.sort_values(["blogger_id", "n", "lang"], ascending=[True, False, True]) \
+        found_votes = votes(out.loc[todo, "blogger_id"])
+        if len(found_votes):
+            found_votes = found_votes.copy()
+            found_votes["share"] = found_votes["n"] / found_votes.groupby("blogger_id")["n"].transform("sum")
+            best = found_votes.sort_values(["blogger_id", "n", "lang"], ascending=[True, False, True]) \
                 .drop_duplicates("blogger_id").set_index("blogger_id")
             found = todo & out["blogger_id"].isin(best.index)
             out.loc[found, "lang"] = best.loc[out.loc[found, "blogger_id"], "lang"].to_numpy()
@@ -224,31 +278,14 @@ def blogger_languages(read: ReadColumns, bloggers: pa.Table, params: NormalizeCo
 
     if todo.any():
         wanted = out.loc[todo, "blogger_id"]
-        texts = _texts_for_detection(read, wanted)
+        found_texts = texts(wanted)
         identifier = identifier or identifier_for(tuple(params.detect_languages))
-        results = identifier.detect_many([texts.get(b, []) for b in wanted])
+        results = identifier.detect_many([found_texts.get(b, []) for b in wanted])
         codes = [code for code, _ in results]
         out.loc[todo, "lang"] = [code if code else params.fallback_language for code in codes]
         out.loc[todo, "source"] = ["detected" if code else "fallback" for code in codes]
         out.loc[todo, "confidence"] = [confidence for _, confidence in results]
     return out
-
-
-def _language_votes(read: ReadColumns, blogger_ids: pd.Series) -> pd.DataFrame:
-    """(blogger_id, lang, n): how many posts of each of these bloggers carry each ``lang``."""
-    wanted = pa.array(blogger_ids.to_numpy(dtype=object), pa.string())
-    parts = []
-    for batch in read(["blogger_id", "lang"]):
-        table = pa.table({"blogger_id": streaming.plain_strings(batch.column("blogger_id")),
-                          "lang": streaming.plain_strings(batch.column("lang"))})
-        table = table.filter(pc.and_(pc.is_valid(table.column("lang")),
-                                     pc.is_in(table.column("blogger_id"), value_set=wanted)))
-        if table.num_rows:
-            parts.append(table.group_by(["blogger_id", "lang"]).aggregate([("lang", "count")]))
-    if not parts:
-        return pd.DataFrame({"blogger_id": [], "lang": [], "n": []})
-    votes = pa.concat_tables(parts).group_by(["blogger_id", "lang"]).aggregate([("lang_count", "sum")])
-    return votes.to_pandas().rename(columns={"lang_count_sum": "n"})
 
 
 def _texts_for_detection(read: ReadColumns, blogger_ids: pd.Series) -> dict[str, list[str]]:

@@ -21,7 +21,9 @@ RefOrList = ArtifactRef | dict | Sequence[ArtifactRef | dict]
 
 
 def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config: PipelineConfig,
-            *, run_id: str | None = None) -> dict[str, Any]:
+            *, run_id: str | None = None, window: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``stages``: every versioned stage's reference (a list for a mapped one); ``window``: the
+    training window the run's plan chose (recorded in the version and the run report)."""
     store = config.open_store()
     registry = Registry(store)
     refs = {name: _refs(value) for name, value in stages.items()}
@@ -41,6 +43,7 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
         "code_versions": {name: manifests[(rs[0].stage, rs[0].key)]["code_version"] for name, rs in refs.items()},
         "config": config.model_dump(mode="json"),
         "gate": dict(decision),
+        "window": dict(window) if window else None,
     }
     _, created = registry.write_version(manifest)
     event = registry.promote(vid, reason=f"pipeline run {run_id or 'manual'}",
@@ -53,8 +56,9 @@ def publish(stages: Mapping[str, RefOrList], decision: Mapping[str, Any], config
         "promoted": event["changed"],
         "previous_production": event["previous"],
         "quality": manifest["metrics"].get("quality"),
+        "window": manifest["window"],
         "stages": [
-            {"stage": name, "label": manifests[(r.stage, r.key)].get("params", {}).get("lang"), "key": r.key, "reused": r.reused, "seconds": r.seconds,
+            {"stage": name, "label": _label(manifests[(r.stage, r.key)]), "key": r.key, "reused": r.reused, "seconds": r.seconds,
              "counts": r.counts}
             for name, rs in refs.items() for r in rs
         ],
@@ -78,3 +82,9 @@ def _merge_counts(refs: list[ArtifactRef]) -> dict[str, int]:
         for k, v in r.counts.items():
             total[k] = total.get(k, 0) + v
     return total
+
+
+def _label(manifest: Mapping[str, Any]) -> str | None:
+    """Which element of a mapped stage: its language or its partition's day."""
+    params = manifest.get("params", {})
+    return params.get("lang") or params.get("dt")

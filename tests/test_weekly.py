@@ -1,0 +1,214 @@
+"""The weekly refresh over date partitions: incremental preparation, the training window, backfills,
+and a worker killed in the middle of a partition."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from topictensor import synth
+from topictensor.artifacts import Artifact
+from topictensor.config import load_config
+from topictensor.stages.normalize import language_posts_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "stages"))
+from graph_prefix import run_until  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def weekly_corpus(tmp_path_factory):
+    """Eight weekly partitions (posts and a bloggers snapshot per week)."""
+    out = tmp_path_factory.mktemp("weekly") / "raw"
+    synth.write(synth.generate(synth.SynthConfig(seed=9, n_bloggers=200, posts_per_blogger_mean=12)), out,
+                partition_by="week")
+    return out
+
+
+@pytest.fixture
+def raw(tmp_path, weekly_corpus):
+    target = tmp_path / "raw"
+    shutil.copytree(weekly_corpus, target)
+    return target
+
+
+def days(raw: Path) -> list[str]:
+    return sorted(p.name[3:] for p in (raw / "posts").glob("dt=*"))
+
+
+def config_for(tmp_path, raw, **ingest):
+    return load_config(overrides={"store": {"uri": str(tmp_path / "store")},
+                                  "ingest": {"input_uri": str(raw), **ingest},
+                                  "filter": {"min_bloggers": 2},
+                                  "train": {"epochs": 1, "dim": 16, "threads": 2, "seed": 1}}, use_env=False)
+
+
+def computed(results, stage):
+    """The partition days (or labels) of the elements of a mapped stage that were computed, not reused."""
+    return sorted(r["dt"] for r, ref in zip(results["plan"], results[stage]) if not ref["reused"])
+
+
+def window_posts(config, window_ref) -> pa.Table:
+    art = Artifact(config.open_store(), window_ref)
+    return pa.concat_tables([art.read_table(n) for n in art.names("posts/lang=*/part-0.parquet")])
+
+
+def test_a_new_partition_prepares_only_itself(tmp_path, raw):
+    newest = days(raw)[-1]
+    parked = tmp_path / "parked"
+    for table in ("posts", "bloggers"):  # this week's delivery has not arrived yet
+        (parked / table).mkdir(parents=True)
+        shutil.move(raw / table / f"dt={newest}", parked / table / f"dt={newest}")
+    config = config_for(tmp_path, raw)
+    first = run_until(config, "window")
+    assert computed(first, "ingest") == days(raw) and len(days(raw)) == 7
+
+    for table in ("posts", "bloggers"):  # next week's delivery arrives
+        shutil.move(parked / table / f"dt={newest}", raw / table / f"dt={newest}")
+    second = run_until(config, "window")
+    assert [p["dt"] for p in second["plan"]] == days(raw) and len(days(raw)) == 8
+    assert computed(second, "ingest") == [newest]
+    assert computed(second, "normalize") == [newest]
+    assert not second["window"]["reused"]
+    ingested = sum(r["counts"]["posts_out"] for r in second["ingest"])
+    assert second["window"]["counts"]["posts_in"] == ingested  # the window holds every partition's posts
+    assert second["window"]["counts"]["posts_out"] == window_posts(config, second["window"]).num_rows == ingested
+
+    # The incremental window is the one a fresh store computes from scratch (same key, same files).
+    scratch = run_until(config_for(tmp_path / "fresh", raw), "filter")
+    assert scratch["window"]["key"] == second["window"]["key"]
+    assert all(not r["reused"] for r in scratch["ingest"])
+
+
+def test_a_changed_or_deleted_old_partition_redoes_only_itself(tmp_path, raw):
+    config = config_for(tmp_path, raw)
+    first = run_until(config, "window")
+    oldest, middle = days(raw)[0], days(raw)[3]
+    part = next((raw / "posts" / f"dt={oldest}").glob("part-*.parquet"))
+    table = pq.read_table(part)
+    pq.write_table(table.slice(0, table.num_rows - 10), part)  # a corrected re-delivery: 10 posts fewer
+
+    second = run_until(config, "window")
+    assert computed(second, "ingest") == [oldest] and computed(second, "normalize") == [oldest]
+    assert second["window"]["counts"]["posts_in"] == first["window"]["counts"]["posts_in"] - 10
+
+    shutil.rmtree(raw / "posts" / f"dt={middle}")  # a partition withdrawn
+    third = run_until(config, "window")
+    assert middle not in [p["dt"] for p in third["plan"]]
+    assert computed(third, "ingest") == [] and computed(third, "normalize") == []
+    gone = next(r for p, r in zip(second["plan"], second["ingest"]) if p["dt"] == middle)["counts"]["posts_out"]
+    assert third["window"]["counts"]["posts_in"] == second["window"]["counts"]["posts_in"] - gone
+
+
+def test_the_window_excludes_old_posts_and_moves_with_as_of(tmp_path, raw):
+    all_days = days(raw)
+    end = date.fromisoformat(all_days[-1]) + timedelta(days=7)
+    config = config_for(tmp_path, raw, window_days=14)
+    latest = run_until(config, "window", as_of=end.isoformat())
+    assert [p["dt"] for p in latest["plan"]] == all_days[-2:]
+    posts = window_posts(config, latest["window"])
+    start = end - timedelta(days=14)
+    created = posts.column("created_at")
+    assert pc.min(created).as_py().date() >= start and pc.max(created).as_py().date() < end
+
+    earlier = run_until(config, "window", as_of=(end - timedelta(days=7)).isoformat())
+    assert [p["dt"] for p in earlier["plan"]] == all_days[-3:-1]
+    assert computed(earlier, "ingest") == [all_days[-3]]  # the one partition not read before
+    assert earlier["window"]["key"] != latest["window"]["key"]
+    # Partitions outside every window asked for were never read: no ingest artifact names them.
+    store = config.open_store()
+    read = {Artifact(store, {"stage": "ingest", "key": k.split("/")[2]}).manifest["params"]["dt"]
+            for k in store.list("artifacts/ingest") if k.endswith("_MANIFEST.json")}
+    assert read == set(all_days[-3:])
+    # The bloggers snapshot is the newest before the window's end, so the older run got an older one.
+    assert Artifact(store, earlier["bloggers"]).manifest["params"]["dt"] == all_days[-2]
+
+
+def test_a_backfill_for_a_past_date_trains_on_that_dates_window(tmp_path, raw):
+    all_days = days(raw)
+    past = (date.fromisoformat(all_days[-3]) + timedelta(days=7)).isoformat()  # the week of all_days[-3]
+    config = config_for(tmp_path, raw, window_days=21)
+    week = run_until(config, "train", as_of=past)
+    assert [p["dt"] for p in week["plan"]] == all_days[-5:-2]
+    now = run_until(config, "train")  # the run of the latest week
+    assert [p["dt"] for p in now["plan"]] == all_days[-3:]
+    assert now["train"]["key"] != week["train"]["key"]
+
+    backfill = run_until(config, "train", as_of=past)  # a backfill of that week, after newer data arrived
+    assert backfill["window"]["key"] == week["window"]["key"]
+    assert backfill["train"]["key"] == week["train"]["key"] and backfill["train"]["reused"]
+    trained = Artifact(config.open_store(), backfill["window"]).manifest["extra"]["partitions"]
+    assert trained == all_days[-5:-2]
+
+
+KILLED_WORKER = """
+import sys, time
+from topictensor.config import load_config
+from topictensor.partitions import Partition
+from topictensor.stages.ingest import ingest_partition
+from topictensor.store.local import LocalStore
+
+real = LocalStore.upload_file
+def slow_upload(self, key, path):
+    real(self, key, path)
+    open(sys.argv[3], "w").write(key)  # one file of the artifact is up: now kill me
+    time.sleep(120)
+LocalStore.upload_file = slow_upload
+config = load_config(overrides={"store": {"uri": sys.argv[1]}, "ingest": {"input_uri": sys.argv[2]}}, use_env=False)
+ingest_partition(Partition("posts", "posts/dt=" + sys.argv[4], sys.argv[4]), config)
+"""
+
+
+def test_a_worker_killed_mid_partition_leaves_no_manifest_and_the_rerun_completes(tmp_path, raw):
+    day = days(raw)[2]
+    config = config_for(tmp_path, raw)
+    marker = tmp_path / "uploading"
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, config.store.uri, str(raw), str(marker), day])
+    try:
+        deadline = time.time() + 120
+        while not marker.exists():
+            assert worker.poll() is None, "the worker ended before it was killed"
+            assert time.time() < deadline, "the worker never reached its upload"
+            time.sleep(0.1)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == -signal.SIGKILL
+    store = config.open_store()
+    left = store.list("artifacts/ingest")
+    assert left and not [k for k in left if k.endswith("_MANIFEST.json")]  # half an artifact, not a complete one
+
+    results = run_until(config, "window")
+    redone = next(r for p, r in zip(results["plan"], results["ingest"]) if p["dt"] == day)
+    assert not redone["reused"]
+    art = Artifact(store, redone)
+    import hashlib
+
+    for entry in art.manifest["files"]:  # what the manifest lists is what is there
+        assert hashlib.sha256(art.path(entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert results["window"]["counts"]["partitions"] == len(days(raw))
+
+
+def test_two_worker_processes_prepare_the_same_artifacts_as_one(tmp_path, raw):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    one = run_until(config_for(tmp_path / "one", raw), "filter")
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        two = run_until(config_for(tmp_path / "two", raw), "filter", jobs_pool=pool)
+    for stage in ("ingest", "normalize", "filter"):
+        assert [r["key"] for r in two[stage]] == [r["key"] for r in one[stage]]
+        assert not any(r["reused"] for r in two[stage])  # computed in the pool, not found in the store
+    assert two["window"]["key"] == one["window"]["key"]
