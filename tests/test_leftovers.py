@@ -173,3 +173,29 @@ def test_a_reused_pid_is_not_taken_for_the_owner(tmp_path, tmpdir_env):
     mine = _scratch(tmpdir_env, f"topictensor-train-{owner_tag()}-efgh5678", 0)
     report = clean_scratch(stage="train")
     assert report.removed == [earlier] and mine.exists()
+
+
+def test_gc_delete_removes_stale_scratch_and_a_dry_run_does_not(tmp_path, tmpdir_env):
+    """`topictensor gc` is the manual entry to the same cleanup: --delete removes a gone process's
+    stale scratch (and lists it in --json); the default dry run touches nothing."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from topictensor.cli import app
+
+    host = owner_tag().split("_")[1]
+    stale = _scratch(tmpdir_env, f"topictensor-train-{_dead_pid()}_{host}-abcd1234", 2 * DAY)
+    live = _scratch(tmpdir_env, f"topictensor-index-{owner_tag()}-abcd1234", 2 * DAY)
+    config = tmp_path / "topictensor.yaml"
+    config.write_text(json.dumps({"store": {"uri": str(tmp_path / "store")},
+                                  "ingest": {"input_uri": str(tmp_path / "raw")}}))
+    (tmp_path / "store").mkdir()
+    runner = CliRunner()
+    dry = runner.invoke(app, ["gc", "--json", "--config", str(config)])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["scratch_removed"] == [] and stale.exists()
+    done = runner.invoke(app, ["gc", "--delete", "--json", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["scratch_removed"] == [str(stale)]
+    assert not stale.exists() and live.exists()

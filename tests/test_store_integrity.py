@@ -10,8 +10,9 @@ import pytest
 from topictensor.artifacts import Artifact, StageResult, run_stage
 from topictensor.config import load_config
 from topictensor.errors import StoreError
-from topictensor.stages.ingest import ingest
-from topictensor.store import LocalStore
+from topictensor.partitions import plan_window
+from topictensor.stages.ingest import ingest_partition
+from topictensor.store import LocalStore, open_store
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_a_dangling_symlink_under_the_raw_prefix_is_named_as_one(tmp_path, targe
     config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}, "ingest": {"input_uri": str(raw)}},
                          use_env=False)
     with pytest.raises(StoreError) as caught:
-        ingest(config)
+        ingest_partition(plan_window(open_store(str(raw)), "all").posts[0], config)
     message = str(caught.value)
     assert "posts/part.parquet" in message and "is a dangling symlink" in message and target in message
     assert "escapes the store root" not in message

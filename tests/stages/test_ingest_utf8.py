@@ -18,8 +18,10 @@ import pytest
 from topictensor import contract
 from topictensor.artifacts import Artifact
 from topictensor.config import load_config
-from topictensor.stages.ingest import ingest
-from topictensor.stages.normalize import normalize
+from topictensor.partitions import plan_window
+from topictensor.stages.ingest import ingest_bloggers, ingest_partition
+from topictensor.stages.normalize import normalize_partition
+from topictensor.store import open_store
 
 BAD = b"\xff\xfe\x80bad"
 
@@ -96,9 +98,13 @@ def raw(tmp_path):
 
 def test_invalid_utf8_in_parquet_string_columns_is_rejected_per_row_with_the_field(tmp_path, raw):
     config = _config(tmp_path)
-    ref = ingest(config)
-    art = Artifact(config.open_store(), ref)
-    rejects = {(r["source_file"], r["source_row"]): r for r in art.read_table("rejects.parquet").to_pylist()}
+    store = config.open_store()
+    plan = plan_window(open_store(config.ingest.input_uri), config.ingest.window_days, config.ingest.as_of)
+    people_ref = ingest_bloggers(plan.bloggers, config)
+    posts_ref = ingest_partition(plan.posts[0], config)
+    posts_art, people_art = Artifact(store, posts_ref), Artifact(store, people_ref)
+    rejects = {(r["source_file"], r["source_row"]): r
+               for art in (posts_art, people_art) for r in art.read_table("rejects.parquet").to_pylist()}
     expected = {
         ("posts/bad-utf8.parquet", 1): "post_id",
         ("posts/bad-utf8.parquet", 2): "created_at",
@@ -116,16 +122,16 @@ def test_invalid_utf8_in_parquet_string_columns_is_rejected_per_row_with_the_fie
         assert "\ufffd" in rejects[where]["record"]  # the raw row, bad bytes shown as U+FFFD
     assert len(rejects) == len(expected)
 
-    posts = art.read_table("posts.parquet")
+    posts = posts_art.read_table("posts.parquet")
     posts.validate(full=True)  # every string in the output is valid UTF-8
     assert sorted(posts.column("post_id").to_pylist()) == ["g1", "p0", "p7"]
-    bloggers = art.read_table("bloggers.parquet")
+    bloggers = people_art.read_table("bloggers.parquet")
     bloggers.validate(full=True)
     assert bloggers.column("blogger_id").to_pylist() == ["b1"]
-    counts = ref.counts
-    assert counts["posts_in"] + counts["bloggers_in"] == counts["posts_out"] + counts["bloggers_out"] + counts["rejected"]
+    for ref, unit in ((posts_ref, "posts"), (people_ref, "bloggers")):
+        counts = ref.counts
+        assert counts[f"{unit}_in"] == counts[f"{unit}_out"] + counts["rejected"]
 
     # The next stage reads what ingest kept without tripping on anything.
-    normalized = normalize(ref, config)
+    normalized = normalize_partition(posts_ref, config)
     assert normalized.counts
-

@@ -147,12 +147,22 @@ def gc(
     dry_run: bool = typer.Option(True, "--dry-run/--delete", help="Only list what would go (the default); "
                                                                   "--delete deletes it."),
     as_of: str = typer.Option(None, "--as-of", help="Window whose partitions are kept (default: as a run's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was (or would be) deleted as JSON."),
     config: Path = ConfigOption,
 ) -> None:
-    """Delete artifacts that no kept version, production, or partition of the current window needs."""
+    """Delete artifacts that no kept version, production, or partition of the current window needs;
+    with --delete also the scratch folders and temp files that killed processes left behind
+    (``topictensor.artifacts.clean_scratch``, which the stage runner also calls before every stage)."""
+    from topictensor.artifacts import clean_scratch
     from topictensor.gc import collect
 
-    result = collect(load(config), keep_versions=keep_versions, dry_run=dry_run, as_of=as_of)
+    cfg = load(config)
+    result = collect(cfg, keep_versions=keep_versions, dry_run=dry_run, as_of=as_of)
+    scratch = None if dry_run else clean_scratch(store=cfg.open_store())
+    if as_json:
+        echo_json({**result.to_dict(), "scratch_removed": [str(p) for p in scratch.removed] if scratch else [],
+                   "temp_files_removed": [str(p) for p in scratch.temp_files] if scratch else []})
+        return
     by_stage: dict[str, int] = {}
     for name in result.delete:
         by_stage[name.split("/")[0]] = by_stage.get(name.split("/")[0], 0) + 1
@@ -164,8 +174,11 @@ def gc(
                + (": " + ", ".join(f"{stage} {n}" for stage, n in sorted(by_stage.items())) if by_stage else ""))
     if result.incomplete:
         typer.echo(f"left alone: {len(result.incomplete)} folders without a manifest (in progress or crashed)")
+    if scratch is not None:
+        typer.echo(f"removed {len(scratch.removed)} stale scratch folders ({scratch.bytes_freed / 1e6:.1f} MB) and "
+                   f"{len(scratch.temp_files)} temp files of gone processes; left {len(scratch.kept_alive)} of live ones")
     if not result.deleted and result.delete:
-        typer.echo("dry run: nothing deleted; run with --delete to delete")
+        typer.echo("dry run: nothing deleted; run with --delete to delete (stale scratch too)")
 
 
 def _in_out(counts: dict, *pairs: tuple[str, str]) -> str:
