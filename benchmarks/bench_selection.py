@@ -55,13 +55,10 @@ def trained_world(seed: int, n_bloggers: int, cache: Path, config_path: Path) ->
     from topictensor.config import load_config
     from topictensor.embeddings import Embeddings
     from topictensor.search.bloggers import FILENAME, BloggerTable
+    from topictensor.artifacts import ArtifactRef
+    from topictensor.pipeline import run_stage_of_graph
     from topictensor.stages.blogger_vectors import blogger_vectors
-    from topictensor.stages.filter import filter_language
-    from topictensor.stages.ingest import ingest
-    from topictensor.stages.languages import select_languages
-    from topictensor.stages.normalize import normalize
-    from topictensor.stages.reweight import reweight
-    from topictensor.stages.split import split
+    from topictensor.stages.graph import GRAPH, RunContext
     from topictensor.stages.train import train_model
     from topictensor.tags import normalize_tags
 
@@ -73,11 +70,14 @@ def trained_world(seed: int, n_bloggers: int, cache: Path, config_path: Path) ->
     config = load_config(config_path, overrides={"store": {"uri": str(cache / "store")},
                                                  "ingest": {"input_uri": str(raw)}}, use_env=False)
     started = time.perf_counter()
-    normalized = normalize(ingest(config), config)
-    filtered = [filter_language(normalized, lang, config) for lang in select_languages(normalized, config)]
-    weighted = reweight(filtered, config)
-    model = train_model(split(weighted, config), config, init_from=None)
-    vectors = blogger_vectors(model, weighted, normalized, config)
+    run, results = RunContext(run_id="bench-selection"), {}
+    for stage in GRAPH:  # the refresh's own stages up to the split (what `topictensor run` runs)
+        results[stage.name] = run_stage_of_graph(stage, config, run, results)
+        if stage.name == "split":
+            break
+    filtered = [ArtifactRef.from_dict(r) if isinstance(r, dict) else r for r in results["filter"]]
+    model = train_model(results["split"], config, init_from=None)  # cold: no production in this store
+    vectors = blogger_vectors(model, results["reweight"], results["window"], config)
     store = config.open_store()
     print(f"seed {seed}: {len(corpus.posts):,} posts, {len(corpus.bloggers):,} bloggers; pipeline "
           f"{time.perf_counter() - started:.1f} s (cached artifacts reused)", file=sys.stderr)
