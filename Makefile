@@ -46,12 +46,16 @@ airflow-init: $(AIRFLOW_HOME)/.initialised
 demo: $(AIRFLOW_HOME)/.initialised
 	$(BIN)/topictensor synth --out .data/raw --partition-by week
 	@newest=$$(ls .data/raw/posts | sed -n 's/^dt=//p' | sort | tail -1); \
-	echo "== run 1: the topictensor_refresh DAG through Airflow (airflow dags test) for the weeks before $$newest =="; \
-	start=$$(date +%s); \
-	$(BIN)/airflow dags test topictensor_refresh -c "{\"as_of\": \"$$newest\"}" > .data/dag-run-1.log 2>&1; rc=$$?; \
-	echo "DAG run finished in $$(( $$(date +%s) - start )) s (log: .data/dag-run-1.log)"; \
-	if [ $$rc -ne 0 ]; then grep -E "ERROR|Error|error:" .data/dag-run-1.log | tail -20; exit $$rc; fi
-	@$(BIN)/topictensor runs last
+	if $(BIN)/topictensor versions show > /dev/null 2>&1; then \
+	  echo "== run 1 skipped: the store already has a production model (rm -rf .data to start over) =="; \
+	else \
+	  echo "== run 1: the topictensor_refresh DAG through Airflow (airflow dags test) for the weeks before $$newest =="; \
+	  start=$$(date +%s); \
+	  $(BIN)/airflow dags test topictensor_refresh -c "{\"as_of\": \"$$newest\"}" > .data/dag-run-1.log 2>&1; rc=$$?; \
+	  echo "DAG run finished in $$(( $$(date +%s) - start )) s (log: .data/dag-run-1.log)"; \
+	  if [ $$rc -ne 0 ]; then grep -E "ERROR|Error|error:" .data/dag-run-1.log | tail -20; exit $$rc; fi; \
+	  $(BIN)/topictensor runs last; \
+	fi
 	@echo
 	@echo "== run 2: next week: one more partition (dt=$$(ls .data/raw/posts | sed -n 's/^dt=//p' | sort | tail -1)); only it is prepared =="
 	@start=$$(date +%s); \
