@@ -205,17 +205,7 @@ def post_id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _rows_of_repeated_hashes(id_hashes: BucketSpill) -> np.ndarray:
     """Sorted staged rows whose post_id hash is shared with another row: every duplicate (and the
     first occurrence it repeats), plus the astronomically rare hash collisions."""
-    suspects = []
-    for bucket in range(id_hashes.buckets):
-        records = id_hashes.read(bucket)
-        if len(records) < 2:
-            continue
-        records = records[np.argsort(records["hash"], kind="stable")]
-        same = records["hash"][1:] == records["hash"][:-1]
-        shared = np.zeros(len(records), dtype=bool)
-        shared[1:] |= same
-        shared[:-1] |= same
-        suspects.append(records["row"][shared])
+    suspects = [records["row"] for records in streaming.repeated_hash_records(id_hashes)]
     return np.sort(np.concatenate(suspects)) if suspects else np.zeros(0, dtype=np.int64)
 
 

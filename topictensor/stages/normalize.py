@@ -48,17 +48,6 @@ POSTS_PER_BLOGGER_FOR_DETECTION = 20  # enough text to be sure; the identifier c
 PAIR_BUCKETS = 16  # summary pair files per partition; the window merges one bucket of all partitions at a time
 _TAG_BITS = 31
 
-# One partition's normalised posts: the post's own stated lang (a vote), not yet the blogger's.
-PARTITION_POSTS_SCHEMA = pa.schema([
-    ("post_id", pa.string()),
-    ("blogger_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("tags", pa.list_(pa.string())),
-    ("likes", pa.int64()),
-    ("lang", pa.string()),
-    ("source_file", pa.string()),
-    ("source_row", pa.int64()),
-])
 # The window's posts (what filter reads): lang is the blogger's language.
 POSTS_SCHEMA = pa.schema([
     ("post_id", pa.string()),
@@ -68,6 +57,10 @@ POSTS_SCHEMA = pa.schema([
     ("likes", pa.int64()),
     ("lang", pa.string()),
 ])
+# One partition's normalised posts: the post's own stated lang (a vote), not yet the blogger's, and
+# where each row came from (the window resolves duplicates across partitions by it).
+PARTITION_POSTS_SCHEMA = POSTS_SCHEMA.append(pa.field("source_file", pa.string())).append(
+    pa.field("source_row", pa.int64()))
 BLOGGERS_SCHEMA = pa.schema([
     ("blogger_id", pa.string()),
     ("username", pa.string()),

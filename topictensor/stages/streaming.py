@@ -295,3 +295,21 @@ class LanguageWriters:
             self._flush(lang)
         for writer in self.writers.values():
             writer.close()
+
+
+def repeated_hash_records(spill: "BucketSpill") -> list[np.ndarray]:
+    """Per bucket of ``spill`` (structured records with a ``hash`` field), the records whose hash
+    another record of the bucket shares: every repeat and what it repeats, plus hash collisions
+    (callers compare the real values of these few)."""
+    out = []
+    for bucket in range(spill.buckets):
+        records = spill.read(bucket)
+        if len(records) < 2:
+            continue
+        records = records[np.argsort(records["hash"], kind="stable")]
+        same = records["hash"][1:] == records["hash"][:-1]
+        shared = np.zeros(len(records), dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        out.append(records[shared])
+    return out

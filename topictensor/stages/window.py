@@ -228,17 +228,7 @@ def older_copies(sources: list[Artifact]) -> dict[int, np.ndarray]:
                 records["row"] = np.arange(row, row + batch.num_rows)
                 row += batch.num_rows
                 spill.append((records["hash"] % np.uint64(spill.buckets)).astype(np.int64), records)
-        suspects = []
-        for bucket in range(spill.buckets):
-            records = spill.read(bucket)
-            if len(records) < 2:
-                continue
-            records = records[np.argsort(records["hash"], kind="stable")]
-            same = records["hash"][1:] == records["hash"][:-1]
-            shared = np.zeros(len(records), dtype=bool)
-            shared[1:] |= same
-            shared[:-1] |= same
-            suspects.append(records[shared])
+        suspects = streaming.repeated_hash_records(spill)
     if not suspects:
         return {}
     suspects = np.concatenate(suspects)
