@@ -57,16 +57,14 @@ def demo_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def publish_demo(tmp_path_factory, demo_model):
-    """A function ``(name, version, promote=False) -> (config, registry)``: a fresh store holding the
-    demo-like model as a published version (train, blogger_vectors from the real stage, an index)."""
-    from datetime import datetime, timezone
-
+def demo_store(tmp_path_factory, demo_model):
+    """A function ``(name) -> (config, refs)``: a fresh store holding the demo-like model's train,
+    reweight and normalize artifacts, and blogger vectors and an index built by the real stages
+    (refs by stage name; nothing published)."""
     import pyarrow.parquet as pq
 
     from topictensor.artifacts import StageResult, run_stage
     from topictensor.config import load_config
-    from topictensor.registry import Registry
     from topictensor.search.params import SearchConfig
     from topictensor.stages.blogger_vectors import blogger_vectors
     from topictensor.stages.index import build_index
@@ -80,7 +78,7 @@ def publish_demo(tmp_path_factory, demo_model):
             return StageResult()
         return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
 
-    def publish(name, version, promote=False):
+    def build(name):
         root = tmp_path_factory.mktemp(name)
         config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
         store = config.open_store()
@@ -88,13 +86,39 @@ def publish_demo(tmp_path_factory, demo_model):
         weighted = planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
         normalized = planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
         vectors = blogger_vectors(model, weighted, normalized, config)
-        index = build_index(vectors, config, SearchConfig(index_threads=1))
-        registry = Registry(store)
-        refs = {"train": model, "blogger_vectors": vectors, "index": index}
-        registry.write_version({"version": version, "created_at": datetime.now(timezone.utc).isoformat(),
-                                "stages": {n: [{"stage": r.stage, "key": r.key}] for n, r in refs.items()}})
-        if promote:
-            registry.promote(version)
+        index = build_index(vectors, config, SearchConfig(index_threads=1))  # 1 thread: the same graph every run
+        return config, {"train": model, "reweight": weighted, "normalize": normalized,
+                        "blogger_vectors": vectors, "index": index}
+
+    return build
+
+
+def write_version(registry, vid, refs, promote=False):
+    """Register ``refs`` (stage name -> ref) as model version ``vid``; optionally promote it."""
+    from datetime import datetime, timezone
+
+    registry.write_version({"version": vid, "created_at": datetime.now(timezone.utc).isoformat(),
+                            "stages": {name: [{"stage": r.stage, "key": r.key}] for name, r in refs.items()}})
+    if promote:
+        registry.promote(vid)
+
+
+@pytest.fixture(scope="session")
+def publish_demo(demo_store):
+    """A function ``(name, version, promote=False) -> (config, registry)``: :func:`demo_store`'s
+    train, blogger_vectors and index published as ``version``."""
+    from topictensor.registry import Registry
+
+    def publish(name, version, promote=False):
+        config, refs = demo_store(name)
+        registry = Registry(config.open_store())
+        write_version(registry, version, {k: refs[k] for k in ("train", "blogger_vectors", "index")}, promote)
         return config, registry
 
     return publish
+
+
+@pytest.fixture(scope="session")
+def publish_version():
+    """:func:`write_version`, for tests that publish more versions of a store."""
+    return write_version

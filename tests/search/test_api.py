@@ -2,16 +2,14 @@
 lookalikes, every bad-query case (4xx, never 500), hot reload, and index re-rank == exact re-rank."""
 
 import threading
-from datetime import datetime, timezone
+from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from topictensor import synth
-from topictensor.artifacts import StageResult, run_stage
 from topictensor.config import load_config
 from topictensor.registry import Registry
 from topictensor.search import SearchModel
@@ -22,40 +20,22 @@ from topictensor.stages.blogger_vectors import blogger_vectors
 from topictensor.stages.index import build_index
 
 
-def planted(store, stage, files):
-    def compute(ws):
-        for name, write in files.items():
-            write(ws.path(name))
-        return StageResult()
-    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
-
-
-def publish(registry, vid, refs):
-    registry.write_version({"version": vid, "created_at": datetime.now(timezone.utc).isoformat(),
-                            "stages": {name: [{"stage": r.stage, "key": r.key}] for name, r in refs.items()}})
-    registry.promote(vid)
+@pytest.fixture(scope="module")
+def publish(publish_version):
+    return lambda registry, vid, refs: publish_version(registry, vid, refs, promote=True)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, demo_model):
+def world(demo_store):
     """A store with the demo-like model's train/reweight/normalize artifacts, blogger vectors and an
     index built by the real stages, published as version "v1" (not yet promoted: tests choose)."""
-    root = tmp_path_factory.mktemp("api")
-    posts, bloggers, emb = demo_model
-    config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
-    store = config.open_store()
-    model = planted(store, "train", {"embeddings.parquet": lambda p: emb.save(p.parent)})
-    weighted = planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
-    normalized = planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
-    vectors = blogger_vectors(model, weighted, normalized, config)
-    index = build_index(vectors, config, SearchConfig(index_threads=1))  # 1 thread: the same graph every run
-    refs = {"train": model, "reweight": weighted, "normalize": normalized, "blogger_vectors": vectors, "index": index}
-    return {"config": config, "refs": refs, "root": root,
+    config, refs = demo_store("api")
+    return {"config": config, "refs": refs, "root": Path(config.store.uri).parent,
             "truth": synth.generate(synth.SynthConfig(seed=3, n_bloggers=1000, posts_per_blogger_mean=25)).blogger_truth}
 
 
 @pytest.fixture(scope="module")
-def client(world):
+def client(world, publish):
     registry = Registry(world["config"].open_store())
     publish(registry, "v1", world["refs"])
     app = create_app(world["config"], section=SearchConfig(exact_max_bloggers=0), reload_seconds=0)
@@ -199,7 +179,7 @@ def test_index_rerank_equals_exact_rerank_on_demo_corpus(client, filters):
 
 # ---- hot reload --------------------------------------------------------------------------------
 
-def test_a_newly_promoted_version_is_served_by_the_next_request(world):
+def test_a_newly_promoted_version_is_served_by_the_next_request(world, publish):
     config = world["config"]
     registry = Registry(config.open_store())
     publish(registry, "v1", world["refs"])
@@ -289,7 +269,7 @@ def test_no_model_in_production_is_503_and_a_version_without_bloggers_answers_to
 # ---- CLI -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cli(world):
+def cli(world, publish):
     from topictensor.cli import search
 
     app = typer.Typer()
