@@ -85,23 +85,14 @@ def run_ppmi_svd(train_path: str, args: argparse.Namespace, overrides: dict):
     import scipy.sparse as sp
     from sklearn.utils.extmath import randomized_svd
 
+    from topictensor.quality import CooccurrenceCounts
+
     posts = read_tags(train_path)
     args.cpu_started = time.process_time()
     started = time.perf_counter()
-    index: dict[str, int] = {}
-    rows, cols = [], []
-    for p in posts:
-        ids = [index.setdefault(t, len(index)) for t in dict.fromkeys(p)]
-        if len(ids) < 2:
-            continue
-        a = np.repeat(ids, len(ids))
-        b = np.tile(ids, len(ids))
-        keep = a != b
-        rows.append(a[keep])
-        cols.append(b[keep])
-    n = len(index)
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    counts = sp.coo_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(n, n)).tocsr()
+    table = CooccurrenceCounts.from_posts(posts)  # post-level pair counts: the count reference's own
+    index, n = table.index, len(table.index)
+    counts = table.counts.astype(np.float64)
     total = counts.sum()
     row_sum = np.asarray(counts.sum(axis=1)).ravel()
     ctx = np.asarray(counts.sum(axis=0)).ravel() ** 0.75
