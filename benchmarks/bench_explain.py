@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from topictensor import synth  # noqa: E402
 from topictensor.embeddings import Embeddings  # noqa: E402
-from topictensor.search.bloggers import BloggerTable, Popularity, compute_blogger_vectors, rank_bloggers  # noqa: E402
+from topictensor.search.bloggers import BloggerTable, Popularity, rank_bloggers  # noqa: E402
+from topictensor.search.vectors import compute_blogger_vectors  # noqa: E402
 from topictensor.search.explain import explain, profile_columns, tag_weight_matrix  # noqa: E402
 
 KS = (4, 8, 16, 32, 64)

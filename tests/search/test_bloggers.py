@@ -7,9 +7,8 @@ import pyarrow as pa
 import pytest
 
 from topictensor.embeddings import Embeddings
-from topictensor.search.bloggers import (
-    BloggerTable, Filters, Popularity, compute_blogger_vectors, guarded_log, rank_bloggers, score,
-)
+from topictensor.search.bloggers import BloggerTable, Filters, Popularity, guarded_log, rank_bloggers, score
+from topictensor.search.vectors import compute_blogger_vectors
 from topictensor.search.themes import QueryError
 
 

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from topictensor.embeddings import Embeddings
-from topictensor.search.bloggers import BloggerTable, compute_blogger_vectors
+from topictensor.search.table import BloggerTable
+from topictensor.search.vectors import compute_blogger_vectors
 from topictensor.search.explain import Profiles, explain, profile_columns
 
 # Three tags in 3-D: a = x, b = y, c = (0.6, 0.8, 0); d = z (used by nobody).

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from topictensor import synth
-from topictensor.search.bloggers import BloggerTable, Popularity, compute_blogger_vectors, rank_bloggers
+from topictensor.search.bloggers import BloggerTable, Popularity, rank_bloggers
+from topictensor.search.vectors import compute_blogger_vectors
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import build_theme
 from topictensor.selection import (

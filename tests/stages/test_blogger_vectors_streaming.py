@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from topictensor.embeddings import Embeddings
-from topictensor.search.bloggers import BloggerVectorSums, compute_blogger_vectors
+from topictensor.search.vectors import BloggerVectorSums, compute_blogger_vectors
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def _model(config_path: Path | None, version: str | None, model_dir: Path | None
     from topictensor.search import SearchModel
 
     config = load(config_path)
-    section = getattr(config, "search", None)
+    section = config.search
     if model_dir is not None:
         if version is not None:
             raise typer.BadParameter("give --model or --version, not both")

@@ -1,12 +1,4 @@
-"""Bloggers: one vector per blogger, and their ranking for a theme by relevance and popularity.
-
-Blogger vector: the sum, over every tag use in every post of the blogger, of the tag's unit vector
-times the use's weight, then unit-normalised. The weights are the reweight stage's habit weights
-(``search.vector_weights = "reweight"``, the default): a tag the blogger puts in every post counts
-like ~sqrt(uses), so a habitual ``#mycity`` does not drown what their posts are about. Tags the
-model does not know are skipped; a blogger with no known tag gets no vector (and is not ranked).
-Rows are sorted by language, then id, so each language is one contiguous block (fast exact
-filtering, see :func:`rank_bloggers`).
+"""Ranking bloggers for a theme by relevance and popularity (the query side's blogger search).
 
 Score (the source project's formula)::
 
@@ -24,33 +16,23 @@ Score (the source project's formula)::
   theme), a negative one favours it. Popular accounts post on more themes, so their cosine to any
   one theme is lower than a niche account's; the defaults (``SearchConfig``) were chosen by
   ``benchmarks/bench_selection.py`` (README, "Choosing bloggers").
+
+The table ranked is :class:`topictensor.search.table.BloggerTable` (its rows grouped by language);
+the vectors are built by :mod:`topictensor.search.vectors`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from topictensor.embeddings import Embeddings
-from topictensor.search.explain import PROFILE_COLUMNS, Profiles
 from topictensor.search.params import SearchConfig
+from topictensor.search.table import COLUMNS, FILENAME, BloggerHit, BloggerTable, guarded_log  # noqa: F401 (re-exported)
 from topictensor.search.themes import QueryError
-
-FILENAME = "bloggers.parquet"
-COLUMNS = ("blogger_id", "username", "lang", "followers", "likes", "likes_total", "posts", "tags", "vector")
-
-
-def guarded_log(x) -> np.ndarray:
-    """``ln(max(x, e))``: >= 1 for every count, so it can be raised to a power and divided by."""
-    return np.log(np.maximum(np.asarray(x, dtype=np.float64), math.e))
 
 
 @dataclass(frozen=True)
@@ -148,34 +130,6 @@ class Filters:
         return keep
 
 
-@dataclass(frozen=True)
-class BloggerHit:
-    blogger_id: str
-    username: str
-    lang: str
-    followers: int
-    likes: float
-    posts: int
-    tags: int
-    similarity: float
-    score: float
-    engagement: float | None = None  # mean likes per post / followers (None: no followers)
-    why: dict | None = None  # the explanation (topictensor.search.explain), when asked for
-
-    @property
-    def profile_url(self) -> str:
-        """The blogger's Instagram profile."""
-        from urllib.parse import quote
-
-        return f"https://www.instagram.com/{quote(self.username, safe='._')}/"
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        if self.why is None:
-            out.pop("why")
-        out["profile_url"] = self.profile_url
-        return out
-
 
 @dataclass(frozen=True)
 class Cutoff:
@@ -212,347 +166,12 @@ class Cutoff:
         return out
 
 
-class BloggerTable:
-    """The ``bloggers.parquet`` of a ``blogger_vectors`` artifact, as numpy columns."""
-
-    def __init__(self, table: pa.Table):
-        missing = set(COLUMNS) - set(table.column_names)
-        if missing:
-            raise ValueError(f"blogger table lacks column(s) {sorted(missing)} (has {table.column_names})")
-        self.ids = np.asarray(table.column("blogger_id").to_pylist(), dtype=object)
-        self.usernames = np.asarray(table.column("username").to_pylist(), dtype=object)
-        self.langs = np.asarray(table.column("lang").to_pylist(), dtype=object)
-        self.followers = table.column("followers").to_numpy().astype(np.int64)
-        self.likes = table.column("likes").to_numpy().astype(np.float64)
-        self.posts = table.column("posts").to_numpy().astype(np.int64)
-        self.tags = table.column("tags").to_numpy().astype(np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.engagement = np.where(self.followers > 0, self.likes / np.maximum(self.followers, 1), np.nan)
-        self.vectors = _vectors(table.column("vector"))
-        self.row = {bid: i for i, bid in enumerate(self.ids.tolist())}
-        # @username lookup (case-insensitive, as Instagram's handles are); the first row wins a clash.
-        self.by_username: dict[str, int] = {}
-        for i, name in enumerate(self.usernames.tolist()):
-            self.by_username.setdefault(str(name).lower(), i)
-        # Each blogger's stored top tags with their weights (explanations, tag exclusions); absent
-        # in artifacts written before they existed.
-        self.profiles = Profiles(table) if set(PROFILE_COLUMNS) <= set(table.column_names) else None
-        # ln(L(x)) of each count: the score's denominator is exp(lambda_ ln L(likes) + phi ln L(followers)
-        # + tau ln L(tags)), one exp instead of three powers per blogger.
-        self._loglog = np.stack([np.log(guarded_log(x)) for x in (self.likes, self.followers, self.tags)])
-        self._group_by_language(table.column("lang"))
-
-    def _group_by_language(self, column: pa.ChunkedArray) -> None:
-        """Each language's bloggers as one contiguous block, so a language filter is a slice.
-
-        The blogger_vectors stage writes rows sorted by language, so the blocks are slices of the
-        table itself (no copy). A table grouped otherwise gets one grouped copy of its vectors and
-        counts, made here once (it doubles the vectors' memory).
-        """
-        encoded = pc.dictionary_encode(pc.fill_null(column, "")).combine_chunks()
-        names = [str(x).lower() for x in encoded.dictionary.to_pylist()]
-        vocabulary = sorted(set(names))
-        remap = np.asarray([vocabulary.index(x) for x in names], dtype=np.int32)
-        codes = remap[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int32)
-        self.lang_codes = codes.astype(np.int32)
-        self._lang_code = {name: i for i, name in enumerate(vocabulary)}
-        counts = np.bincount(codes, minlength=len(vocabulary))
-        runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1])) if len(codes) else 0
-        if runs <= len(vocabulary):  # every language in one run: slices of the table itself
-            starts = np.zeros(len(vocabulary), dtype=np.int64)
-            if len(codes):
-                first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-                starts[codes[first]] = first
-            self._blocks = {name: slice(int(starts[i]), int(starts[i] + counts[i]))
-                            for i, name in enumerate(vocabulary)}
-            self.grouped_rows = None
-            self._g_vectors, self._g_followers, self._g_posts, self._g_loglog = (
-                self.vectors, self.followers, self.posts, self._loglog)
-            self._g_engagement = self.engagement
-        else:
-            order = np.argsort(codes, kind="stable")
-            ends = np.cumsum(counts)
-            self._blocks = {name: slice(int(ends[i] - counts[i]), int(ends[i])) for i, name in enumerate(vocabulary)}
-            self.grouped_rows = order
-            self._grouped_positions = np.empty_like(order)
-            self._grouped_positions[order] = np.arange(len(order))
-            self._g_vectors = np.ascontiguousarray(self.vectors[order])
-            self._g_followers, self._g_posts = self.followers[order], self.posts[order]
-            self._g_engagement = self.engagement[order]
-            self._g_loglog = np.ascontiguousarray(self._loglog[:, order])
-
-    @property
-    def grouped(self) -> bool:
-        """True when the table's own rows are grouped by language (no grouped copy needed)."""
-        return self.grouped_rows is None
-
-    def lang_counts(self) -> dict[str, int]:
-        return {name: sl.stop - sl.start for name, sl in self._blocks.items()}
-
-    def lang_blocks(self, languages: Sequence[str]) -> list[slice]:
-        """Positions (in grouped order) of the bloggers of ``languages``; unknown codes have none."""
-        return [self._blocks[x] for x in dict.fromkeys(languages) if x in self._blocks]
-
-    def lang_mask(self, languages: Sequence[str]) -> np.ndarray:
-        wanted = [self._lang_code[x] for x in languages if x in self._lang_code]
-        if len(wanted) == 1:
-            return self.lang_codes == wanted[0]
-        return np.isin(self.lang_codes, np.asarray(wanted, dtype=np.int32))
-
-    def grouped_positions(self, rows: np.ndarray) -> np.ndarray:
-        """Positions in grouped order of table ``rows``."""
-        return rows if self.grouped_rows is None else self._grouped_positions[rows]
-
-    def original_rows(self, positions: np.ndarray) -> np.ndarray:
-        """Table rows of positions in grouped order."""
-        return positions if self.grouped_rows is None else self.grouped_rows[positions]
-
-    def denominators(self, popularity: Popularity, rows: np.ndarray | slice | None = None, *,
-                     grouped: bool = False) -> np.ndarray:
-        """The score's denominator of ``rows`` (table rows, or positions in grouped order)."""
-        loglog = self._g_loglog if grouped else self._loglog
-        part = loglog if rows is None else loglog[:, rows]
-        return np.exp(popularity.lambda_ * part[0] + popularity.phi * part[1] + popularity.tau * part[2])
-
-    @classmethod
-    def read(cls, path: str | Path) -> "BloggerTable":
-        return cls(pq.read_table(path))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    def scores(self, rows: np.ndarray, sims: np.ndarray, popularity: Popularity) -> np.ndarray:
-        """Score of table ``rows`` with cosines ``sims`` (same numbers as :func:`score`)."""
-        return np.asarray(sims, dtype=np.float64) / self.denominators(popularity, rows)
-
-    def hit(self, row: int, sim: float, value: float) -> BloggerHit:
-        rate = self.engagement[row]
-        return BloggerHit(
-            blogger_id=str(self.ids[row]), username=str(self.usernames[row]), lang=str(self.langs[row]),
-            followers=int(self.followers[row]), likes=round(float(self.likes[row]), 3),
-            posts=int(self.posts[row]), tags=int(self.tags[row]), similarity=float(sim), score=float(value),
-            engagement=None if np.isnan(rate) else round(float(rate), 6))
-
-    def find(self, ref: str) -> int | None:
-        """The row of a blogger named by id or by ``@username`` (a bare name that is no id is tried
-        as a username too); None when there is no such blogger."""
-        text = str(ref).strip()
-        if text.startswith("@"):
-            return self.by_username.get(text[1:].strip().lower())
-        row = self.row.get(text)
-        return row if row is not None else self.by_username.get(text.lower())
-
-
-def _vectors(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    n = len(col)
-    values = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float32)
-    if n == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    if len(values) % n:
-        raise ValueError("blogger vectors have different lengths")
-    return np.ascontiguousarray(values.reshape(n, len(values) // n))
-
 
 class VectorIndex(Protocol):
     """Nearest vectors by cosine: ``search(query, k) -> (rows, cosines)``, best first."""
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
-
-# ------------------------------------------------------------------------------------------
-# Building the vectors
-# ------------------------------------------------------------------------------------------
-
-
-def compute_blogger_vectors(posts: pa.Table, bloggers: pa.Table | None, emb: Embeddings,
-                            weighting: str = "reweight") -> pa.Table:
-    """One row per blogger with at least one tag known to the model (columns: ``COLUMNS``).
-
-    ``posts``: blogger_id, tags, likes and (for ``weighting="reweight"``) weights aligned with tags
-    (the reweight stage's table). ``bloggers``: normalize's bloggers table (username, followers,
-    lang, posts, likes_total); a blogger missing from it gets values computed from ``posts``.
-    The same as :class:`BloggerVectorSums` fed the table's batches.
-    """
-    sums = BloggerVectorSums(emb, weighting)
-    for batch in posts.to_batches(max_chunksize=100_000):
-        sums.add(pa.Table.from_batches([batch], schema=posts.schema))
-    return sums.table(bloggers)
-
-
-class BloggerVectorSums:
-    """The blogger vectors over posts streamed batch by batch: per blogger, the running sum of its
-    tag uses' weighted unit vectors, tag uses, posts, likes and posts per language, and the summed
-    weight of each (blogger, tag) pair (:meth:`weight_matrix`: the one definition of the weights the
-    vectors and the explanations' profiles are built from). Memory is bloggers x dim (float64 sums)
-    plus the distinct (blogger, tag) pairs, whatever the number of posts; each batch multiplies only
-    the rows of the bloggers it holds."""
-
-    def __init__(self, emb: Embeddings, weighting: str = "reweight"):
-        from topictensor.stages.streaming import Vocabulary
-
-        if weighting not in ("reweight", "uniform"):
-            raise ValueError(f"unknown weighting {weighting!r}: use 'reweight' or 'uniform'")
-        self.emb, self.weighting = emb, weighting
-        self.unit = emb.normalized().astype(np.float64)
-        self.tags = Vocabulary(pa.array(emb.tags.tolist(), type=pa.string()))
-        self.ids, self.langs = Vocabulary(), Vocabulary()
-        self.summed = np.zeros((0, emb.dim), dtype=np.float64)
-        self.tag_uses = np.zeros(0, dtype=np.int64)
-        self.post_counts = np.zeros(0, dtype=np.int64)
-        self.likes_sum = np.zeros(0, dtype=np.float64)
-        self.lang_counts = np.zeros((0, 0), dtype=np.int64)
-        self.posts = 0
-        self._weights = None  # compacted (blogger, tag) weight sums: scipy CSR
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._pending_nnz = 0
-
-    def _grow(self) -> None:
-        n, have = len(self.ids), len(self.tag_uses)
-        if n > have:
-            size = max(n, 2 * have, 1024)
-            self.summed = np.concatenate([self.summed, np.zeros((size - have, self.emb.dim))])
-            self.tag_uses, self.post_counts = np.pad(self.tag_uses, (0, size - have)), np.pad(self.post_counts, (0, size - have))
-            self.likes_sum = np.pad(self.likes_sum, (0, size - have))
-            self.lang_counts = np.pad(self.lang_counts, ((0, size - have), (0, 0)))
-        if len(self.langs) > self.lang_counts.shape[1]:
-            self.lang_counts = np.pad(self.lang_counts, ((0, 0), (0, len(self.langs) - self.lang_counts.shape[1])))
-
-    def add(self, posts: pa.Table) -> None:
-        from scipy import sparse
-
-        from topictensor.stages import streaming
-
-        for column in ("blogger_id", "tags", "likes") + (("weights",) if self.weighting == "reweight" else ()):
-            if column not in posts.column_names:
-                raise ValueError(f"posts table lacks column {column!r} (has {posts.column_names})")
-        if not posts.num_rows:
-            return
-        post_blogger = self.ids.codes(posts.column("blogger_id"))
-        flat, parent = streaming.list_parts(posts.column("tags"))
-        tag_rows = self.tags.codes(flat) if len(flat) else np.zeros(0, dtype=np.int64)
-        if self.weighting == "reweight":
-            weights = pc.list_flatten(posts.column("weights").combine_chunks()).to_numpy(zero_copy_only=False)
-            if len(weights) != len(tag_rows):
-                raise ValueError(f"posts: {len(weights)} weights for {len(tag_rows)} tags (must be aligned)")
-        else:
-            weights = np.ones(len(tag_rows), dtype=np.float32)
-        lang_code = None
-        if "lang" in posts.column_names:
-            lang = posts.column("lang")
-            stated = np.asarray(pc.and_(pc.is_valid(lang), pc.not_equal(pc.fill_null(lang, ""), ""))
-                                .to_numpy(zero_copy_only=False), dtype=bool)
-            if stated.any():
-                lang_code = (np.flatnonzero(stated), self.langs.codes(pc.filter(lang, pa.array(stated))))
-        self._grow()
-        known = tag_rows < len(self.emb)
-        use_blogger = post_blogger[parent[known]]
-        rows, local = np.unique(use_blogger, return_inverse=True)  # only this batch's bloggers
-        uses = sparse.csr_matrix((weights[known].astype(np.float64), (local, tag_rows[known])),
-                                 shape=(len(rows), len(self.emb)))
-        self.summed[rows] += np.asarray(uses @ self.unit)
-        uses = uses.tocoo()
-        self._pending.append((rows[uses.row], uses.col.astype(np.int64), uses.data))
-        self._pending_nnz += uses.nnz
-        if self._pending_nnz > max(1 << 20, 2 * (self._weights.nnz if self._weights is not None else 0)):
-            self.weight_matrix()  # compact: memory stays ~2x the distinct pairs
-        self.tag_uses[: len(self.ids)] += np.bincount(use_blogger, minlength=len(self.ids))
-        self.post_counts[: len(self.ids)] += np.bincount(post_blogger, minlength=len(self.ids))
-        likes = posts.column("likes").to_numpy().astype(np.float64)
-        self.likes_sum[: len(self.ids)] += np.bincount(post_blogger, weights=likes, minlength=len(self.ids))
-        if lang_code is not None:
-            np.add.at(self.lang_counts, (post_blogger[lang_code[0]], lang_code[1]), 1)
-        self.posts += posts.num_rows
-
-    def weight_matrix(self):
-        """scipy CSR (bloggers x tags; rows in ``self.ids`` order): the summed weight of each
-        blogger's uses of each tag, the weights its vector is the normalised sum of."""
-        from scipy import sparse
-
-        shape = (len(self.ids), len(self.emb))
-        parts = [self._weights.tocoo()] if self._weights is not None else []
-        parts += [sparse.coo_matrix((w, (r, c)), shape=shape) for r, c, w in self._pending]
-        if not parts:
-            return sparse.csr_matrix(shape, dtype=np.float64)
-        merged = parts[0].copy()
-        merged.resize(shape)
-        for part in parts[1:]:
-            part.resize(shape)
-            merged = merged + part
-        self._weights, self._pending, self._pending_nnz = sparse.csr_matrix(merged), [], 0
-        self._weights.sum_duplicates()
-        return self._weights
-
-    def table(self, bloggers: pa.Table | None) -> pa.Table:
-        n = len(self.ids)
-        ids = self.ids.values().to_pylist()
-        summed, tag_uses = self.summed[:n], self.tag_uses[:n]
-        norms = np.linalg.norm(summed, axis=1)
-        keep = np.flatnonzero(norms > 1e-12)
-        keep = keep[np.argsort(np.asarray(ids, dtype=object)[keep].astype(str), kind="stable")]
-        vectors = (summed[keep] / norms[keep, None]).astype(np.float32)
-        lang_values = self.langs.values().to_pylist()
-        counts = self.lang_counts[:n]
-        post_lang = [lang_values[int(np.argmax(c))] if c.any() else "und" for c in counts] if counts.shape[1] \
-            else ["und"] * n
-        meta = _metadata(bloggers)
-        rows = {"blogger_id": [], "username": [], "lang": [], "followers": [], "likes": [], "likes_total": [],
-                "posts": []}
-        for i in keep.tolist():
-            bid = ids[i]
-            m = meta.get(bid)
-            n_posts = int(m["posts"]) if m and m["posts"] else int(self.post_counts[i])
-            total = int(m["likes_total"]) if m and m["likes_total"] is not None else int(self.likes_sum[i])
-            rows["blogger_id"].append(bid)
-            rows["username"].append(m["username"] if m and m["username"] else bid)
-            rows["lang"].append(m["lang"] if m and m["lang"] else post_lang[i])
-            rows["followers"].append(int(m["followers"] or 0) if m else 0)
-            rows["likes"].append(total / n_posts if n_posts else 0.0)
-            rows["likes_total"].append(total)
-            rows["posts"].append(n_posts)
-        # Rows grouped by language (then by id): a language filter is then a slice of the table and of
-        # the index's rows, one contiguous matrix-vector product (BloggerTable._group_by_language).
-        order = sorted(range(len(keep)), key=lambda i: (str(rows["lang"][i] or "").lower(), rows["blogger_id"][i]))
-        rows = {name: [values[i] for i in order] for name, values in rows.items()}
-        vectors, keep = vectors[order], keep[order]
-        flat_vectors = pa.array(vectors.reshape(-1), type=pa.float32())
-        offsets = pa.array(np.arange(len(keep) + 1, dtype=np.int32) * self.emb.dim)
-        return pa.table({
-            "blogger_id": pa.array(rows["blogger_id"], type=pa.string()),
-            "username": pa.array(rows["username"], type=pa.string()),
-            "lang": pa.array(rows["lang"], type=pa.string()),
-            "followers": pa.array(rows["followers"], type=pa.int64()),
-            "likes": pa.array(rows["likes"], type=pa.float64()),
-            "likes_total": pa.array(rows["likes_total"], type=pa.int64()),
-            "posts": pa.array(rows["posts"], type=pa.int64()),
-            "tags": pa.array(tag_uses[keep].astype(np.int64), type=pa.int64()),
-            "vector": pa.ListArray.from_arrays(offsets, flat_vectors),
-        })
-
-
-def _metadata(bloggers: pa.Table | None) -> dict[str, dict]:
-    if bloggers is None:
-        return {}
-    wanted = [c for c in ("blogger_id", "username", "followers", "lang", "posts", "likes_total")
-              if c in bloggers.column_names]
-    out = {}
-    for row in bloggers.select(wanted).to_pylist():
-        row.setdefault("posts", None)
-        row.setdefault("likes_total", None)
-        row.setdefault("username", None)
-        row.setdefault("followers", 0)
-        row.setdefault("lang", None)
-        out[row["blogger_id"]] = row
-    return out
-
-
-# ------------------------------------------------------------------------------------------
-# Ranking
-# ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -646,8 +265,7 @@ def _allows(table: BloggerTable, filters: Filters, excluded: np.ndarray, rows: n
     """Which table ``rows`` pass ``filters`` and are not excluded (cost: the rows, not the table)."""
     keep = np.ones(len(rows), dtype=bool)
     if filters.languages:
-        codes = [table._lang_code[x] for x in filters.languages if x in table._lang_code]
-        keep &= np.isin(table.lang_codes[rows], np.asarray(codes, dtype=np.int32))
+        keep &= table.lang_mask(filters.languages, rows)
     if filters.by_counts:
         keep &= filters.count_mask(table.followers[rows], table.posts[rows], table.engagement[rows])
     if len(excluded):
@@ -669,8 +287,7 @@ class _ExactPlan:
                 continue
             mask = None
             if filters.by_counts:
-                mask = np.asarray(filters.count_mask(table._g_followers[block], table._g_posts[block],
-                                                     table._g_engagement[block]), dtype=bool)
+                mask = np.asarray(filters.count_mask(*table.grouped_counts(block)), dtype=bool)
             inside = excluded_pos[(excluded_pos >= block.start) & (excluded_pos < block.stop)] - block.start
             if len(inside):
                 mask = np.ones(block.stop - block.start, dtype=bool) if mask is None else mask
@@ -688,14 +305,14 @@ class _ExactPlan:
             size = block.stop - block.start
             if mask is None:
                 positions.append(np.arange(block.start, block.stop))
-                sims.append(t._g_vectors[block] @ q)
+                sims.append(t.grouped_vectors(block) @ q)
             elif GATHER_COST * int(np.count_nonzero(mask)) < size:
                 picked = block.start + np.flatnonzero(mask)
                 positions.append(picked)
-                sims.append(t._g_vectors[picked] @ q)
+                sims.append(t.grouped_vectors(picked) @ q)
             else:
                 positions.append(block.start + np.flatnonzero(mask))
-                sims.append((t._g_vectors[block] @ q)[mask])
+                sims.append((t.grouped_vectors(block) @ q)[mask])
         if not positions:
             return Ranking([], "exact", 0)
         pos = np.concatenate(positions) if len(positions) > 1 else positions[0]

@@ -1,7 +1,7 @@
 """Why a blogger ranks: the tags of theirs that make up their relevance to a theme.
 
 The blogger vector is a weighted sum of unit tag vectors, unit-normalised
-(``topictensor.search.bloggers``): ``v_b = sum_t w_bt u_t / N_b`` with ``N_b = ||sum_t w_bt u_t||``.
+(``topictensor.search.vectors``): ``v_b = sum_t w_bt u_t / N_b`` with ``N_b = ||sum_t w_bt u_t||``.
 For a unit theme ``q`` the relevance therefore decomposes exactly over the blogger's tags::
 
     cos(q, v_b) = sum_t  p_bt * (q . u_t),      p_bt = w_bt / N_b   (the tag's profile weight)
@@ -38,8 +38,8 @@ PROFILE_COLUMNS = ("profile_tags", "profile_weights", "profile_rest")
 def tag_weight_matrix(posts: pa.Table, emb: Embeddings, weighting: str = "reweight"):
     """``(blogger ids, scipy CSR matrix bloggers x tags)`` of summed tag-use weights: entry (b, t) is
     the total weight of blogger b's uses of tag t (the weights the blogger vectors are summed with:
-    :meth:`topictensor.search.bloggers.BloggerVectorSums.weight_matrix`, the one definition)."""
-    from topictensor.search.bloggers import BloggerVectorSums
+    :meth:`topictensor.search.vectors.BloggerVectorSums.weight_matrix`, the one definition)."""
+    from topictensor.search.vectors import BloggerVectorSums
 
     sums = BloggerVectorSums(emb, weighting)
     sums.add(posts)

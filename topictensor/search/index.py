@@ -1,9 +1,15 @@
-"""Nearest blogger vectors by cosine: an nmslib HNSW index, and an exact numpy twin.
+"""The ANN backend: nearest blogger vectors by cosine through an nmslib HNSW graph.
 
-Both answer ``search(query, k) -> (rows, cosines)``, best first, rows being positions in the
-blogger table the index was built from; ``topictensor.search.bloggers.rank_bloggers`` re-ranks
-what they return. Saved as ``index.nmslib`` + ``index.nmslib.dat`` (graph and data, nmslib's own
-format) and ``index.json`` (parameters, row count, the vectors artifact it indexes).
+This module is the only one that knows the library and its files: what decides a graph (its key
+parameters, :func:`key_params`), how it is built from a search config (:func:`build`), what it
+saves (``index.nmslib`` + ``index.nmslib.dat``: graph and data, nmslib's own format, and
+``index.json``: parameters, row count, the vectors artifact it indexes) and how it is loaded from
+wherever a store keeps those files (:func:`read_params`, :func:`load`). Swapping the ANN library
+means changing this module only.
+
+An index answers ``search(query, k) -> (rows, cosines)``, best first, rows being positions in the
+blogger table it was built from (``topictensor.search.bloggers.VectorIndex``);
+``topictensor.search.bloggers.rank_bloggers`` re-ranks exactly what it returns.
 """
 
 from __future__ import annotations
@@ -14,15 +20,22 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 logging.getLogger("nmslib").setLevel(logging.WARNING)  # before nmslib is imported anywhere
 
+if TYPE_CHECKING:
+    from topictensor.search.params import SearchConfig
+
 INDEX_FILE = "index.nmslib"
+DATA_FILE = INDEX_FILE + ".dat"  # nmslib reads it from next to INDEX_FILE
 PARAMS_FILE = "index.json"
+FILES = (INDEX_FILE, DATA_FILE, PARAMS_FILE)
+METHOD = "hnsw"
 SPACE = "cosinesimil"
 
 
@@ -70,32 +83,10 @@ def _stderr_captured():
             lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
-class ExactIndex:
-    """Brute force over unit rows: exact, and fast enough up to tens of thousands of vectors."""
-
-    method = "exact"
-
-    def __init__(self, vectors: np.ndarray):
-        self.vectors = _unit_rows(vectors)
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = _unit(query)
-        sims = self.vectors @ q
-        k = max(0, min(k, len(sims)))
-        if k == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
-        top = top[np.lexsort((top, -sims[top]))]
-        return top.astype(np.int64), sims[top]
-
-
 class HnswIndex:
     """nmslib's HNSW graph (space ``cosinesimil``: distance = 1 - cosine)."""
 
-    method = "hnsw"
+    method = METHOD
 
     def __init__(self, native: Any, size: int, params: dict[str, Any]):
         self._native = native
@@ -112,13 +103,13 @@ class HnswIndex:
               threads: int = 0) -> "HnswIndex":
         nmslib = import_nmslib()
         data = _unit_rows(vectors)
-        native = nmslib.init(method="hnsw", space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
+        native = nmslib.init(method=METHOD, space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
         if len(data):
             native.addDataPointBatch(data)
         threads = threads or os.cpu_count() or 1
         native.createIndex({"M": m, "efConstruction": ef_construction, "post": 0, "indexThreadQty": threads},
                            print_progress=False)
-        params = {"space": SPACE, "method": "hnsw", "M": m, "efConstruction": ef_construction,
+        params = {"space": SPACE, "method": METHOD, "M": m, "efConstruction": ef_construction,
                   "ef_search": ef_search, "size": len(data), "dim": int(data.shape[1]) if data.ndim == 2 else 0}
         return cls(native, len(data), params)
 
@@ -147,13 +138,48 @@ class HnswIndex:
     def load(cls, index_path: str | Path, params: dict[str, Any], ef_search: int | None = None) -> "HnswIndex":
         """Load ``index_path`` (its ``.dat`` data file must sit next to it)."""
         nmslib = import_nmslib()
-        native = nmslib.init(method="hnsw", space=params.get("space", SPACE),
+        native = nmslib.init(method=params.get("method", METHOD), space=params.get("space", SPACE),
                              data_type=nmslib.DataType.DENSE_VECTOR)
         native.loadIndex(str(index_path), load_data=True)
         merged = dict(params)
         if ef_search is not None:
             merged["ef_search"] = ef_search
         return cls(native, int(params["size"]), merged)
+
+
+def key_params(section: "SearchConfig") -> dict[str, Any]:
+    """What decides the graph (a build's artifact key); efSearch and the thread count are query/how
+    settings, not part of it."""
+    return {"method": METHOD, "space": SPACE, "M": section.hnsw_m, "efConstruction": section.ef_construction}
+
+
+def build(vectors: np.ndarray, section: "SearchConfig") -> HnswIndex:
+    """The index over ``vectors`` with the ``search`` section's graph, query and thread settings."""
+    return HnswIndex.build(vectors, m=section.hnsw_m, ef_construction=section.ef_construction,
+                           ef_search=section.ef_search, threads=section.index_threads)
+
+
+def read_params(path_of: Callable[[str], Path]) -> dict[str, Any]:
+    """The saved parameters; ``path_of(name)``: the local path of one of the index's ``FILES``
+    (an artifact's ``path``)."""
+    return json.loads(Path(path_of(PARAMS_FILE)).read_text())
+
+
+def load(path_of: Callable[[str], Path], params: dict[str, Any] | None = None,
+         ef_search: int | None = None) -> HnswIndex:
+    """The saved index whose ``FILES`` are at ``path_of(name)``. nmslib loads ``<index>.dat`` from
+    next to ``<index>``; a store's cache may keep the two apart (S3 downloads): they are then linked
+    side by side in a scratch folder that lives as long as the process."""
+    params = read_params(path_of) if params is None else params
+    index_path, data_path = Path(path_of(INDEX_FILE)), Path(path_of(DATA_FILE))
+    if Path(str(index_path) + ".dat") != data_path:
+        from topictensor.artifacts import scratch_dir
+
+        folder = scratch_dir("index-links")  # lives as long as the model: tagged, so no cleanup takes it
+        (folder / index_path.name).symlink_to(index_path)
+        (folder / (index_path.name + ".dat")).symlink_to(data_path)
+        index_path = folder / index_path.name
+    return HnswIndex.load(index_path, params, ef_search=ef_search)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

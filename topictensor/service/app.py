@@ -176,7 +176,7 @@ def create_app(config: PipelineConfig | None = None, *, section: SearchConfig | 
         from topictensor.config import load_config
 
         config = load_config()
-    section = section or getattr(config, "search", None) or SearchConfig()
+    section = section or config.search
     registry = registry or Registry(config.open_store())
     holder = ModelHolder(registry, section, version=version, reload_seconds=reload_seconds)
     if model is not None:

@@ -2,7 +2,7 @@
 vectors, with the blogger's profile numbers the ranking needs. Writes ``bloggers.parquet``
 (blogger_id, username, lang, followers, likes = mean likes per post, likes_total, posts,
 tags = tag uses known to the model, vector list<float32>, and each blogger's ``search.profile_tags``
-largest tag weights: profile_tags, profile_weights, profile_rest); see ``topictensor.search.bloggers``
+largest tag weights: profile_tags, profile_weights, profile_rest); see ``topictensor.search.vectors``
 and ``topictensor.search.explain``. The reweight stage's posts are streamed once, in batches, into
 per-blogger sums: peak memory grows with bloggers x dim and the distinct (blogger, tag) pairs, not
 with posts."""
@@ -14,22 +14,17 @@ from topictensor.config import PipelineConfig
 from topictensor.search.params import SearchConfig
 
 STAGE = "blogger_vectors"
-ENGINE_MODULES = ("topictensor.search.bloggers", "topictensor.search.explain", "topictensor.embeddings",
-                  "topictensor.stages.streaming")
+ENGINE_MODULES = ("topictensor.search.vectors", "topictensor.search.table", "topictensor.search.explain",
+                  "topictensor.embeddings", "topictensor.stages.streaming")
 # The profiles' weights must rebuild the stored (float32) vectors.
 MAX_PROFILE_GAP = 1e-4
-
-
-def search_section(config: PipelineConfig, section: SearchConfig | None = None) -> SearchConfig:
-    """The ``search`` section: given, else from the config (once wired), else the defaults."""
-    return section or getattr(config, "search", None) or SearchConfig()
 
 
 def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, normalized: ArtifactRef | dict,
                     config: PipelineConfig, section: SearchConfig | None = None) -> ArtifactRef:
     """``model``: the train artifact; ``weighted``: the reweight artifact (posts with habit weights);
     ``normalized``: the window artifact (its bloggers.parquet: followers, likes, posts, language)."""
-    params = search_section(config, section)
+    params = section or config.search
     store = config.open_store()
     model_art, weighted_art, normalized_art = Artifact(store, model), Artifact(store, weighted), Artifact(store, normalized)
 
@@ -39,7 +34,8 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         import pyarrow.parquet as pq
 
         from topictensor.embeddings import Embeddings
-        from topictensor.search.bloggers import FILENAME, BloggerVectorSums, _vectors
+        from topictensor.search.table import FILENAME, read_vectors
+        from topictensor.search.vectors import BloggerVectorSums
         from topictensor.search.explain import profiles_from_weights
         from topictensor.stages import streaming
 
@@ -52,7 +48,7 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         table = sums.table(normalized_art.read_table("bloggers.parquet"))
         profiles, gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
                                               table.column("blogger_id").to_pylist(),
-                                              _vectors(table.column("vector")), params.profile_tags)
+                                              read_vectors(table.column("vector")), params.profile_tags)
         if gap > MAX_PROFILE_GAP:
             raise ValueError(f"blogger profiles: the tag weights rebuild the blogger vectors only up to a cosine "
                              f"gap of {gap:.2e} (> {MAX_PROFILE_GAP:g}): explanations would not add up")

@@ -31,10 +31,6 @@ ENGINE_MODULES = (
 )
 
 
-def topics_section(config: PipelineConfig, section: TopicsConfig | None = None) -> TopicsConfig:
-    return section or getattr(config, SECTION, None) or TopicsConfig()
-
-
 def production_clusters(store: Store, version: str | None = None) -> Artifact | None:
     """The clusters artifact of ``version`` (None: the production version), or None when there is
     none (nothing in production, or a version published before this stage existed). In the DAG pass
@@ -57,7 +53,7 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
     """``filtered``: the filter artifacts of the model's languages; the tags their review marked
     ``generic`` flag topics made of them (``TopicsConfig.generic_share``)."""
     store = config.open_store()
-    cfg = topics_section(config, section)
+    cfg = section or config.topics
     model = Artifact(store, model_ref)
     baseline = _baseline(store, previous, model.ref)
     reviews = [Artifact(store, ref) for ref in filtered]
