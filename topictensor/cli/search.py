@@ -41,7 +41,8 @@ def _model(config_path: Path | None, version: str | None, model_dir: Path | None
             raise typer.BadParameter("give --model or --version, not both")
         from topictensor.cli.common import load_model_dir
 
-        return SearchModel(load_model_dir(model_dir), config=section)
+        return SearchModel(load_model_dir(model_dir), config=section,
+                           max_tag_length=config.normalize.max_tag_length)
     return guarded(lambda: SearchModel.load(Registry(config.open_store()), version, section))
 
 

@@ -27,7 +27,7 @@ from topictensor.search.explain import explain
 from topictensor.search.params import SearchConfig
 from topictensor.search.table import BloggerHit, BloggerTable
 from topictensor.search.themes import NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme
-from topictensor.tags import normalize_tag
+from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 # Sort keys of a result set: value of a hit, larger first by default (order="desc").
 SORTS = {
@@ -157,16 +157,22 @@ class BloggerResult:
 
 
 class SearchModel:
-    """Everything one model version needs to answer queries, loaded fully before use."""
+    """Everything one model version needs to answer queries, loaded fully before use.
+
+    ``max_tag_length``: the ``normalize.max_tag_length`` the model's posts were normalised with (a
+    version records it in its config); query tags, exclusions and prefixes are normalised with it,
+    as training normalised its tags."""
 
     def __init__(self, embeddings: Embeddings, bloggers: BloggerTable | None = None, index: Any | None = None,
-                 config: SearchConfig | None = None, version: str | None = None):
+                 config: SearchConfig | None = None, version: str | None = None, *,
+                 max_tag_length: int = DEFAULT_MAX_LENGTH):
         self.embeddings = embeddings
         self.bloggers = bloggers
         self.index = index
         self.config = config or SearchConfig()
         self.version = version
-        self.suggester = TagSuggester(embeddings, self.config.suggest_edit_vocabulary)
+        self.max_tag_length = int(max_tag_length)
+        self.suggester = TagSuggester(embeddings, self.config.suggest_edit_vocabulary, self.max_tag_length)
         self.loaded_at = time.time()
         if bloggers is not None and len(bloggers) and bloggers.dim != embeddings.dim:
             raise ValueError(f"blogger vectors have {bloggers.dim} dimensions, the tag embeddings {embeddings.dim}")
@@ -176,7 +182,9 @@ class SearchModel:
     # loading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, registry, version: str | None = None, config: SearchConfig | None = None) -> "SearchModel":
-        """Load ``version`` (None: production) from the registry: train, blogger_vectors, index."""
+        """Load ``version`` (None: production) from the registry: train, blogger_vectors, index, and the
+        ``normalize.max_tag_length`` of the config the version was made with (the default for a
+        version that records no config)."""
         from topictensor.registry import VersionNotFound
         from topictensor.search import index as ann
         from topictensor.search.table import FILENAME
@@ -203,7 +211,7 @@ class SearchModel:
                 raise ValueError(f"version {vid}: the index was built from blogger vectors "
                                  f"{params.get('vectors_key')}, not the version's {stages['blogger_vectors'][0]['key']}")
             index = ann.load(served["index"].path, params, ef_search=config.ef_search)
-        return cls(emb, bloggers, index, config, vid)
+        return cls(emb, bloggers, index, config, vid, max_tag_length=trained_max_tag_length(manifest))
 
     # queries ---------------------------------------------------------------------------
     def check_top(self, top: int | None, name: str = "top") -> int:
@@ -214,7 +222,7 @@ class SearchModel:
         return top
 
     def theme(self, query: str) -> Theme:
-        return build_theme(query, self.embeddings, self.config.max_query_terms, self.suggester)
+        return build_theme(query, self.embeddings, self.config.max_query_terms, self.suggester, self.max_tag_length)
 
     def topic(self, query: str, top: int | None = None, *, include_query_tags: bool = False,
               cutoff: Cutoff | None = None, exclude_tags: tuple[str, ...] = ()) -> TopicResult:
@@ -223,7 +231,7 @@ class SearchModel:
         top = self.check_top(top)
         theme = self.theme(query)
         cutoff = cutoff or Cutoff.from_config(self.config)
-        skip = {t for t in (normalize_tag(x) for x in exclude_tags) if t}
+        skip = {t for t in (normalize_tag(x, self.max_tag_length) for x in exclude_tags) if t}
         if not include_query_tags:
             skip.update(theme.tags)
         hits = [TagHit(tag, relevance, int(self.embeddings.counts[self.embeddings.index[tag]]))
@@ -337,7 +345,7 @@ class SearchModel:
             if table.profiles is None:
                 raise ModelUnavailable(f"version {self.version}'s blogger vectors carry no tag profiles: excluding "
                                        "bloggers by tag needs them: rerun the blogger_vectors stage")
-            tags = [normalize_tag(t) for t in exclusions.tags]
+            tags = [normalize_tag(t, self.max_tag_length) for t in exclusions.tags]
             unknown += [raw for raw, t in zip(exclusions.tags, tags) if t not in self.embeddings.index]
             tag_rows = table.profiles.rows_with([t for t in tags if t])
         return np.union1d(np.asarray(rows, dtype=np.int64), tag_rows).astype(np.int64), unknown
@@ -346,6 +354,7 @@ class SearchModel:
         return {"version": self.version, "tags": len(self.embeddings), "dim": self.embeddings.dim,
                 "bloggers": len(self.bloggers) if self.bloggers is not None else 0,
                 "index": getattr(self.index, "method", None) if self.index is not None else None,
+                "max_tag_length": self.max_tag_length,
                 "loaded_at": self.loaded_at}
 
     def _require_bloggers(self) -> BloggerTable:
@@ -353,3 +362,12 @@ class SearchModel:
             raise ModelUnavailable(f"version {self.version} has no blogger_vectors artifact: "
                                    "blogger search needs a model published with the blogger_vectors stage")
         return self.bloggers
+
+
+def trained_max_tag_length(manifest: dict[str, Any]) -> int:
+    """The ``normalize.max_tag_length`` a version's posts were normalised with: its manifest records
+    the config of the run that made it (the normalize stage's key holds the same value, so the
+    partitions it trained on were normalised with it); the default when it records none."""
+    value = ((manifest.get("config") or {}).get("normalize") or {}).get("max_tag_length")
+    return DEFAULT_MAX_LENGTH if value is None else int(value)
+

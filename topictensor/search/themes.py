@@ -3,7 +3,9 @@
 Query syntax: ``apple, iphone:-1, macbook:-0.05`` -- comma-separated tags, each with an optional
 ``:weight`` (default 1; negative weights subtract a meaning). Whitespace around items and a
 leading ``#`` are fine; empty items (``a,,b``) are skipped. Every tag is normalised with
-``topictensor.tags.normalize_tag``, the rule training used, so ``#BMW`` finds ``bmw``. A tag
+``topictensor.tags.normalize_tag``, the rule training used, so ``#BMW`` finds ``bmw`` -- with the
+model's own ``max_tag_length`` (the ``normalize.max_tag_length`` its posts were normalised with,
+recorded in its version: :class:`topictensor.search.model.SearchModel`). A tag
 repeated in one query has its weights added.
 
 The theme vector is the weighted sum of the tags' unit vectors, unit-normalised. Tags the model
@@ -28,7 +30,7 @@ import numpy as np
 
 from topictensor.embeddings import Embeddings
 from topictensor.errors import NotFound, TopicTensorError
-from topictensor.tags import normalize_tag
+from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 
 MAX_WEIGHT = 1e6  # only ratios of weights matter; beyond this a sum of squares could overflow
@@ -76,8 +78,9 @@ class TagHit:
     count: int  # uses of the tag in the training corpus (popularity)
 
 
-def parse_query(text: str, max_terms: int = 50) -> list[Term]:
-    """Split ``tag[:weight], ...`` into terms; raises QueryError naming the offending item."""
+def parse_query(text: str, max_terms: int = 50, max_tag_length: int = DEFAULT_MAX_LENGTH) -> list[Term]:
+    """Split ``tag[:weight], ...`` into terms, each tag normalised as training did (tags longer than
+    ``max_tag_length`` are invalid: None); raises QueryError naming the offending item."""
     if text is None or not str(text).strip():
         raise QueryError("empty query: give one or more tags, e.g. 'apple, iphone:-1'")
     items = [item.strip() for item in str(text).split(",")]
@@ -102,14 +105,17 @@ def parse_query(text: str, max_terms: int = 50) -> list[Term]:
                 raise QueryError(f"weight of {raw!r} must be between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}, got {weight_text}")
             if not raw:
                 raise QueryError(f"item {item!r} has a weight but no tag")
-        terms.append(Term(raw=raw, tag=normalize_tag(raw), weight=weight))
+        terms.append(Term(raw=raw, tag=normalize_tag(raw, max_tag_length), weight=weight))
     return terms
 
 
 def build_theme(text: str, emb: Embeddings, max_terms: int = 50,
-                suggester: "TagSuggester | None" = None) -> Theme:
-    """Parse a query and sum its known tags' unit vectors by weight (see module docstring)."""
-    terms = parse_query(text, max_terms)
+                suggester: "TagSuggester | None" = None, max_tag_length: int | None = None) -> Theme:
+    """Parse a query and sum its known tags' unit vectors by weight (see module docstring).
+    ``max_tag_length``: the model's (None: the suggester's, else the default)."""
+    if max_tag_length is None:
+        max_tag_length = suggester.max_tag_length if suggester is not None else DEFAULT_MAX_LENGTH
+    terms = parse_query(text, max_terms, max_tag_length)
     unit = emb.normalized()
     vector = np.zeros(emb.dim, dtype=np.float64)
     unknown: list[str] = []
@@ -124,10 +130,10 @@ def build_theme(text: str, emb: Embeddings, max_terms: int = 50,
         weight[term.tag] = weight.get(term.tag, 0.0) + term.weight
         if term.tag not in known:
             known.append(term.tag)
-    suggester = suggester or TagSuggester(emb)
+    suggester = suggester or TagSuggester(emb, max_tag_length=max_tag_length)
     suggestions = {raw: suggester.did_you_mean(raw) for raw in unknown}
     suggestions = {raw: tags for raw, tags in suggestions.items() if tags}
-    hints = [hint for hint in (space_hint(raw, emb) for raw in unknown) if hint]
+    hints = [hint for hint in (space_hint(raw, emb, max_tag_length) for raw in unknown) if hint]
     if not known:
         raise UnknownTagsError(f"none of the query's tags is known to the model: "
                          f"{describe_unknown(unknown, suggestions)}" + "".join(f"; {h}" for h in hints))
@@ -151,13 +157,13 @@ def describe_unknown(unknown: list[str], suggestions: dict[str, list[str]]) -> s
                      for raw in unknown)
 
 
-def space_hint(raw: str, emb: Embeddings) -> str | None:
+def space_hint(raw: str, emb: Embeddings, max_tag_length: int = DEFAULT_MAX_LENGTH) -> str | None:
     """A hint for an item holding spaces (``bmw audi``): several tags separated by spaces, not commas."""
     words = [w for w in str(raw).split() if w]
     if len(words) < 2:
         return None
     fixed = ", ".join(words)
-    known = [w for w in words if normalize_tag(w) in emb.index]
+    known = [w for w in words if normalize_tag(w, max_tag_length) in emb.index]
     return (f"{raw!r} holds spaces: separate tags with commas, e.g. '{fixed}'"
             + (f" ({', '.join(known)} {'is' if len(known) == 1 else 'are'} known)" if known else ""))
 
@@ -175,9 +181,10 @@ class TagSuggester:
     mean" for unknown tags (prefix over every tag, edit distance over the ``edit_vocabulary`` most
     used: benchmarks/bench_suggest.py measured ~40 ms a lookup over 100,000 tags, ~2.6 s over 1M)."""
 
-    def __init__(self, emb: Embeddings, edit_vocabulary: int = 100_000):
+    def __init__(self, emb: Embeddings, edit_vocabulary: int = 100_000, max_tag_length: int = DEFAULT_MAX_LENGTH):
         self._emb = emb
         self._edit_vocabulary = edit_vocabulary
+        self.max_tag_length = max_tag_length  # the model's: prefixes and unknown tags normalised as its tags were
 
     @cached_property
     def _sorted(self) -> tuple[list[str], np.ndarray]:
@@ -190,7 +197,7 @@ class TagSuggester:
         if not text:
             order = np.argsort(-self._emb.counts, kind="stable")[:limit]
             return [TagHit(str(self._emb.tags[i]), 1.0, int(self._emb.counts[i])) for i in order]
-        norm = normalize_tag(text)
+        norm = normalize_tag(text, self.max_tag_length)
         if norm is None:
             return []
         tags, order = self._sorted
@@ -257,13 +264,13 @@ class TagSuggester:
     def did_you_mean(self, raw: str, limit: int = 5) -> list[str]:
         """Known tags the user may have meant by ``raw``: tags starting with it (most used first), then
         tags within 1 edit (words of up to 4 characters) or 2 edits (longer), nearest and most used first."""
-        norm = normalize_tag(str(raw).replace(" ", ""))
+        norm = normalize_tag(str(raw).replace(" ", ""), self.max_tag_length)
         if norm is None or norm in self._emb.index:
             return []
         picked: list[str] = []
         for hit in self.suggest(norm, limit):
             picked.append(hit.tag)
-        if len(picked) < limit and len(norm) <= 64:
+        if len(picked) < limit:
             near = self.near(norm, 1 if len(norm) <= 4 else 2)
             near.sort(key=lambda item: (item[0], -int(self._emb.counts[item[1]]), str(self._emb.tags[item[1]])))
             for _, row in near:
