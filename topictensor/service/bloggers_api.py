@@ -22,7 +22,9 @@ from fastapi.responses import JSONResponse, Response
 from topictensor.search import SORTS, Cutoff, Exclusions, View
 from topictensor.search.bloggers import Filters, Popularity
 from topictensor.search.export import bloggers_csv
+from topictensor.search.model import SearchModel
 from topictensor.search.themes import QueryError
+from topictensor.service.holder import current_model
 from topictensor.service.strict import StrictQueryRoute
 
 
@@ -122,96 +124,98 @@ def _export_query(params: BloggerQuery) -> BloggerQuery:
     return params
 
 
-def router(holder) -> APIRouter:
-    """The blogger endpoints over ``holder``'s current model (``topictensor.service.app.ModelHolder``)."""
-    api = APIRouter(route_class=StrictQueryRoute)
+# The blogger endpoints, each answered from the request's model (``current_model``: taken once).
+router = APIRouter(route_class=StrictQueryRoute)
 
-    @api.get("/bloggers")
-    def bloggers(q: str = Query(..., description="Theme: tags with optional weights."),
-                 params: BloggerQuery = Depends(blogger_query)) -> dict[str, Any]:
-        """Bloggers ranked by cos(theme, blogger) / (L(likes)^lambda L(followers)^phi L(tags)^tau): the
-        ``top`` best (``total`` of them pass), sorted and paged as asked."""
-        model = holder.get()
-        return model.bloggers_for(q, params.top, params.filters, params.popularity(model),
-                                  **params.kwargs(model)).to_dict()
 
-    @api.get("/bloggers.csv", response_class=Response)
-    def bloggers_export_csv(q: str = Query(..., description="Theme: tags with optional weights."),
-                            params: BloggerQuery = Depends(blogger_query)) -> Response:
-        """The whole result set of a /bloggers query as CSV (``top`` up to search.max_export)."""
-        model = holder.get()
-        params = _export_query(params)
-        result = model.bloggers_for(q, params.top, params.filters, params.popularity(model), export=True,
-                                    **params.kwargs(model))
-        return _csv_response(result, q)
+@router.get("/bloggers")
+def bloggers(q: str = Query(..., description="Theme: tags with optional weights."),
+             params: BloggerQuery = Depends(blogger_query),
+             model: SearchModel = Depends(current_model)) -> dict[str, Any]:
+    """Bloggers ranked by cos(theme, blogger) / (L(likes)^lambda L(followers)^phi L(tags)^tau): the
+    ``top`` best (``total`` of them pass), sorted and paged as asked."""
+    return model.bloggers_for(q, params.top, params.filters, params.popularity(model),
+                              **params.kwargs(model)).to_dict()
 
-    @api.get("/bloggers.json")
-    def bloggers_export_json(q: str = Query(..., description="Theme: tags with optional weights."),
-                             params: BloggerQuery = Depends(blogger_query)) -> JSONResponse:
-        """The whole result set of a /bloggers query as JSON (``top`` up to search.max_export)."""
-        model = holder.get()
-        params = _export_query(params)
-        result = model.bloggers_for(q, params.top, params.filters, params.popularity(model), export=True,
-                                    **params.kwargs(model))
-        return JSONResponse(result.to_dict())
 
-    @api.get("/bloggers/facets")
-    def blogger_facets() -> dict[str, Any]:
-        """What the filters can take: languages with their blogger counts, follower, post and engagement ranges."""
-        import numpy as np
+@router.get("/bloggers.csv", response_class=Response)
+def bloggers_export_csv(q: str = Query(..., description="Theme: tags with optional weights."),
+                        params: BloggerQuery = Depends(blogger_query),
+                        model: SearchModel = Depends(current_model)) -> Response:
+    """The whole result set of a /bloggers query as CSV (``top`` up to search.max_export)."""
+    params = _export_query(params)
+    result = model.bloggers_for(q, params.top, params.filters, params.popularity(model), export=True,
+                                **params.kwargs(model))
+    return _csv_response(result, q)
 
-        model = holder.get()
-        table = model._require_bloggers()
-        languages = sorted(table.lang_counts().items(), key=lambda item: (-item[1], item[0]))
-        rates = table.engagement[~np.isnan(table.engagement)]
-        return {"version": model.version, "bloggers": len(table),
-                "languages": [{"lang": lang, "bloggers": n} for lang, n in languages],
-                "followers": _span(table.followers), "posts": _span(table.posts),
-                "engagement": ({"min": round(float(rates.min()), 6), "median": round(float(np.median(rates)), 6),
-                                "max": round(float(rates.max()), 6)} if len(rates) else None),
-                "explanations": table.profiles is not None,
-                "ranking": {"lambda": model.config.lambda_, "phi": model.config.phi, "tau": model.config.tau}}
 
-    @api.get("/bloggers/{blogger_id}")
-    def blogger_profile(blogger_id: str,
-                        top_tags: int = Query(30, ge=0, le=1000, description="How many of their nearest tags.")
-                        ) -> dict[str, Any]:
-        """One blogger (by id or @username): their counts (``tags`` = their tag uses known to the model,
-        as in /bloggers), ``about``: the tags nearest to their vector, i.e. what their posts are about,
-        and ``profile``: their heaviest tags with their share of the vector's weight."""
-        model = holder.get()
-        table = model._require_bloggers()
-        row = model.find_blogger(blogger_id)
-        emb = model.embeddings
-        near = emb.neighbours(table.vectors[row], k=top_tags) if top_tags else []
-        facts = {k: v for k, v in table.hit(row, 1.0, 0.0).to_dict().items() if k not in ("similarity", "score")}
-        profile = []
-        if table.profiles is not None:
-            tags, weights = table.profiles.of(row)
-            profile = [{"tag": t, "weight": round(float(w), 6)} for t, w in zip(tags, weights)]
-        return {"version": model.version, **facts,
-                "about": [{"tag": tag, "relevance": round(float(rel), 6), "count": int(emb.counts[emb.index[tag]])}
-                          for tag, rel in near],
-                "profile": profile}
+@router.get("/bloggers.json")
+def bloggers_export_json(q: str = Query(..., description="Theme: tags with optional weights."),
+                         params: BloggerQuery = Depends(blogger_query),
+                         model: SearchModel = Depends(current_model)) -> JSONResponse:
+    """The whole result set of a /bloggers query as JSON (``top`` up to search.max_export)."""
+    params = _export_query(params)
+    result = model.bloggers_for(q, params.top, params.filters, params.popularity(model), export=True,
+                                **params.kwargs(model))
+    return JSONResponse(result.to_dict())
 
-    @api.get("/bloggers/{blogger_id}/lookalikes")
-    def lookalikes(blogger_id: str, params: BloggerQuery = Depends(blogger_query)) -> dict[str, Any]:
-        """Bloggers like this one (by id or @username; the same ranking with their vector as the theme),
-        never themselves."""
-        model = holder.get()
-        return model.lookalikes(blogger_id, params.top, params.filters, params.popularity(model),
-                                **params.kwargs(model)).to_dict()
 
-    @api.get("/bloggers/{blogger_id}/lookalikes.csv", response_class=Response)
-    def lookalikes_export_csv(blogger_id: str, params: BloggerQuery = Depends(blogger_query)) -> Response:
-        """The whole lookalike result set as CSV."""
-        model = holder.get()
-        params = _export_query(params)
-        result = model.lookalikes(blogger_id, params.top, params.filters, params.popularity(model), export=True,
-                                  **params.kwargs(model))
-        return _csv_response(result, "lookalikes-" + blogger_id)
+@router.get("/bloggers/facets")
+def blogger_facets(model: SearchModel = Depends(current_model)) -> dict[str, Any]:
+    """What the filters can take: languages with their blogger counts, follower, post and engagement ranges."""
+    import numpy as np
 
-    return api
+    table = model._require_bloggers()
+    languages = sorted(table.lang_counts().items(), key=lambda item: (-item[1], item[0]))
+    rates = table.engagement[~np.isnan(table.engagement)]
+    return {"version": model.version, "bloggers": len(table),
+            "languages": [{"lang": lang, "bloggers": n} for lang, n in languages],
+            "followers": _span(table.followers), "posts": _span(table.posts),
+            "engagement": ({"min": round(float(rates.min()), 6), "median": round(float(np.median(rates)), 6),
+                            "max": round(float(rates.max()), 6)} if len(rates) else None),
+            "explanations": table.profiles is not None,
+            "ranking": {"lambda": model.config.lambda_, "phi": model.config.phi, "tau": model.config.tau}}
+
+
+@router.get("/bloggers/{blogger_id}")
+def blogger_profile(blogger_id: str,
+                    top_tags: int = Query(30, ge=0, le=1000, description="How many of their nearest tags."),
+                    model: SearchModel = Depends(current_model)) -> dict[str, Any]:
+    """One blogger (by id or @username): their counts (``tags`` = their tag uses known to the model,
+    as in /bloggers), ``about``: the tags nearest to their vector, i.e. what their posts are about,
+    and ``profile``: their heaviest tags with their share of the vector's weight."""
+    table = model._require_bloggers()
+    row = model.find_blogger(blogger_id)
+    emb = model.embeddings
+    near = emb.neighbours(table.vectors[row], k=top_tags) if top_tags else []
+    facts = {k: v for k, v in table.hit(row, 1.0, 0.0).to_dict().items() if k not in ("similarity", "score")}
+    profile = []
+    if table.profiles is not None:
+        tags, weights = table.profiles.of(row)
+        profile = [{"tag": t, "weight": round(float(w), 6)} for t, w in zip(tags, weights)]
+    return {"version": model.version, **facts,
+            "about": [{"tag": tag, "relevance": round(float(rel), 6), "count": int(emb.counts[emb.index[tag]])}
+                      for tag, rel in near],
+            "profile": profile}
+
+
+@router.get("/bloggers/{blogger_id}/lookalikes")
+def lookalikes(blogger_id: str, params: BloggerQuery = Depends(blogger_query),
+               model: SearchModel = Depends(current_model)) -> dict[str, Any]:
+    """Bloggers like this one (by id or @username; the same ranking with their vector as the theme),
+    never themselves."""
+    return model.lookalikes(blogger_id, params.top, params.filters, params.popularity(model),
+                            **params.kwargs(model)).to_dict()
+
+
+@router.get("/bloggers/{blogger_id}/lookalikes.csv", response_class=Response)
+def lookalikes_export_csv(blogger_id: str, params: BloggerQuery = Depends(blogger_query),
+                          model: SearchModel = Depends(current_model)) -> Response:
+    """The whole lookalike result set as CSV."""
+    params = _export_query(params)
+    result = model.lookalikes(blogger_id, params.top, params.filters, params.popularity(model), export=True,
+                              **params.kwargs(model))
+    return _csv_response(result, "lookalikes-" + blogger_id)
 
 
 def _span(values) -> dict[str, int]:
