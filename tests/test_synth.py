@@ -336,3 +336,24 @@ def test_interests_are_written_beside_the_corpus(tmp_path: Path):
     pd.testing.assert_frame_equal(interests, data.interests, check_dtype=False)
     truth = pq.read_table(tmp_path / "_truth" / "bloggers.parquet").to_pandas()
     assert {"kind", "synonym_themes", "accidental_tags", "spammed_tags"} <= set(truth.columns)
+
+
+def test_the_vocabularies_are_package_data_declared_for_installation():
+    """The synthetic vocabularies ship as package data (topictensor/data/*.json, loaded through
+    importlib.resources), and pyproject.toml declares every data file there, so `pip install .`
+    (not only an editable install) has them."""
+    import fnmatch
+    import tomllib
+    from importlib.resources import files
+    from pathlib import Path
+
+    from topictensor import synth
+
+    root = Path(synth.__file__).resolve().parent
+    declared = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = declared["topictensor.data"]
+    data_files = [p.name for p in (root / "data").iterdir() if p.is_file() and p.suffix != ".py"]
+    assert synth.VOCABULARIES_FILE in data_files
+    assert all(any(fnmatch.fnmatch(name, pattern) for pattern in patterns) for name in data_files)
+    loaded = json.loads(files("topictensor.data").joinpath(synth.VOCABULARIES_FILE).read_text(encoding="utf-8"))
+    assert set(loaded["themes"]) == set(synth.THEMES) and loaded["themes"]["cars"]["en"][:2] == ["car", "cars"]

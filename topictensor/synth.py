@@ -53,181 +53,32 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from topictensor.errors import ConfigError
-from topictensor.tags import normalize_tag as _normalize_tag
+from topictensor.tags import normalize_tag
 
 # --------------------------------------------------------------------------------------------
-# Vocabularies. Spelled as people write them (diacritics kept); order = frequency rank.
-# Key "en" is the English / international vocabulary (brands, places) that bloggers of every
-# language mix in; the other keys are a language's own words for the theme.
+# Vocabularies: package data (topictensor/data/synth_vocabularies.json), spelled as people write
+# them (diacritics kept); order = frequency rank. Key "en" of a theme is the English /
+# international vocabulary (brands, places) that bloggers of every language mix in; the other
+# keys are a language's own words for the theme.
 # --------------------------------------------------------------------------------------------
 
-_VOCAB: dict[str, dict[str, list[str]]] = {
-    "cars": {
-        "en": ["car", "cars", "bmw", "carsofinstagram", "audi", "mercedes", "porsche", "carporn",
-               "instacars", "mercedesbenz", "vw", "volkswagen", "benz", "amg", "ferrari",
-               "lamborghini", "supercars", "carlifestyle", "cargram", "tuning", "bmwm", "gti",
-               "carspotting", "audir8", "drive"],
-        "ru": ["машина", "авто", "тачка", "автомобиль", "машины", "бмв", "мерседес", "тюнинг"],
-        "es": ["coche", "coches", "autos", "carro", "automóviles"],
-        "pt": ["carro", "carros", "carrão", "automóveis"],
-        "it": ["auto", "macchina", "automobili", "motori"],
-        "de": ["auto", "autos", "autoliebe", "sportwagen", "fahrzeug"],
-        "fr": ["voiture", "voitures", "automobile", "bagnole"],
-    },
-    "food": {
-        "en": ["food", "foodie", "restaurant", "foodporn", "instafood", "foodstagram", "london",
-               "londonfood", "thaifood", "thaicuisine", "yummy", "delicious", "dinner", "lunch",
-               "brunch", "foodlover", "streetfood", "pizza", "burger", "foodphotography",
-               "tasty", "homemade", "chef", "café"],
-        "ru": ["еда", "вкусно", "ресторан", "ужин", "завтрак", "обед", "кафе", "домашняяеда"],
-        "es": ["comida", "restaurante", "cena", "delicioso", "tapas", "gastronomía", "almuerzo"],
-        "pt": ["comida", "restaurante", "jantar", "delícia", "paçoca", "gastronomia", "almoço"],
-        "it": ["cibo", "ristorante", "cena", "pasta", "buonissimo", "cucinaitaliana", "pranzo"],
-        "de": ["essen", "lecker", "abendessen", "frühstück", "mittagessen", "kochen"],
-        "fr": ["cuisine", "gourmand", "délicieux", "pâtisserie", "dîner"],
-    },
-    "travel": {
-        "en": ["travel", "travelgram", "wanderlust", "instatravel", "travelphotography",
-               "vacation", "trip", "explore", "adventure", "holiday", "traveling", "beach",
-               "summer", "sea", "paris", "rome", "barcelona", "newyork", "mountains",
-               "traveltheworld", "travelblogger"],
-        "ru": ["путешествия", "путешествие", "отпуск", "море", "отдых", "горы", "лето"],
-        "es": ["viaje", "viajar", "viajes", "playa", "vacaciones", "málaga", "españa", "verano"],
-        "pt": ["viagem", "viajar", "praia", "férias", "brasil", "lisboa", "verão"],
-        "it": ["viaggio", "viaggiare", "mare", "vacanze", "italia", "estate", "spiaggia"],
-        "de": ["reisen", "urlaub", "reise", "meer", "fernweh", "strand", "sommer"],
-        "fr": ["voyage", "vacances", "plage", "été", "voyager"],
-    },
-    "fitness": {
-        "en": ["fitness", "gym", "workout", "fitnessmotivation", "fit", "bodybuilding",
-               "training", "fitfam", "crossfit", "motivation", "health", "healthy", "running",
-               "yoga", "personaltrainer", "gains", "legday", "fitnessgirl", "cardio", "muscle"],
-        "ru": ["фитнес", "спорт", "тренировка", "зож", "спортзал", "тренер", "качалка"],
-        "es": ["entrenamiento", "gimnasio", "deporte", "salud", "vidasana"],
-        "pt": ["treino", "academia", "foco", "saúde", "musculação"],
-        "it": ["allenamento", "palestra", "sport", "salute", "corsa"],
-        "de": ["sport", "fitnessstudio", "gesundheit", "muskeln", "laufen"],
-        "fr": ["entraînement", "musculation", "santé", "salledesport"],
-    },
-    "fashion": {
-        "en": ["fashion", "style", "ootd", "outfit", "fashionista", "streetstyle", "instafashion",
-               "fashionblogger", "model", "dress", "shoes", "outfitoftheday", "lookoftheday",
-               "fashionstyle", "stylish", "vintage", "zara", "gucci", "chanel", "sneakers"],
-        "ru": ["мода", "стиль", "образ", "лук", "одежда", "шопинг", "модныйобраз"],
-        "es": ["moda", "estilo", "tendencia", "ropa", "lookdeldía"],
-        "pt": ["moda", "estilo", "lookdodia", "tendência", "roupa"],
-        "it": ["moda", "stile", "abbigliamento", "tendenze", "modaitaliana"],
-        "de": ["mode", "modeblogger", "stil", "kleid", "schuhe"],
-        "fr": ["mode", "tenue", "robe", "modefemme", "tendance"],
-    },
-    "cats": {
-        "en": ["cat", "cats", "catsofinstagram", "kitten", "catstagram", "meow", "instacat",
-               "kitty", "catlover", "catoftheday", "kittens", "mainecoon", "catlife", "blackcat"],
-        "ru": ["кот", "кошка", "котик", "котёнок", "коты", "кошки", "мяу"],
-        "es": ["gato", "gatos", "gatito", "michi"],
-        "pt": ["gato", "gatos", "gatinho", "gatosdoinstagram"],
-        "it": ["gatto", "gatti", "gattino", "micio"],
-        "de": ["katze", "katzen", "kater", "katzenliebe", "kätzchen"],
-        "fr": ["chat", "chats", "chaton", "miaou"],
-    },
-    "dogs": {
-        "en": ["dog", "dogs", "dogsofinstagram", "puppy", "doggo", "dogstagram", "instadog",
-               "dogoftheday", "puppies", "doglover", "goldenretriever", "frenchbulldog",
-               "labrador", "corgi", "husky", "doglife", "woof"],
-        "ru": ["собака", "пёс", "щенок", "собаки", "пёсик", "собакадругчеловека"],
-        "es": ["perro", "perros", "cachorro", "perrito"],
-        "pt": ["cachorro", "cão", "cachorros", "doguinho"],
-        "it": ["cane", "cani", "cucciolo", "cagnolino"],
-        "de": ["hund", "hunde", "welpe", "hundeliebe", "hundeleben"],
-        "fr": ["chien", "chiens", "chiot", "toutou"],
-    },
-    "japan": {
-        "en": ["japan", "tokyo", "kyoto", "japanese", "sushi", "osaka", "ramen", "japantravel",
-               "anime", "visitjapan", "mtfuji", "shibuya", "harajuku", "sakura", "tokyotrip",
-               "matcha", "japanesefood", "onsen", "kimono", "日本", "東京"],
-        "ru": ["япония", "токио", "суши", "киото", "аниме"],
-        "es": ["japón", "tokio", "viajeajapón"],
-        "pt": ["japão", "tóquio", "culturajaponesa"],
-        "it": ["giappone", "viaggioingiappone"],
-        "de": ["japanreise", "tokio"],
-        "fr": ["japon", "voyageaujapon"],
-    },
-    "beauty": {
-        "en": ["beauty", "makeup", "skincare", "makeupartist", "mua", "lipstick", "makeuplover",
-               "nails", "nailart", "hair", "hairstyle", "beautyblogger", "cosmetics", "glam",
-               "eyeshadow", "lashes", "skincareroutine", "instamakeup"],
-        "ru": ["макияж", "красота", "маникюр", "уходзакожей", "косметика", "ресницы", "брови"],
-        "es": ["maquillaje", "belleza", "uñas", "cuidadodelapiel"],
-        "pt": ["maquiagem", "beleza", "unhas", "cabelo"],
-        "it": ["trucco", "bellezza", "unghie", "capelli"],
-        "de": ["schönheit", "hautpflege", "nägel", "kosmetik"],
-        "fr": ["maquillage", "beauté", "ongles", "soinsdelapeau"],
-    },
-    "photography": {
-        "en": ["photography", "photo", "photographer", "naturephotography", "nature",
-               "landscape", "portrait", "canon", "nikon", "sony", "streetphotography",
-               "landscapephotography", "blackandwhite", "bnw", "35mm", "filmphotography",
-               "photographylovers", "sunset", "goldenhour", "longexposure"],
-        "ru": ["фотография", "фото", "фотограф", "природа", "пейзаж", "портрет", "фотосессия"],
-        "es": ["fotografía", "fotógrafo", "naturaleza", "paisaje", "retrato"],
-        "pt": ["fotografia", "fotógrafo", "natureza", "paisagem", "retrato"],
-        "it": ["fotografia", "fotografo", "natura", "paesaggio", "ritratto"],
-        "de": ["fotografie", "fotograf", "natur", "landschaft", "landschaftsfotografie"],
-        "fr": ["photographie", "photographe", "paysage"],
-    },
-    "tech": {
-        "en": ["iphone", "apple", "macbook", "ipad", "ios", "applewatch", "airpods", "mac",
-               "iphone15pro", "tech", "technology", "gadgets", "desksetup", "macbookpro", "imac",
-               "wwdc", "applefan"],
-        "ru": ["айфон", "гаджеты", "техника", "макбук", "эпл"],
-        "es": ["tecnología", "novedades"],
-        "pt": ["tecnologia", "novidades"],
-        "it": ["tecnologia", "novità"],
-        "de": ["technik", "technologie"],
-        "fr": ["technologie", "hightech"],
-    },
-    "fruit": {
-        "en": ["apple", "fruit", "apples", "orchard", "harvest", "applepie", "garden",
-               "gardening", "fruits", "autumn", "homegrown", "organic", "farm", "pumpkin",
-               "berries", "applepicking", "cider", "growyourown", "vegetables"],
-        "ru": ["яблоко", "яблоки", "сад", "урожай", "дача", "фрукты", "огород", "яблоня"],
-        "es": ["manzana", "manzanas", "huerto", "cosecha", "fruta", "jardín"],
-        "pt": ["maçã", "maçãs", "pomar", "colheita", "fruta", "jardim"],
-        "it": ["mela", "mele", "frutteto", "raccolto", "frutta", "giardino"],
-        "de": ["apfel", "äpfel", "garten", "ernte", "obst", "apfelkuchen", "obstgarten"],
-        "fr": ["pomme", "pommes", "verger", "récolte", "jardinage"],
-    },
-    "mirror": {
-        "en": ["mirror", "reflection", "reflections", "mirrorselfie", "mirrorphotography",
-               "reflectionphotography", "mirrors", "reflectiongram", "puddlegram"],
-        "ru": ["зеркало", "отражение", "отражения", "зеркала", "зеркальное"],
-        "es": ["espejo", "reflejo", "reflejos", "espejos"],
-        "pt": ["espelho", "reflexo", "reflexos", "espelhos"],
-        "it": ["specchio", "riflesso", "riflessi", "specchi"],
-        "de": ["spiegel", "spiegelung", "spiegelbild", "spiegelungen"],
-        "fr": ["miroir", "reflet", "reflets"],
-    },
-}
-
+VOCABULARIES_FILE = "synth_vocabularies.json"
 SPAM_THEME = "spam"
 
-_SPAM_VOCAB: dict[str, list[str]] = {
-    "en": ["love", "instagood", "photooftheday", "like4like", "followme", "instadaily",
-           "picoftheday", "follow", "like", "likeforlike", "follow4follow", "instalike",
-           "beautiful", "happy", "tbt", "repost", "instamood", "l4l", "f4f", "followforfollow",
-           "smile", "igers", "bestoftheday", "nofilter", "instagram", "cute"],
-    "ru": ["лайк", "подписка", "взаимныелайки", "взаимнаяподписка"],
-    "es": ["amor", "síguenos"],
-    "pt": ["amor", "curtir"],
-    "it": ["amore", "seguimi"],
-    "de": ["liebe", "folgen"],
-    "fr": ["amour", "abonnetoi"],
-}
 
-# Only spammers use these: sales junk that belongs to no theme.
-_JUNK: list[str] = ["giveaway", "promo", "sale", "shoutout", "followback", "dm4collab", "free",
-                    "win", "crypto", "bitcoin", "money", "business", "entrepreneur", "forex",
-                    "makemoneyonline", "discount", "onlineshop", "gain", "s4s", "teamfollowback"]
+def _vocabularies() -> dict:
+    from importlib.resources import files
+
+    return json.loads(files("topictensor.data").joinpath(VOCABULARIES_FILE).read_text(encoding="utf-8"))
+
+
+_DATA = _vocabularies()
+_VOCAB: dict[str, dict[str, list[str]]] = _DATA["themes"]
+_SPAM_VOCAB: dict[str, list[str]] = _DATA["spam"]
+_JUNK: list[str] = _DATA["junk"]  # only spammers use these: sales junk that belongs to no theme
+_CAPTIONS: dict[str, list[str]] = _DATA["captions"]  # real words, so a language identifier can place a blogger
+_FIRST_NAMES: dict[str, list[str]] = _DATA["first_names"]
+_USERNAME_SUFFIX: dict[str, list[str]] = _DATA["username_suffixes"]
 
 # Share of a non-English blogger's theme tags drawn from the English/international list.
 _ENGLISH_SHARE = {"cars": 0.45, "tech": 0.7, "japan": 0.6, "mirror": 0.5, "fruit": 0.3}
@@ -247,85 +98,13 @@ _THEME_POPULARITY = {"cars": 1.2, "food": 1.4, "travel": 1.4, "fitness": 1.1, "f
 
 _LANGUAGE_WEIGHT = {"en": 0.35, "ru": 0.2, "es": 0.13, "pt": 0.12, "it": 0.1, "de": 0.1, "fr": 0.1}
 
-# Captions in real words so that a language identifier can place a blogger without a language.
-_CAPTIONS: dict[str, list[str]] = {
-    "en": ["What a beautiful day with my friends", "Sunday drive with the new car",
-           "Feeling grateful for this moment", "Best weekend ever, can't wait to come back",
-           "Just another ordinary morning in the city", "Look at this, I love it so much",
-           "Trying something new today, what do you think?", "Good vibes only this week",
-           "Throwback to the summer holidays", "New post, tell me your opinion in the comments",
-           "This is exactly where I want to be right now", "Coffee first, then everything else"],
-    "ru": ["Какой прекрасный день с друзьями", "Воскресная поездка на новой машине",
-           "Спасибо за этот момент, я очень счастлива", "Лучшие выходные, обязательно вернёмся",
-           "Обычное утро в нашем городе", "Посмотрите, как красиво, мне очень нравится",
-           "Сегодня попробовала что-то новое, как вам?", "Хорошее настроение на всю неделю",
-           "Вспоминаю летний отпуск", "Новый пост, напишите своё мнение в комментариях",
-           "Именно здесь я хочу быть прямо сейчас", "Сначала кофе, а потом всё остальное"],
-    "es": ["Qué día tan bonito con mis amigos", "Paseo de domingo con el coche nuevo",
-           "Agradecida por este momento", "El mejor fin de semana, tenemos que volver",
-           "Otra mañana normal en la ciudad", "Mirad esto, me encanta muchísimo",
-           "Hoy probando algo nuevo, ¿qué os parece?", "Buena energía toda la semana",
-           "Recordando las vacaciones de verano", "Nueva publicación, dejad vuestra opinión",
-           "Aquí es exactamente donde quiero estar ahora", "Primero el café y después todo lo demás"],
-    "pt": ["Que dia lindo com os meus amigos", "Passeio de domingo com o carro novo",
-           "Muito grata por este momento", "Melhor fim de semana, precisamos voltar",
-           "Mais uma manhã normal na cidade", "Olha só isso, eu adoro demais",
-           "Hoje experimentando uma coisa nova, o que vocês acham?", "Boas energias a semana toda",
-           "Saudades das férias de verão", "Post novo, deixem a sua opinião nos comentários",
-           "É exatamente aqui que eu quero estar agora", "Primeiro o café, depois todo o resto"],
-    "it": ["Che bella giornata con i miei amici", "Giro della domenica con la macchina nuova",
-           "Grata per questo momento", "Il fine settimana più bello, dobbiamo tornare",
-           "Un'altra mattina normale in città", "Guardate questo, mi piace tantissimo",
-           "Oggi provo qualcosa di nuovo, cosa ne pensate?", "Buone vibrazioni per tutta la settimana",
-           "Ricordando le vacanze d'estate", "Nuovo post, scrivetemi la vostra opinione nei commenti",
-           "È proprio qui che voglio essere adesso", "Prima il caffè, poi tutto il resto"],
-    "de": ["Was für ein schöner Tag mit meinen Freunden", "Sonntagsausflug mit dem neuen Auto",
-           "Dankbar für diesen Moment", "Das beste Wochenende, wir kommen bestimmt wieder",
-           "Noch ein ganz normaler Morgen in der Stadt", "Schaut euch das an, ich liebe es so sehr",
-           "Heute probiere ich etwas Neues aus, was meint ihr?", "Gute Laune die ganze Woche",
-           "Erinnerung an den Sommerurlaub", "Neuer Beitrag, schreibt mir eure Meinung in die Kommentare",
-           "Genau hier möchte ich jetzt sein", "Zuerst Kaffee, dann alles andere"],
-    "fr": ["Quelle belle journée avec mes amis", "Balade du dimanche avec la nouvelle voiture",
-           "Reconnaissante pour ce moment", "Le meilleur week-end, il faut absolument revenir",
-           "Encore un matin ordinaire dans la ville", "Regardez ça, j'adore vraiment",
-           "Aujourd'hui j'essaie quelque chose de nouveau, vous en pensez quoi ?",
-           "Des bonnes ondes toute la semaine", "Souvenir des vacances d'été",
-           "Nouveau post, dites-moi votre avis en commentaire",
-           "C'est exactement ici que je veux être maintenant", "D'abord le café, ensuite tout le reste"],
-}
 
-_FIRST_NAMES: dict[str, list[str]] = {
-    "en": ["anna", "james", "emily", "jack", "olivia", "harry", "sophie", "mike", "kate", "tom",
-           "lucy", "ben", "chloe", "sam"],
-    "ru": ["masha", "dima", "olga", "sasha", "katya", "ivan", "nastya", "alexey", "lena",
-           "sergey", "yulia", "pavel"],
-    "es": ["lucia", "carlos", "maria", "javier", "carmen", "pablo", "elena", "diego", "sara",
-           "alvaro", "paula", "sergio"],
-    "pt": ["joao", "ana", "pedro", "beatriz", "lucas", "mariana", "rafael", "camila", "tiago",
-           "julia", "gabriel", "larissa"],
-    "it": ["giulia", "marco", "francesca", "luca", "chiara", "matteo", "sofia", "andrea",
-           "alessia", "davide", "martina", "lorenzo"],
-    "de": ["lena", "jonas", "hannah", "felix", "lea", "lukas", "marie", "paul", "laura", "max",
-           "sarah", "tim"],
-    "fr": ["camille", "louis", "manon", "hugo", "chloe", "lucas", "ines", "jules", "lea",
-           "arthur", "emma", "nathan"],
-}
-
-_USERNAME_SUFFIX = {"cars": ["cars", "drives", "garage", "motors"], "food": ["eats", "foodie", "kitchen"],
-                    "travel": ["travels", "wanders", "trips"], "fitness": ["fit", "gym", "coach"],
-                    "fashion": ["style", "looks", "wardrobe"], "cats": ["cats", "meow"],
-                    "dogs": ["dogs", "paws"], "japan": ["japan", "tokyo"],
-                    "beauty": ["beauty", "makeup", "glow"], "photography": ["photo", "shots", "lens"],
-                    "tech": ["tech", "mac", "gadgets"], "fruit": ["garden", "orchard", "farm"],
-                    "mirror": ["reflections", "mirror"], SPAM_THEME: ["promo", "deals", "shop"],
-                    "generic": ["life", "daily", "official", "world"]}
-
-
-def normalize_tag(raw: str) -> str:
-    """The pipeline's own normal form (``topictensor.tags``), so the truth matches what training sees."""
-    norm = _normalize_tag(raw)
+def _planted(raw: str) -> str:
+    """A vocabulary word in the pipeline's own normal form (``topictensor.tags.normalize_tag``), so
+    the truth matches what training sees; a word that is no valid tag is an error in the data file."""
+    norm = normalize_tag(raw)
     if norm is None:
-        raise ValueError(f"synthetic vocabulary word {raw!r} is not a valid tag")
+        raise ValueError(f"{VOCABULARIES_FILE}: synthetic vocabulary word {raw!r} is not a valid tag")
     return norm
 
 
@@ -334,7 +113,7 @@ def _normalised_vocab(vocab: dict[str, list[str]]) -> dict[str, list[str]]:
     for lang, words in vocab.items():
         seen: dict[str, None] = {}
         for word in words:
-            seen.setdefault(normalize_tag(word), None)
+            seen.setdefault(_planted(word), None)
         out[lang] = list(seen)
     return out
 
@@ -345,7 +124,7 @@ THEMES: dict[str, dict[str, list[str]]] = {theme: _normalised_vocab(v) for theme
 SPAM_TAGS: dict[str, list[str]] = _normalised_vocab(_SPAM_VOCAB)
 """language -> normalised topic-free spam tags sprinkled over every theme."""
 
-JUNK_TAGS: list[str] = [normalize_tag(t) for t in _JUNK]
+JUNK_TAGS: list[str] = [_planted(t) for t in _JUNK]
 """Tags that only spammer bloggers use."""
 
 AMBIGUOUS_TAGS: dict[str, tuple[str, ...]] = {"apple": ("tech", "fruit")}
@@ -480,7 +259,7 @@ class _Vocabulary:
             [w for w in _VOCAB[theme]["en"] if self.add(w) not in self.headline_ids[theme]]) for theme in _VOCAB}
 
     def add(self, spelling: str) -> int:
-        norm = normalize_tag(spelling)
+        norm = _planted(spelling)
         if norm not in self._ids:
             self._ids[norm] = len(self.norm)
             self.norm.append(norm)
@@ -516,14 +295,62 @@ def _lognormal_counts(rng: np.random.Generator, mean: float, sigma: float, n: in
     return np.clip(np.rint(rng.lognormal(mu, sigma, n)), low, high).astype(np.int64)
 
 
+@dataclass
+class _Bloggers:
+    """The drawn bloggers (arrays over all of them, spammers included) and what is planted in them."""
+
+    ids: np.ndarray
+    lang: np.ndarray
+    lang_missing: np.ndarray
+    followers: np.ndarray
+    n_posts: np.ndarray
+    is_spammer: np.ndarray
+    is_generic: np.ndarray
+    is_synonym: np.ndarray
+    is_tag_spammer: np.ndarray
+    is_one_off: np.ndarray
+    main_themes: list[list[str]]
+    theme_share: list[np.ndarray]
+    habits: list[list[int]]
+    usernames: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class _Posts:
+    """Which blogger wrote each post (``blogger``), its theme (index into the themes; -1: a
+    spammer's post) and where each blogger's posts start (``starts``, posts being grouped by blogger)."""
+
+    blogger: np.ndarray
+    theme: np.ndarray
+    starts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.blogger)
+
+
 def generate(config: SynthConfig | None = None) -> SynthCorpus:
-    """Build the corpus in memory; the same config always gives identical frames."""
+    """Build the corpus in memory; the same config always gives identical frames.
+
+    The parts, in the order they draw from the one random generator (so a seed gives one corpus):
+    the bloggers, their posts' themes, the posts' tags, the captions, then dates and likes."""
     config = config or SynthConfig()
     rng = np.random.default_rng(config.seed)
     vocab = _Vocabulary()
     themes = list(_VOCAB)
+    popularity = np.array([_THEME_POPULARITY[t] for t in themes])
+    bloggers = _draw_bloggers(rng, config, vocab, themes, popularity)
+    posts = _draw_post_themes(rng, bloggers, themes)
+    tag_lists, accidental, spammed = _draw_tags(rng, vocab, themes, popularity, bloggers, posts)
+    captions, tags_column = _draw_captions(rng, config, bloggers.lang[posts.blogger], tag_lists)
+    return _corpus(rng, config, vocab, themes, bloggers, posts, captions, tags_column, accidental, spammed)
 
-    # ---- bloggers ----------------------------------------------------------------------
+
+def _draw_bloggers(rng: np.random.Generator, config: SynthConfig, vocab: _Vocabulary, themes: list[str],
+                   popularity: np.ndarray) -> _Bloggers:
+    """Languages, followers, post counts, kinds, themes with their shares, usernames, habitual tags."""
     n_total = config.n_bloggers + config.n_spammers
     is_spammer = np.zeros(n_total, dtype=bool)
     if config.n_spammers:
@@ -556,7 +383,6 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
     z = (np.log(followers) - np.log(3000)) / 2.1
     breadth = 1 + rng.binomial(BREADTH_MAX - 1, 1 / (1 + np.exp(-(0.9 * z - 1.2))))
 
-    popularity = np.array([_THEME_POPULARITY[t] for t in themes])
     main_themes: list[list[str]] = []
     theme_share: list[np.ndarray] = []
     habits: list[list[int]] = []
@@ -582,40 +408,102 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         avoid = {i for t in chosen if t not in _BRIDGED_THEMES for i in vocab.headline_ids[t]} if is_synonym[b] else set()
         habits.append([] if is_spammer[b] else _habits(rng, vocab, usernames[-1], chosen, lang, avoid))
 
-    blogger_ids = np.array([f"b{i + 1:05d}" for i in range(n_total)], dtype=object)
+    return _Bloggers(ids=np.array([f"b{i + 1:05d}" for i in range(n_total)], dtype=object), lang=blogger_lang,
+                     lang_missing=lang_missing, followers=followers, n_posts=n_posts, is_spammer=is_spammer,
+                     is_generic=is_generic, is_synonym=is_synonym, is_tag_spammer=is_tag_spammer,
+                     is_one_off=is_one_off, main_themes=main_themes, theme_share=theme_share, habits=habits,
+                     usernames=usernames)
 
-    # ---- posts: which blogger, which theme ------------------------------------------------
-    post_blogger = np.repeat(np.arange(n_total), n_posts)
-    n_post_total = len(post_blogger)
-    post_theme = np.full(n_post_total, -1, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(n_posts)[:-1]])
-    for b in np.flatnonzero(~is_spammer):
-        own = np.array([themes.index(t) for t in main_themes[b]])
-        post_theme[starts[b]: starts[b] + n_posts[b]] = own[rng.choice(len(own), n_posts[b], p=theme_share[b])]
 
+def _draw_post_themes(rng: np.random.Generator, bloggers: _Bloggers, themes: list[str]) -> _Posts:
+    """Each blogger's posts, each on one of the blogger's themes by its share (spammers: none)."""
+    post_blogger = np.repeat(np.arange(len(bloggers)), bloggers.n_posts)
+    post_theme = np.full(len(post_blogger), -1, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(bloggers.n_posts)[:-1]])
+    for b in np.flatnonzero(~bloggers.is_spammer):
+        own = np.array([themes.index(t) for t in bloggers.main_themes[b]])
+        n = bloggers.n_posts[b]
+        post_theme[starts[b]: starts[b] + n] = own[rng.choice(len(own), n, p=bloggers.theme_share[b])]
+    return _Posts(blogger=post_blogger, theme=post_theme, starts=starts)
+
+
+def _draw_tags(rng: np.random.Generator, vocab: _Vocabulary, themes: list[str], popularity: np.ndarray,
+               bloggers: _Bloggers, posts: _Posts) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Every post's raw tags, as written (``tag_lists``), and per blogger the planted accidental and
+    spammed headline tags. Tag uses are drawn part by part (theme tags, translations stacked on
+    bridged posts, habits, accidental one-offs, hashtag spam, sprinkled spam, spammers' posts),
+    then deduplicated per post, shuffled and rendered."""
     parts_post: list[np.ndarray] = []
     parts_tag: list[np.ndarray] = []
+    normal_posts, bridged = _theme_tag_uses(rng, vocab, themes, bloggers, posts, parts_post, parts_tag)
+    _stacked_tag_uses(rng, vocab, themes, bloggers, posts, normal_posts[bridged], parts_post, parts_tag)
+    starts, n_posts = posts.starts, bloggers.n_posts
 
-    # theme tags: each draw from the blogger's language list, or from English/international
-    normal_posts = np.flatnonzero(post_theme >= 0)
+    # habitual tags: each in an exact HABIT_SHARE of the blogger's posts
+    for b in np.flatnonzero(~bloggers.is_spammer):
+        for tag_id in bloggers.habits[b]:
+            k = max(1, int(round(HABIT_SHARE * n_posts[b])))
+            chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
+            parts_post.append(chosen_posts)
+            parts_tag.append(np.full(k, tag_id))
+
+    # accidental one-off use: another theme's headline tag on 1-2 posts (a food blogger's #car)
+    accidental: list[list[str]] = [[] for _ in range(len(bloggers))]
+    for b in np.flatnonzero(bloggers.is_one_off):
+        tag_id = _foreign_headline(rng, vocab, themes, popularity, bloggers.main_themes[b])
+        k = min(int(n_posts[b]), int(rng.integers(1, 3)))
+        parts_post.append(starts[b] + rng.choice(n_posts[b], k, replace=False))
+        parts_tag.append(np.full(k, tag_id))
+        accidental[b] = [vocab.norm[tag_id]]
+
+    # hashtag spam: a popular theme's headline tags on half the posts of an unrelated blogger
+    spammed: list[list[str]] = [[] for _ in range(len(bloggers))]
+    for b in np.flatnonzero(bloggers.is_tag_spammer):
+        target = _foreign_headline(rng, vocab, themes, popularity, bloggers.main_themes[b], theme_only=True)
+        ids = vocab.headline_ids[target]
+        k = max(1, int(round(TAG_SPAM_SHARE * n_posts[b])))
+        chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
+        both = chosen_posts[rng.random(k) < 0.5]
+        parts_post += [chosen_posts, both]
+        parts_tag += [np.full(k, ids[0]), np.full(len(both), ids[1])]
+        spammed[b] = [vocab.norm[i] for i in ids]
+
+    _spam_tag_uses(rng, vocab, bloggers, posts, normal_posts, parts_post, parts_tag)
+
+    occurrences = pd.DataFrame({"post": np.concatenate(parts_post), "tag": np.concatenate(parts_tag)})
+    occurrences["order"] = rng.random(len(occurrences))
+    occurrences = (occurrences.drop_duplicates(["post", "tag"])
+                   .sort_values(["post", "order"], kind="stable").reset_index(drop=True))
+    raw_tags = _render(rng, vocab, occurrences["tag"].to_numpy())
+    bounds = np.searchsorted(occurrences["post"].to_numpy(), np.arange(len(posts) + 1))
+    tag_lists = [raw_tags[bounds[i]: bounds[i + 1]].tolist() for i in range(len(posts))]
+    return tag_lists, accidental, spammed
+
+
+def _theme_tag_uses(rng: np.random.Generator, vocab: _Vocabulary, themes: list[str], bloggers: _Bloggers,
+                    posts: _Posts, parts_post: list, parts_tag: list) -> tuple[np.ndarray, np.ndarray]:
+    """Theme tags of the ordinary posts: each draw from the blogger's language list, or from the
+    English/international one; a bridged theme's non-English post says it in its own language first,
+    then in English. Returns the ordinary posts and which of them are bridged."""
+    normal_posts = np.flatnonzero(posts.theme >= 0)
+    blogger_lang = bloggers.lang
     counts = _count_of_theme_tags(rng, len(normal_posts))
-    bridged = np.isin(post_theme[normal_posts], [themes.index(t) for t in _BRIDGED_THEMES]) \
-        & (blogger_lang[post_blogger[normal_posts]] != "en")
+    bridged = np.isin(posts.theme[normal_posts], [themes.index(t) for t in _BRIDGED_THEMES]) \
+        & (blogger_lang[posts.blogger[normal_posts]] != "en")
     counts[bridged] = np.maximum(counts[bridged], 2)
     draw_post = np.repeat(normal_posts, counts)
     draw_rank = np.arange(len(draw_post)) - np.repeat(np.cumsum(counts) - counts, counts)
-    draw_theme = post_theme[draw_post]
-    draw_lang = blogger_lang[post_blogger[draw_post]]
+    draw_theme = posts.theme[draw_post]
+    draw_lang = blogger_lang[posts.blogger[draw_post]]
     english_share = np.array([_ENGLISH_SHARE.get(t, _DEFAULT_ENGLISH_SHARE) for t in themes])
     use_english = (rng.random(len(draw_post)) < english_share[draw_theme]) | (draw_lang == "en")
-    # a bridged post says it in its own language first, then in English
     draw_bridged = np.repeat(bridged, counts)
     use_english[draw_bridged & (draw_rank == 0)] = False
     use_english[draw_bridged & (draw_rank == 1)] = True
     draw_source = np.where(use_english, "en", draw_lang)
     draw_tag = np.empty(len(draw_post), dtype=np.int64)
     bridged_index = [themes.index(t) for t in _BRIDGED_THEMES]
-    draw_synonym = is_synonym[post_blogger[draw_post]] & ~np.isin(draw_theme, bridged_index)
+    draw_synonym = bloggers.is_synonym[posts.blogger[draw_post]] & ~np.isin(draw_theme, bridged_index)
     keys = pd.DataFrame({"theme": draw_theme, "source": draw_source, "synonym": draw_synonym}) \
         .groupby(["theme", "source", "synonym"]).indices
     for (theme_index, source, synonym), rows in sorted(keys.items()):
@@ -628,53 +516,32 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
             draw_tag[rows] = vocab.draw(rng, key, len(rows))
     parts_post.append(draw_post)
     parts_tag.append(draw_tag)
+    return normal_posts, bridged
 
-    # translation stacking: some bridged posts add the word of one more language
-    stacked = normal_posts[bridged][rng.random(int(bridged.sum())) < _STACKED_SHARE]
+
+def _stacked_tag_uses(rng: np.random.Generator, vocab: _Vocabulary, themes: list[str], bloggers: _Bloggers,
+                      posts: _Posts, bridged_posts: np.ndarray, parts_post: list, parts_tag: list) -> None:
+    """Translation stacking: some bridged posts add the word of one more language."""
+    stacked = bridged_posts[rng.random(len(bridged_posts)) < _STACKED_SHARE]
     for post in stacked:
-        own = blogger_lang[post_blogger[post]]
-        theme = themes[post_theme[post]]
+        own = bloggers.lang[posts.blogger[post]]
+        theme = themes[posts.theme[post]]
         others = sorted(lang for (t, lang) in vocab.lists if t == theme and lang not in ("en", own))
         if others:
             key = (theme, others[rng.integers(len(others))])
             parts_post.append(np.array([post]))
             parts_tag.append(vocab.draw(rng, key, 1))
 
-    # habitual tags: each in an exact HABIT_SHARE of the blogger's posts
-    for b in np.flatnonzero(~is_spammer):
-        for tag_id in habits[b]:
-            k = max(1, int(round(HABIT_SHARE * n_posts[b])))
-            chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
-            parts_post.append(chosen_posts)
-            parts_tag.append(np.full(k, tag_id))
 
-    # accidental one-off use: another theme's headline tag on 1-2 posts (a food blogger's #car)
-    accidental: list[list[str]] = [[] for _ in range(n_total)]
-    for b in np.flatnonzero(is_one_off):
-        tag_id = _foreign_headline(rng, vocab, themes, popularity, main_themes[b])
-        k = min(int(n_posts[b]), int(rng.integers(1, 3)))
-        parts_post.append(starts[b] + rng.choice(n_posts[b], k, replace=False))
-        parts_tag.append(np.full(k, tag_id))
-        accidental[b] = [vocab.norm[tag_id]]
-
-    # hashtag spam: a popular theme's headline tags on half the posts of an unrelated blogger
-    spammed: list[list[str]] = [[] for _ in range(n_total)]
-    for b in np.flatnonzero(is_tag_spammer):
-        target = _foreign_headline(rng, vocab, themes, popularity, main_themes[b], theme_only=True)
-        ids = vocab.headline_ids[target]
-        k = max(1, int(round(TAG_SPAM_SHARE * n_posts[b])))
-        chosen_posts = starts[b] + rng.choice(n_posts[b], k, replace=False)
-        both = chosen_posts[rng.random(k) < 0.5]
-        parts_post += [chosen_posts, both]
-        parts_tag += [np.full(k, ids[0]), np.full(len(both), ids[1])]
-        spammed[b] = [vocab.norm[i] for i in ids]
-
-    # spam tags sprinkled over ordinary posts: 0 (most), 1, 2 or 3; generic accounts use more
+def _spam_tag_uses(rng: np.random.Generator, vocab: _Vocabulary, bloggers: _Bloggers, posts: _Posts,
+                   normal_posts: np.ndarray, parts_post: list, parts_tag: list) -> None:
+    """Spam tags sprinkled over ordinary posts (0 -- most --, 1, 2 or 3; generic accounts use more),
+    and the spammers' posts: 30 tags each, mostly spam and junk, the rest random theme tags."""
     spam_counts = rng.choice([0, 1, 2, 3], size=len(normal_posts), p=[0.68, 0.2, 0.08, 0.04])
-    heavy = is_generic[post_blogger[normal_posts]]
+    heavy = bloggers.is_generic[posts.blogger[normal_posts]]
     spam_counts[heavy] = rng.choice([0, 1, 2, 3, 4], size=int(heavy.sum()), p=[0.2, 0.3, 0.25, 0.15, 0.1])
     spam_post = np.repeat(normal_posts, spam_counts)
-    spam_lang = blogger_lang[post_blogger[spam_post]]
+    spam_lang = bloggers.lang[posts.blogger[spam_post]]
     spam_source = np.where(rng.random(len(spam_post)) < 0.75, "en", spam_lang)
     spam_tag = np.empty(len(spam_post), dtype=np.int64)
     for source in np.unique(spam_source):
@@ -683,8 +550,7 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
     parts_post.append(spam_post)
     parts_tag.append(spam_tag)
 
-    # spammers: 30 tags a post, mostly spam and junk, the rest random theme tags
-    spammer_posts = np.flatnonzero(post_theme < 0)
+    spammer_posts = np.flatnonzero(posts.theme < 0)
     if len(spammer_posts):
         per_post = 30
         sp_post = np.repeat(spammer_posts, per_post)
@@ -694,24 +560,20 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         parts_post.append(sp_post)
         parts_tag.append(sp_tag)
 
-    occurrences = pd.DataFrame({"post": np.concatenate(parts_post), "tag": np.concatenate(parts_tag)})
-    occurrences["order"] = rng.random(len(occurrences))
-    occurrences = (occurrences.drop_duplicates(["post", "tag"])
-                   .sort_values(["post", "order"], kind="stable").reset_index(drop=True))
-    raw_tags = _render(rng, vocab, occurrences["tag"].to_numpy())
-    bounds = np.searchsorted(occurrences["post"].to_numpy(), np.arange(n_post_total + 1))
-    tag_lists = [raw_tags[bounds[i]: bounds[i + 1]].tolist() for i in range(n_post_total)]
 
-    # ---- captions -----------------------------------------------------------------------
-    post_lang_true = blogger_lang[post_blogger]
-    caption_only = rng.random(n_post_total) < config.share_caption_only
-    has_caption = caption_only | (rng.random(n_post_total) < config.share_with_caption)
-    phrase_pick = rng.integers(0, 12, size=(n_post_total, 2))
-    two_phrases = rng.random(n_post_total) < 0.3
+def _draw_captions(rng: np.random.Generator, config: SynthConfig, post_lang: np.ndarray,
+                   tag_lists: list[list[str]]) -> tuple[list[str | None], list[list[str] | None]]:
+    """Captions in the blogger's language (real words, for language detection); a caption-only post
+    carries its tags as ``#hashtags`` in the caption and none in ``tags``."""
+    n = len(tag_lists)
+    caption_only = rng.random(n) < config.share_caption_only
+    has_caption = caption_only | (rng.random(n) < config.share_with_caption)
+    phrase_pick = rng.integers(0, 12, size=(n, 2))
+    two_phrases = rng.random(n) < 0.3
     captions: list[str | None] = []
     tags_column: list[list[str] | None] = []
-    for i in range(n_post_total):
-        phrases = _CAPTIONS[post_lang_true[i]]
+    for i in range(n):
+        phrases = _CAPTIONS[post_lang[i]]
         text = phrases[phrase_pick[i, 0]]
         if two_phrases[i] and phrase_pick[i, 1] != phrase_pick[i, 0]:
             text = f"{text}. {phrases[phrase_pick[i, 1]]}"
@@ -722,17 +584,25 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         else:
             captions.append(text if has_caption[i] else None)
             tags_column.append(tag_lists[i])
+    return captions, tags_column
 
-    # ---- time, likes, ids -----------------------------------------------------------------
+
+def _corpus(rng: np.random.Generator, config: SynthConfig, vocab: _Vocabulary, themes: list[str],
+            bloggers: _Bloggers, posts: _Posts, captions: list[str | None], tags_column: list[list[str] | None],
+            accidental: list[list[str]], spammed: list[list[str]]) -> SynthCorpus:
+    """Dates and likes drawn, then the raw tables in the contract's columns and the planted truth."""
+    n_post_total = len(posts)
+    post_blogger = posts.blogger
     reference = pd.Timestamp(config.reference_date())
     offsets = rng.integers(1, WINDOW_DAYS * 86_400, size=n_post_total)
     created_at = (reference - pd.to_timedelta(offsets, unit="s")).as_unit("us")
     engagement = rng.lognormal(np.log(0.03), 0.9, n_post_total)
-    likes = np.floor(followers[post_blogger] * engagement).astype(np.int64)
+    likes = np.floor(bloggers.followers[post_blogger] * engagement).astype(np.int64)
 
     order = np.lexsort((post_blogger, offsets))[::-1]  # oldest first
-    stated_lang = np.where(lang_missing, None, blogger_lang)
-    posts = pd.DataFrame({
+    stated_lang = np.where(bloggers.lang_missing, None, bloggers.lang)
+    blogger_ids = bloggers.ids
+    posts_frame = pd.DataFrame({
         "post_id": pd.array([f"p{i + 1:07d}" for i in range(n_post_total)], dtype="str"),
         "blogger_id": pd.array(blogger_ids[post_blogger[order]], dtype="str"),
         "created_at": created_at[order],
@@ -741,28 +611,29 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         "lang": pd.array(stated_lang[post_blogger[order]], dtype="str"),
         "caption": pd.array([captions[i] for i in order], dtype="str"),
     })
-    bloggers = pd.DataFrame({
+    bloggers_frame = pd.DataFrame({
         "blogger_id": pd.array(blogger_ids, dtype="str"),
-        "username": pd.array(usernames, dtype="str"),
-        "followers": followers,
+        "username": pd.array(bloggers.usernames, dtype="str"),
+        "followers": bloggers.followers,
         "lang": pd.array(stated_lang, dtype="str"),
     })
-    kind = np.where(is_spammer, "spammer", np.where(is_generic, "generic", "ordinary"))
+    main_themes = bloggers.main_themes
+    kind = np.where(bloggers.is_spammer, "spammer", np.where(bloggers.is_generic, "generic", "ordinary"))
     blogger_truth = pd.DataFrame({
         "blogger_id": pd.array(blogger_ids, dtype="str"),
         "main_themes": pd.Series(main_themes, dtype=object),
-        "lang": pd.array(blogger_lang, dtype="str"),
-        "is_spammer": is_spammer,
-        "habitual_tags": pd.Series([[vocab.norm[t] for t in h] for h in habits], dtype=object),
+        "lang": pd.array(bloggers.lang, dtype="str"),
+        "is_spammer": bloggers.is_spammer,
+        "habitual_tags": pd.Series([[vocab.norm[t] for t in h] for h in bloggers.habits], dtype=object),
         "kind": pd.array(kind, dtype="str"),
-        "synonym_themes": pd.Series([[t for t in main_themes[b] if t not in _BRIDGED_THEMES] if is_synonym[b] else []
-                                     for b in range(n_total)], dtype=object),
+        "synonym_themes": pd.Series([[t for t in main_themes[b] if t not in _BRIDGED_THEMES]
+                                     if bloggers.is_synonym[b] else [] for b in range(len(bloggers))], dtype=object),
         "accidental_tags": pd.Series(accidental, dtype=object),
         "spammed_tags": pd.Series(spammed, dtype=object),
     })
-    on_theme = post_theme >= 0
-    realised = pd.DataFrame({"b": post_blogger[on_theme], "t": post_theme[on_theme]}).value_counts().reset_index(name="posts")
-    realised["share"] = realised["posts"] / n_posts[realised["b"].to_numpy()]
+    on_theme = posts.theme >= 0
+    realised = pd.DataFrame({"b": post_blogger[on_theme], "t": posts.theme[on_theme]}).value_counts().reset_index(name="posts")
+    realised["share"] = realised["posts"] / bloggers.n_posts[realised["b"].to_numpy()]
     realised = realised.sort_values(["b", "posts", "t"], ascending=[True, False, True], kind="stable")
     interests = pd.DataFrame({
         "blogger_id": pd.array(blogger_ids[realised["b"].to_numpy()], dtype="str"),
@@ -770,7 +641,7 @@ def generate(config: SynthConfig | None = None) -> SynthCorpus:
         "share": realised["share"].to_numpy(dtype=np.float64),
         "posts": realised["posts"].to_numpy(dtype=np.int64),
     }).reset_index(drop=True)
-    return SynthCorpus(posts=posts, bloggers=bloggers, tag_themes=_truth_table(),
+    return SynthCorpus(posts=posts_frame, bloggers=bloggers_frame, tag_themes=_truth_table(),
                        blogger_truth=blogger_truth, config=config, interests=interests)
 
 
@@ -997,10 +868,13 @@ def _atomic_text(text: str, target: Path) -> None:
 
 
 def generator_version() -> str:
-    """Hash of this module's source: a changed generator makes a different corpus."""
+    """Hash of this module's source and its vocabularies: a changed generator makes a different corpus."""
     import hashlib
+    from importlib.resources import files
 
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(files("topictensor.data").joinpath(VOCABULARIES_FILE).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def already_written(config: SynthConfig, out_dir: str | os.PathLike, partition_by: str | None = None) -> bool:
