@@ -145,7 +145,7 @@ def test_well_formed_jsonl_is_read_by_arrow_with_the_same_verdicts_as_line_by_li
     store = LocalStore(tmp_path)
 
     with monkeypatch.context() as m:
-        m.setattr(contract, "_jsonl_chunk_by_line", lambda *a: pytest.fail("fast path not taken"))
+        m.setattr(contract.jsonl, "_jsonl_chunk_by_line", lambda *a: pytest.fail("fast path not taken"))
         fast_rows, fast_rejects = _checked(store, "posts/fast.jsonl")
     slow_rows, slow_rejects = _checked(store, "posts/slow.jsonl")
 

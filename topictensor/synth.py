@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from topictensor.contract.schema import RAW_BLOGGERS_SCHEMA, RAW_POSTS_SCHEMA
 from topictensor.errors import ConfigError
 from topictensor.tags import normalize_tag
 
@@ -716,15 +717,9 @@ def _render(rng: np.random.Generator, vocab: _Vocabulary, tag_ids: np.ndarray) -
 # Writing
 # --------------------------------------------------------------------------------------------
 
-POSTS_SCHEMA = pa.schema([
-    ("post_id", pa.string()), ("blogger_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string())),
-    ("likes", pa.int64()), ("lang", pa.string()), ("caption", pa.string()),
-])
-BLOGGERS_SCHEMA = pa.schema([
-    ("blogger_id", pa.string()), ("username", pa.string()), ("followers", pa.int64()),
-    ("lang", pa.string()),
-])
+# The raw files are written in the input contract's own columns (one definition: topictensor.contract.schema).
+POSTS_SCHEMA = RAW_POSTS_SCHEMA
+BLOGGERS_SCHEMA = RAW_BLOGGERS_SCHEMA
 TAG_THEMES_SCHEMA = pa.schema([("tag", pa.string()), ("theme", pa.string()), ("lang", pa.string())])
 BLOGGER_TRUTH_SCHEMA = pa.schema([
     ("blogger_id", pa.string()), ("main_themes", pa.list_(pa.string())), ("lang", pa.string()),

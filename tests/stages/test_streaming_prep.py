@@ -73,8 +73,8 @@ def many_chunks(raw_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(streaming, "BATCH_ROWS", TINY_BATCH)
         mp.setattr(streaming, "SPILL_BUCKET_ROWS", TINY_BUCKET)
-        mp.setattr(contract, "PARQUET_BATCH_ROWS", TINY_BATCH)
-        mp.setattr(contract, "JSONL_CHUNK_LINES", TINY_BATCH)
+        mp.setattr(contract.parquet, "PARQUET_BATCH_ROWS", TINY_BATCH)
+        mp.setattr(contract.jsonl, "JSONL_CHUNK_LINES", TINY_BATCH)
         mp.setattr(ingest_module, "DEDUPE_BUCKET_BYTES", 2000)
         mp.setattr(streaming.BucketSpill, "read", spying_read)
         result = _run(raw_dir, tmp_path_factory.mktemp("store-many-chunks"))

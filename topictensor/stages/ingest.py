@@ -97,7 +97,7 @@ def _identity(stage: str, part: Partition, config: PipelineConfig):
     """(raw store, files, code version, params, inputs) that key a partition's artifact."""
     raw_store = open_store(config.ingest.input_uri, endpoint_url=config.store.endpoint_url)
     files = _checked_files(raw_store, part)
-    modules = ("topictensor.contract", "topictensor.stages.streaming") + (("topictensor.tags",) if stage == STAGE else ())
+    modules = (*contract.MODULES, "topictensor.stages.streaming") + (("topictensor.tags",) if stage == STAGE else ())
     code = code_version(__name__, *modules)
     params = {"dt": part.dt, "max_reject_share": config.ingest.max_reject_share}
     inputs = {"raw": {"prefix": part.prefix, **listing_fingerprint(raw_store, files)}}

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import NormalizeConfig, PipelineConfig
+from topictensor.contract.schema import RAW_POSTS_SCHEMA
 from topictensor.langid import LanguageIdentifier, identifier_for
 from topictensor.stages import streaming
 from topictensor.stages.streaming import BucketSpill, ReadColumns, Vocabulary
@@ -48,15 +49,8 @@ POSTS_PER_BLOGGER_FOR_DETECTION = 20  # enough text to be sure; the identifier c
 PAIR_BUCKETS = 16  # summary pair files per partition; the window merges one bucket of all partitions at a time
 _TAG_BITS = 31
 
-# The window's posts (what filter reads): lang is the blogger's language.
-POSTS_SCHEMA = pa.schema([
-    ("post_id", pa.string()),
-    ("blogger_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("tags", pa.list_(pa.string())),
-    ("likes", pa.int64()),
-    ("lang", pa.string()),
-])
+# The window's posts (what filter reads): the raw posts' columns but the caption; lang is the blogger's language.
+POSTS_SCHEMA = RAW_POSTS_SCHEMA.remove(RAW_POSTS_SCHEMA.get_field_index("caption"))
 # One partition's normalised posts: the post's own stated lang (a vote), not yet the blogger's, and
 # where each row came from (the window resolves duplicates across partitions by it).
 PARTITION_POSTS_SCHEMA = POSTS_SCHEMA.append(pa.field("source_file", pa.string())).append(
