@@ -38,8 +38,8 @@ def build_command(
         if not sep:
             raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
-    base = getattr(load(config), "topics", None)
-    cfg = TopicsConfig.model_validate({**(base.model_dump() if base else {}), **overrides})
+    base = load(config).topics
+    cfg = TopicsConfig.model_validate({**base.model_dump(), **overrides})
     emb = Embeddings.load(model)
     prev = PreviousTopics.load(lambda name: previous / name, source=str(previous)) if previous else None
     summary = build_to_dir(emb, cfg, out, previous=prev, title=f"Topics of {model}")
