@@ -34,6 +34,12 @@ over 1,245 distinct normalised tags; generated in about 0.6 s.
 
 Everything is a function of the seed: dates count back from a reference date derived from the
 seed, never from ``now()``.
+
+Why one module of ~900 lines: it is one generator whose parts (bloggers, post themes, tags,
+captions, tables: ``generate`` and the ``_draw_*`` functions it calls in order) share the planted
+constants and draw from one random stream in a fixed order, so a seed gives one corpus byte for
+byte; the vocabularies (the bulk of it before) are package data, ``data/synth_vocabularies.json``.
+Writing (``write`` and the schemas, which are the input contract's) is the last ~170 lines.
 """
 
 from __future__ import annotations
