@@ -259,7 +259,7 @@ class SearchModel:
         """The result set for a theme (module docstring), one ``view`` of it; ``explain_tags`` > 0: each
         hit of the page carries that many of its most contributing tags (``why``). ``export``: ``top``
         may go up to ``search.max_export``."""
-        table = self._require_bloggers()
+        table = self.require_bloggers()
         top = self.check_export(top) if export else self.check_top(top)
         theme = self.theme(query)
         pop = popularity or Popularity.from_config(self.config)
@@ -269,7 +269,7 @@ class SearchModel:
 
     def find_blogger(self, ref: str) -> int:
         """The table row of a blogger given by id or ``@username``; NotFoundError (404) otherwise."""
-        table = self._require_bloggers()
+        table = self.require_bloggers()
         row = table.find(ref)
         if row is None:
             text = str(ref).strip()
@@ -287,7 +287,7 @@ class SearchModel:
                    exclusions: Exclusions = Exclusions(), view: View = View(), explain_tags: int = 0,
                    export: bool = False) -> BloggerResult:
         """Bloggers like ``blogger_id`` (an id or ``@username``): their vector as the theme, never themselves."""
-        table = self._require_bloggers()
+        table = self.require_bloggers()
         top = self.check_export(top) if export else self.check_top(top)
         row = self.find_blogger(blogger_id)
         pop = popularity or Popularity.from_config(self.config)
@@ -296,7 +296,7 @@ class SearchModel:
 
     def explain_hit(self, hit: BloggerHit, query, top: int) -> BloggerHit:
         """``hit`` with its explanation (``why``) against the unit ``query`` vector."""
-        table = self._require_bloggers()
+        table = self.require_bloggers()
         if table.profiles is None:
             raise ModelUnavailable(f"version {self.version}'s blogger vectors carry no tag profiles (written before "
                                    "explanations existed): rerun the blogger_vectors stage to explain rankings")
@@ -357,7 +357,8 @@ class SearchModel:
                 "max_tag_length": self.max_tag_length,
                 "loaded_at": self.loaded_at}
 
-    def _require_bloggers(self) -> BloggerTable:
+    def require_bloggers(self) -> BloggerTable:
+        """The blogger table; ModelUnavailable (503) when the version has no blogger vectors."""
         if self.bloggers is None:
             raise ModelUnavailable(f"version {self.version} has no blogger_vectors artifact: "
                                    "blogger search needs a model published with the blogger_vectors stage")

@@ -165,7 +165,7 @@ def blogger_facets(model: SearchModel = Depends(current_model)) -> dict[str, Any
     """What the filters can take: languages with their blogger counts, follower, post and engagement ranges."""
     import numpy as np
 
-    table = model._require_bloggers()
+    table = model.require_bloggers()
     languages = sorted(table.lang_counts().items(), key=lambda item: (-item[1], item[0]))
     rates = table.engagement[~np.isnan(table.engagement)]
     return {"version": model.version, "bloggers": len(table),
@@ -184,7 +184,7 @@ def blogger_profile(blogger_id: str,
     """One blogger (by id or @username): their counts (``tags`` = their tag uses known to the model,
     as in /bloggers), ``about``: the tags nearest to their vector, i.e. what their posts are about,
     and ``profile``: their heaviest tags with their share of the vector's weight."""
-    table = model._require_bloggers()
+    table = model.require_bloggers()
     row = model.find_blogger(blogger_id)
     emb = model.embeddings
     near = emb.neighbours(table.vectors[row], k=top_tags) if top_tags else []
