@@ -1,6 +1,6 @@
 """What the clusters stage pays for the explorer's map (``topictensor.topics.map``): seconds to lay
 out N tags with the stage's t-SNE (one thread), on planted vectors (``groups`` themes of noisy
-unit vectors around random directions), so ``topics.explorer_map_tags`` is chosen on a measured
+unit vectors around random directions), so ``clusters.explorer_map_tags`` is chosen on a measured
 cost. A table to read, not a timed test.
 
     .venv/bin/python benchmarks/bench_map_layout.py [--sizes 500,1000,2000,4000] [--dim 64] [--repeats 2]

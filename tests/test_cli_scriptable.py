@@ -36,7 +36,7 @@ def project(tmp_path_factory):
     synth.write(synth.generate(synth.SynthConfig(seed=5, n_bloggers=300, posts_per_blogger_mean=20)), root / "raw")
     overrides = {"store": {"uri": str(root / "store")}, "ingest": {"input_uri": str(root / "raw")},
                  "filter": {"min_bloggers": 2}, "train": {"epochs": 3, "threads": 1, "seed": 1},
-                 "topics": {"reducer": "pca", "min_cluster_size": 5}}
+                 "clusters": {"reducer": "pca", "min_cluster_size": 5}}
     report = run_pipeline(load_config(overrides=overrides, use_env=False), run_id="cli-test")
     cfg = root / "topictensor.yaml"
     cfg.write_text(json.dumps(overrides))  # JSON is YAML

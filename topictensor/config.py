@@ -8,12 +8,13 @@ working directory agree on where the store is.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from topictensor.errors import ConfigError
 from topictensor.search.params import SearchConfig
@@ -21,6 +22,9 @@ from topictensor.topics.params import TopicsConfig
 from topictensor.train.params import TrainConfig
 
 ENV_PREFIX = "TOPICTENSOR__"
+# Sections renamed to the stage they configure: old name -> new name (the old one is still read).
+RENAMED_SECTIONS = {"topics": "clusters"}
+log = logging.getLogger(__name__)
 
 
 class _Section(BaseModel):
@@ -125,7 +129,23 @@ class PipelineConfig(_Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
-    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    clusters: TopicsConfig = Field(default_factory=TopicsConfig)  # the clusters stage (fixed topics)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_sections(cls, data: Any) -> Any:
+        """A section under its old name (``topics:``, ``TOPICTENSOR__TOPICS__...``) is read as the
+        new one, its fields under the new name winning; a warning says to rename it."""
+        if not isinstance(data, dict) or not any(old in data for old in RENAMED_SECTIONS):
+            return data
+        data = dict(data)
+        for old, new in RENAMED_SECTIONS.items():
+            if old in data:
+                log.warning("config section %r is now %r (the stage it configures); rename it", old, new)
+                legacy, current = data.pop(old), data.get(new)
+                data[new] = (deep_merge(legacy, current) if isinstance(legacy, dict) and isinstance(current, dict)
+                             else current if new in data else legacy)
+        return data
 
     def open_store(self):
         from topictensor.store import open_store

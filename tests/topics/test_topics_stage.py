@@ -88,7 +88,7 @@ def test_stage_is_reused_and_a_rerun_after_publishing_does_not_chain_on_itself(t
 def test_stage_takes_its_section_from_the_config_when_wired(two_versions):
     config, store, registry, first, model2 = two_versions
     # as if the lead had added `topics: TopicsConfig` to PipelineConfig (bypasses extra="forbid" until then)
-    object.__setattr__(config, "topics", TopicsConfig(reducer="pca", min_cluster_size=30))
+    object.__setattr__(config, "clusters", TopicsConfig(reducer="pca", min_cluster_size=30))
     ref = clusters(model2, config, previous=None)  # 12 tags a topic < 30: no topic, a clear reason
     assert ref.counts["topics"] == 0
     assert "no cluster" in Artifact(store, ref).manifest["extra"]["reason"]
@@ -136,7 +136,7 @@ def test_after_gate_uses_the_version_the_gate_compared_with(two_versions):
     config, store, registry, first, model2 = two_versions
     from topictensor.stages.clusters import clusters_after_gate
 
-    object.__setattr__(config, "topics", SECTION)
+    object.__setattr__(config, "clusters", SECTION)
     carried = clusters_after_gate(model2, {"production_version": "v1"}, config)
     assert Artifact(store, carried).manifest["inputs"]["previous"] == f"clusters/{first.key}"
     fresh = clusters_after_gate(model2, {"production_version": None}, config)

@@ -38,7 +38,7 @@ def build_command(
         if not sep:
             raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
-    base = load(config).topics
+    base = load(config).clusters
     cfg = TopicsConfig.model_validate({**base.model_dump(), **overrides})
     emb = Embeddings.load(model)
     prev = PreviousTopics.load(lambda name: previous / name, source=str(previous)) if previous else None

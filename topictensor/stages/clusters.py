@@ -20,7 +20,6 @@ from topictensor.store import Store
 from topictensor.topics.params import TopicsConfig
 
 STAGE = "clusters"
-SECTION = "topics"
 log = logging.getLogger(__name__)
 
 ENGINE_MODULES = (
@@ -53,7 +52,7 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
     """``filtered``: the filter artifacts of the model's languages; the tags their review marked
     ``generic`` flag topics made of them (``TopicsConfig.generic_share``)."""
     store = config.open_store()
-    cfg = section or config.topics
+    cfg = section or config.clusters
     model = Artifact(store, model_ref)
     baseline = _baseline(store, previous, model.ref)
     reviews = [Artifact(store, ref) for ref in filtered]

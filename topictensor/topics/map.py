@@ -4,7 +4,7 @@ t-SNE (scikit-learn, Barnes-Hut) on the tags' unit vectors *centred* like the to
 (``topictensor.topics.build.centred_space``: without removing the shared direction every tag is
 0.6-0.8 cosine-similar to every other and the map is one blob), cosine metric, PCA start and a
 fixed seed, so a version always draws the same picture. The map holds the ``limit`` most used
-tags of the clusters' members table (``topics.explorer_map_tags``), which are the ones a person
+tags of the clusters' members table (``clusters.explorer_map_tags``), which are the ones a person
 looks for; the service serves subsets of it and never lays a map out per request.
 
 One thread: on this project's 2-core machine under load, t-SNE's OpenMP with 2 threads took
