@@ -257,14 +257,15 @@ class Registry:
     def rollback_target(self) -> str | None:
         """The version a plain ``rollback()`` would go to now (None: there is none), so a UI can
         say where a rollback leads before anyone confirms it."""
-        stack = self._promotion_stack()
+        stack = self.promotion_stack()
         if len(stack) < 2 or stack[-1] != self.production():
             return None
         return stack[-2]
 
-    def _promotion_stack(self) -> list[str]:
+    def promotion_stack(self) -> list[str]:
         """Versions promoted and not rolled back, oldest first: rollback pops, so repeated
-        rollbacks walk further back instead of bouncing between the last two versions."""
+        rollbacks walk further back instead of bouncing between the last two versions (and the
+        gate's best-of-last-N never counts a version that was rolled back)."""
         stack: list[str] = []
         for event in self.history():
             vid = event["version"]
