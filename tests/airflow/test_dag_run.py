@@ -34,6 +34,18 @@ def conf(paths, **extra_overrides):
     }
 
 
+def model_events(store_dir):
+    """The Asset events of the store's production pointer (as publish emits them)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    uri = (store_dir / "production.json").resolve().as_uri()
+    with create_session() as session:
+        rows = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.uri == uri).order_by(AssetEvent.id).all())
+        return [(e.source_dag_id, e.source_task_id, dict(e.extra or {})) for e in rows]
+
+
 def last_report(store_dir):
     store = LocalStore(store_dir)
     return json.loads(store.read_text(store.list("runs")[-1]))
@@ -51,6 +63,9 @@ def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths, capfd):
     report = last_report(store_dir)
     assert report["promoted"] and not any(s["reused"] for s in report["stages"])
     assert Registry(LocalStore(store_dir)).production() == report["version"]
+    events = model_events(store_dir)  # one Asset event for the one promotion, from publish, naming the model
+    assert [(dag_id, task_id) for dag_id, task_id, _ in events] == [("topictensor_refresh", "publish")]
+    assert events[0][2]["version"] == report["version"] and events[0][2]["quality"] == report["quality"]
     languages = [s for s in report["stages"] if s["stage"] == "filter"]
     assert len(languages) >= 3  # one mapped filter task per language
     partitions = [s["label"] for s in report["stages"] if s["stage"] == "ingest"]
@@ -61,6 +76,8 @@ def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths, capfd):
     again = last_report(store_dir)
     assert all(s["reused"] for s in again["stages"]) and again["version"] == report["version"]
     assert not again["promoted"]
+    assert all(s["seconds"] == 0 for s in again["stages"])  # reused: no work
+    assert len(model_events(store_dir)) == 1  # nothing promoted, no second event
 
 
 @pytest.mark.airflow
