@@ -102,12 +102,17 @@ def _plan(registry, current: str | None, target: str, verb: str) -> str:
     return "\n".join(lines)
 
 
-def _confirm(plan: str, yes: bool) -> None:
-    """Print the plan; on a terminal ask before going on (--yes skips the question)."""
+def interactive() -> bool:
+    """Whether a person can answer: stdin is a terminal (a script, a pipe or CI is not)."""
     import sys
 
+    return sys.stdin.isatty()
+
+
+def _confirm(plan: str, yes: bool) -> None:
+    """Print the plan; on a terminal ask before going on (--yes skips the question)."""
     typer.echo(plan, err=True)
-    if not yes and sys.stdin.isatty():
+    if not yes and interactive():
         typer.confirm("Go ahead?", abort=True, err=True)
 
 
