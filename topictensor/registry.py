@@ -140,6 +140,26 @@ class Registry:
                 rows.append(row)
         return rows
 
+    def statuses(self) -> dict[str, str]:
+        """Each version's status: ``production``; ``candidate`` (registered by a manual gate, never
+        promoted: waiting for a person); ``backfill`` (registered by a backfill run, never promoted);
+        ``retired`` (was in production); ``registered`` (anything else never promoted)."""
+        production = self.production()
+        promoted = {e["version"] for e in self.history()}
+        out = {}
+        for manifest in self.list_versions():
+            vid = manifest["version"]
+            published = manifest.get("publish") or {}
+            if vid == production:
+                out[vid] = "production"
+            elif vid in promoted:
+                out[vid] = "retired"
+            elif published and not published.get("promoted"):
+                out[vid] = "candidate" if published.get("mode") == "manual" else "backfill"
+            else:
+                out[vid] = "registered"
+        return out
+
     # pointer --------------------------------------------------------------------------------
     def production(self) -> str | None:
         data, _ = self.store.read_versioned(POINTER)

@@ -18,26 +18,12 @@ def _registry(config: Path | None):
     return Registry(load(config).open_store())
 
 
-def version_status(manifest: dict, production: str | None, ever_promoted: set[str]) -> str:
-    """production | candidate (registered by a manual gate, never promoted) | backfill (registered,
-    not promoted) | retired (was in production) | - (registered before versions carried this)."""
-    vid = manifest["version"]
-    if vid == production:
-        return "production"
-    if vid in ever_promoted:
-        return "retired"
-    published = manifest.get("publish") or {}
-    if published and not published.get("promoted"):
-        return "candidate" if published.get("mode") == "manual" else "backfill"
-    return "-"
-
-
 @app.command("list")
 def list_versions(as_json: bool = JsonOption, config: Path = ConfigOption) -> None:
     """Every model version, oldest first; * marks production; status says which wait for a promote."""
     registry = _registry(config)
     prod = registry.production()
-    promoted = {e["version"] for e in registry.history()}
+    statuses = registry.statuses()
     rows = []
     for m in registry.list_versions():
         counts = m.get("counts", {})
@@ -45,7 +31,7 @@ def list_versions(as_json: bool = JsonOption, config: Path = ConfigOption) -> No
         rows.append({
             "": "*" if m["version"] == prod else "",
             "version": m["version"],
-            "status": version_status(m, prod, promoted),
+            "status": statuses.get(m["version"]),
             "created_at": m.get("created_at", "")[:19],
             "quality": m.get("metrics", {}).get("quality"),
             "vs_production": (comparison["candidate_quality"] - comparison["production_quality"]
