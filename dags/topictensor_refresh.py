@@ -30,7 +30,7 @@ store's production pointer (`file:///.../production.json` or `s3://.../productio
 it moves production, with the version and its quality in the event's extra; a run that promotes
 nothing (a rerun, a manual gate, a backfill) emits none. `dags/topictensor_model_report.py` is
 scheduled on it. **Failure notifications**: set `TOPICTENSOR_FAILURE_WEBHOOK` (a Slack-compatible
-incoming webhook URL) and every failed task posts a message (`dags/notifications.py`); unset, off.
+incoming webhook URL) and every failed task posts a message (`plugins/topictensor_notifications.py`); unset, off.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, get_current_context, task
-from notifications import failure_callbacks  # dags/notifications.py: the optional failure notifier
+from topictensor_notifications import failure_callbacks  # plugins/topictensor_notifications.py (plugins are on sys.path)
 from pod_overrides import train_executor, train_executor_config  # dags/pod_overrides.py: plain data, no kubernetes import
 
 from topictensor.stages.graph import GRAPH, Stage, inputs_of  # the graph only: no heavy import at parse time

@@ -103,3 +103,46 @@ def test_the_as_of_param_moves_the_window_and_prepares_only_new_weeks(dag, paths
     assert report["window"]["partitions"] == weeks[-4:-2]
     assert all(s["reused"] for s in report["stages"] if s["stage"] in ("ingest", "normalize"))
     assert not [s for s in report["stages"] if s["stage"] == "window"][0]["reused"]
+
+
+@pytest.mark.airflow
+def test_a_failed_task_notifies_the_configured_webhook(paths, monkeypatch):
+    """Failure notifications (plugins/topictensor_notifications.py) are Airflow notifiers: off unless
+    TOPICTENSOR_FAILURE_WEBHOOK is set; then a failed gate posts its reason."""
+    import http.server
+    import threading
+
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    def parse():  # as the dag-processor parses: a fresh import of the DAG file, this environment
+        folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+        return BundleDagBag(dag_folder=folder, bundle_path=Path(folder), bundle_name="dags-folder").get_dag(
+            "topictensor_refresh")
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        quiet = parse()
+        assert "on_failure_callback" not in quiet.default_args  # off by default
+        monkeypatch.setenv("TOPICTENSOR_FAILURE_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
+        dag = parse()
+        run = dag.test(run_conf=conf(paths, gate={"min_quality": 0.99}))
+        assert run.state == "failed"
+    finally:
+        server.shutdown()
+    assert len(received) == 1, received  # the gate, once: it does not retry
+    text = received[0]["text"]
+    assert "task gate of topictensor_refresh failed" in text and "below the floor 0.9900" in text

@@ -1,6 +1,6 @@
 """Failure notifications for the topictensor DAGs, through Airflow's notifier mechanism.
 
-Off by default. Set ``TOPICTENSOR_FAILURE_WEBHOOK`` to an incoming-webhook URL (Slack, Mattermost,
+Off by default. Lives in plugins/ (on sys.path for every Airflow component) so the DAGs import it. Set ``TOPICTENSOR_FAILURE_WEBHOOK`` to an incoming-webhook URL (Slack, Mattermost,
 Teams' and most chat tools accept ``{"text": ...}``) and every failed task instance of the
 refresh posts one message naming the DAG, the run, the task and the error: a failed gate says
 why. ``TOPICTENSOR_FAILURE_WEBHOOK_TIMEOUT`` (seconds, default 10) bounds the post; a webhook
