@@ -10,11 +10,20 @@ from topictensor.registry import Registry
 from topictensor.store import LocalStore
 
 
+def parse_dags():
+    """As Airflow's dag-processor parses: the bundle's folder on sys.path (dags/pod_overrides.py), so
+    this module passes alone too, not only after test_dag_integrity put it there."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    return BundleDagBag(dag_folder=folder, bundle_path=Path(folder), bundle_name="dags-folder")
+
+
 @pytest.fixture(scope="module")
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("topictensor_refresh")
+    return parse_dags().get_dag("topictensor_refresh")
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +121,8 @@ def test_a_failed_task_notifies_the_configured_webhook(paths, monkeypatch):
     import http.server
     import threading
 
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    def parse():  # as the dag-processor parses: a fresh import of the DAG file, this environment
-        folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
-        return BundleDagBag(dag_folder=folder, bundle_path=Path(folder), bundle_name="dags-folder").get_dag(
-            "topictensor_refresh")
+    def parse():  # a fresh import of the DAG file, in this environment
+        return parse_dags().get_dag("topictensor_refresh")
 
     received = []
 
@@ -146,3 +149,19 @@ def test_a_failed_task_notifies_the_configured_webhook(paths, monkeypatch):
     assert len(received) == 1, received  # the gate, once: it does not retry
     text = received[0]["text"]
     assert "task gate of topictensor_refresh failed" in text and "below the floor 0.9900" in text
+
+
+@pytest.mark.airflow
+def test_the_downstream_dag_is_scheduled_on_the_model_asset_and_exports_the_report(paths, monkeypatch, tmp_path):
+    from airflow.sdk import AssetAlias
+
+    _, store_dir = paths
+    report_dag = parse_dags().get_dag("topictensor_model_report")
+    assert list(report_dag.timetable.asset_condition.objects) == [AssetAlias("topictensor-model")]
+    config = tmp_path / "topictensor.yaml"
+    config.write_text(f"store:\n  uri: {store_dir}\n")
+    monkeypatch.setenv("TOPICTENSOR_CONFIG", str(config))
+    assert report_dag.test().state == "success"  # started by hand: the production model's report
+    version = Registry(LocalStore(store_dir)).production()
+    text = LocalStore(store_dir).read_text(f"reports/{version}.txt")
+    assert f"model version {version}" in text and "comparison" in text
