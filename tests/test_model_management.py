@@ -276,3 +276,22 @@ def test_promote_and_rollback_ask_on_a_terminal_and_say_what_changes(history, mo
     assert refused.exit_code != 0 and registry.production() == target
     assert runner.invoke(app, ["versions", "promote", before, "--yes", "-c", config_file]).exit_code == 0
     assert registry.production() == before
+
+
+def test_an_older_version_whose_model_was_deleted_is_left_out_of_the_comparison(tmp_path):
+    """Retention may delete an old version's artifacts: the slide check compares with what is left;
+    production's model must be there (else the run cannot be compared and fails, naming it)."""
+    config = make_config(tmp_path)
+    store = config.open_store()
+    registry = Registry(store)
+    _, first = week(config, planted_vectors(), CLEAN_POSTS, "w0")
+    _, second = week(config, planted_vectors(seed=8), CLEAN_POSTS, "w1")
+    old = registry.artifact(first["version"], "train")
+    store.delete_prefix(old.ref.prefix)
+    _, third = week(config, planted_vectors(seed=9), CLEAN_POSTS, "w2")
+    assert [r["version"] for r in third["comparison"]["recent"]] == [second["version"]]
+    store.delete_prefix(registry.artifact(third["version"], "train").ref.prefix)
+    from topictensor.registry import RegistryError
+
+    with pytest.raises(RegistryError, match=f"production version {third['version']}'s model cannot be read"):
+        week(config, planted_vectors(seed=10), CLEAN_POSTS, "w3")

@@ -107,13 +107,20 @@ def promote(version: str, reason: str = typer.Option("", help="Recorded in the h
             config: Path = ConfigOption) -> None:
     """Point production at VERSION (a candidate waiting for approval, or any earlier version).
     Prints what will change and, on a terminal, asks first."""
-    from topictensor.registry import check_version_id
+    from topictensor.registry import DamagedPointer, check_version_id
 
     registry = _registry(config)
     check_version_id(version)
-    current = registry.production()
-    _confirm(_plan(registry, current, version, "promote"), yes)
-    echo_json(registry.promote(version, reason=reason or "manual promote", expected=current))
+    try:
+        current, damage = registry.production(), None
+    except DamagedPointer as exc:  # a plain promote is the repair (the history records it)
+        current, damage = None, str(exc)
+    plan = _plan(registry, current, version, "promote")
+    if damage:
+        plan += f"\n  {damage}: this promote repairs it"
+    _confirm(plan, yes)
+    expected = {} if damage else {"expected": current}
+    echo_json(registry.promote(version, reason=reason or "manual promote", **expected))
 
 
 @app.command()

@@ -31,7 +31,8 @@ TOPIC_EVENTS = ("born", "died", "split", "merged")
 def measure_drift(evaluation: ArtifactRef | dict, blogger_vectors: ArtifactRef | dict, clusters: ArtifactRef | dict,
                   config: PipelineConfig, *, run_id: str | None = None) -> dict[str, Any]:
     """The run's drift against the version the evaluate stage compared with (None: first model)."""
-    from topictensor.registry import Registry, RegistryError
+    from topictensor.errors import TopicTensorError
+    from topictensor.registry import Registry
     from topictensor.stages.gate import drift_breaches
 
     store = config.open_store()
@@ -48,7 +49,7 @@ def measure_drift(evaluation: ArtifactRef | dict, blogger_vectors: ArtifactRef |
         prod_model = registry.artifact(champion, "train")
         prod_clusters = registry.artifact(champion, "clusters")
         prod_bloggers.manifest, prod_model.manifest, prod_clusters.manifest  # noqa: B018 - present?
-    except RegistryError as exc:  # a version published before these stages existed, or deleted artifacts
+    except TopicTensorError as exc:  # a version published before these stages existed, or deleted artifacts
         log.warning("drift: ranking and topic churn not measured against %s: %s", champion, exc)
         drift.update(ranking_churn=None, ranking_note=str(exc))
         return {"production_version": champion, "drift": drift, "passed": True}

@@ -126,7 +126,8 @@ def _train_key(registry, vid: str) -> str | None:
 def _train_artifacts(store: Store, baseline: dict[str, Any]) -> dict[str, Artifact]:
     """The train artifact of every version compared with. Production's must exist (else the run
     cannot be compared and fails); an older version whose artifacts were deleted is left out."""
-    from topictensor.registry import Registry, RegistryError
+    from topictensor.errors import TopicTensorError
+    from topictensor.registry import Registry
 
     registry = Registry(store)
     out: dict[str, Artifact] = {}
@@ -134,9 +135,13 @@ def _train_artifacts(store: Store, baseline: dict[str, Any]) -> dict[str, Artifa
         try:
             out[vid] = registry.artifact(vid, "train")
             out[vid].manifest  # noqa: B018 - fails now when the manifest is gone
-        except RegistryError as exc:
+        except TopicTensorError as exc:  # no such artifact, or its manifest deleted (gc)
             if vid == baseline["champion"]:
-                raise
+                from topictensor.registry import RegistryError
+
+                raise RegistryError(f"production version {vid}'s model cannot be read ({exc}), so the candidate "
+                                    f"cannot be compared with it: restore it, or promote or roll back to a version "
+                                    f"whose artifacts exist (topictensor verify {vid})") from None
             log.warning("evaluate: version %s is not compared: %s", vid, exc)
             out.pop(vid, None)
     return out
