@@ -90,6 +90,22 @@ def test_dag_runs_end_to_end_then_reruns_as_a_no_op(dag, paths, capfd):
 
 
 @pytest.mark.airflow
+def test_a_manual_gate_registers_a_candidate_and_emits_no_asset_event(dag, paths):
+    _, store_dir = paths
+    registry = Registry(LocalStore(store_dir))
+    before, events = registry.production(), len(model_events(store_dir))
+    manual = conf(paths, gate={"promote": "manual", "tolerance": 1.0})
+    manual["train"]["epochs"] = 4  # another model than production's
+    run = dag.test(run_conf=manual)
+    assert run.state == "success"
+    report = last_report(store_dir)
+    assert report["status"] == "candidate" and not report["promoted"]
+    assert registry.production() == before and registry.statuses()[report["version"]] == "candidate"
+    assert report["comparison"]["production_version"] == before
+    assert len(model_events(store_dir)) == events  # nothing promoted: no event
+
+
+@pytest.mark.airflow
 def test_a_failed_gate_fails_the_run_and_leaves_production_alone(dag, paths):
     _, store_dir = paths
     registry = Registry(LocalStore(store_dir))
