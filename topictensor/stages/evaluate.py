@@ -59,9 +59,23 @@ def evaluate_model(model: ArtifactRef | dict, splits: ArtifactRef | dict, config
         result = quality(emb, heldout)
         metrics = {"quality": result.quality, "hits": result.hits, "total": result.total}
         counts = {"posts": result.posts, "posts_skipped": result.posts_skipped}
-        others = {vid: Embeddings.load(art.path("embeddings.parquet")) for vid, art in compared.items()}
-        comparison = compare(emb, others, heldout, baseline)
-        drift = model_drift(emb, others.get(baseline["champion"]), config.drift.sample_tags)
+        comparison, drift = None, None
+        if compared:
+            from topictensor.quality import quality_on_universe
+
+            # One rule for every model: the posts' tags are those any of them knows. The vocabularies
+            # first (a column read), then one model in memory at a time besides the candidate.
+            universe = set(emb.index)
+            for art in compared.values():
+                universe |= set(art.read_table("embeddings.parquet", columns=["tag"]).column("tag").to_pylist())
+            scores = {}
+            for vid, art in compared.items():
+                other = Embeddings.load(art.path("embeddings.parquet"))
+                scores[vid] = quality_on_universe(other, heldout, universe).quality
+                if vid == baseline["champion"]:
+                    drift = model_drift(emb, other, config.drift.sample_tags)
+                del other
+            comparison = compare(quality_on_universe(emb, heldout, universe), scores, len(universe), baseline)
         if comparison:
             metrics["candidate_quality"] = comparison["candidate_quality"]
             counts["comparison_posts"] = comparison["posts"]
@@ -147,17 +161,9 @@ def _train_artifacts(store: Store, baseline: dict[str, Any]) -> dict[str, Artifa
     return out
 
 
-def compare(candidate, others: dict[str, Any], heldout: list, baseline: dict[str, Any]) -> dict[str, Any] | None:
-    """Every model's quality on the same posts (None when there is nothing to compare with)."""
-    from topictensor.quality import quality_on_universe
-
-    if not others:
-        return None
-    universe = set(candidate.index)
-    for emb in others.values():
-        universe |= set(emb.index)
-    mine = quality_on_universe(candidate, heldout, universe)
-    scores = {vid: quality_on_universe(emb, heldout, universe).quality for vid, emb in others.items()}
+def compare(mine, scores: dict[str, float], tags: int, baseline: dict[str, Any]) -> dict[str, Any]:
+    """The comparison record: the candidate's same-posts result ``mine`` and every compared
+    version's quality on the same posts (``scores``), over ``tags`` tags (the union)."""
     champion = baseline["champion"]
     recent = [{"version": vid, "quality": scores[vid]} for vid in baseline["recent"] if vid in scores]
     best = max(recent, key=lambda r: r["quality"], default=None)
@@ -165,7 +171,7 @@ def compare(candidate, others: dict[str, Any], heldout: list, baseline: dict[str
         "rule": "each model scored on this run's held-out posts; a post's tags are those any compared model knows; "
                 "a tag a model does not know counts against it",
         "posts": mine.posts,
-        "tags": len(universe),
+        "tags": tags,
         "candidate_quality": mine.quality,
         "production_version": champion,
         "production_quality": scores.get(champion),
