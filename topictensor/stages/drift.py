@@ -33,7 +33,7 @@ def measure_drift(evaluation: ArtifactRef | dict, blogger_vectors: ArtifactRef |
     """The run's drift against the version the evaluate stage compared with (None: first model)."""
     from topictensor.errors import TopicTensorError
     from topictensor.registry import Registry
-    from topictensor.stages.gate import drift_breaches
+    from topictensor.stages.gate import OUTPUT_DRIFT, drift_breaches
 
     store = config.open_store()
     ev = Artifact(store, evaluation)
@@ -58,7 +58,7 @@ def measure_drift(evaluation: ArtifactRef | dict, blogger_vectors: ArtifactRef |
     drift.update(ranking_churn_of(probes, (model, Artifact(store, blogger_vectors)), (prod_model, prod_bloggers),
                                   config))
     drift.update(topic_changes_of(cand_clusters, prod_clusters))
-    failures = [f for f in drift_breaches(drift, config.drift) if "ranking churn" in f or "topics born" in f]
+    failures = drift_breaches(drift, config.drift, OUTPUT_DRIFT)
     decision = {"passed": not failures, "failures": failures, "reason": "; ".join(failures),
                 "production_version": champion, "drift": drift}
     if failures:
