@@ -23,7 +23,14 @@ comes from `TOPICTENSOR_CONFIG` / `TOPICTENSOR__*` variables. `TOPICTENSOR_MAPPE
 caps how many partition / language tasks run at once (default: Airflow's parallelism).
 
 **Failure modes that do not retry**: bad input beyond the reject share (bloggers, ingest, window),
-a failed quality gate (gate), production moved by someone else during the run (publish).
+a failed quality gate (gate, drift), production moved by someone else during the run (publish).
+
+**The model Asset**: publish emits an event through the asset alias `topictensor-model` for the
+store's production pointer (`file:///.../production.json` or `s3://.../production.json`) each time
+it moves production, with the version and its quality in the event's extra; a run that promotes
+nothing (a rerun, a manual gate, a backfill) emits none. `dags/topictensor_model_report.py` is
+scheduled on it. **Failure notifications**: set `TOPICTENSOR_FAILURE_WEBHOOK` (a Slack-compatible
+incoming webhook URL) and every failed task posts a message (`plugins/topictensor_notifications.py`); unset, off.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AssetAlias, Param, dag, get_current_context, task
+from topictensor_notifications import failure_callbacks  # plugins/topictensor_notifications.py (plugins are on sys.path)
 from pod_overrides import train_executor, train_executor_config  # dags/pod_overrides.py: plain data, no kubernetes import
 
 from topictensor.stages.graph import GRAPH, Stage, inputs_of  # the graph only: no heavy import at parse time
@@ -52,7 +60,11 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(hours=2),
+    **({"on_failure_callback": failure_callbacks()} if failure_callbacks() else {}),
 }
+
+# Publish's outlet: the alias resolves, per run, to the Asset of the store the run published to.
+MODEL_ALIAS = AssetAlias("topictensor-model")
 
 
 def _config():
@@ -101,7 +113,10 @@ def _task_body(stage: Stage):
         inputs = {name: _materialise(value) for name, value in inputs.items()}
         out = call(stage.name, _config(), _run_context(), **inputs)
         if stage.name == "publish":  # the report is in the store (runs/); XCom keeps the gist
-            out = {"version": out["version"], "promoted": out["promoted"], "quality": out["quality"]}
+            if out["promoted"]:
+                _emit_model_event(out)
+            out = {"version": out["version"], "promoted": out["promoted"], "quality": out["quality"],
+                   "status": out["status"]}
         return out
 
     body.__name__ = stage.name
@@ -109,6 +124,27 @@ def _task_body(stage: Stage):
     body.__signature__ = inspect.Signature(
         [inspect.Parameter(Stage.argument(name), inspect.Parameter.KEYWORD_ONLY) for name in inputs_of(stage)])
     return _no_retry_on_final_errors(body)
+
+
+def _emit_model_event(report):
+    """One Asset event per promotion: the production pointer of the run's store, version and quality."""
+    from airflow.sdk import Asset
+
+    store = _config().open_store()
+    comparison = report.get("comparison") or {}
+    extra = {"version": report["version"], "previous": report["previous_production"], "quality": report["quality"],
+             "candidate_quality": comparison.get("candidate_quality"),
+             "production_quality": comparison.get("production_quality"), "run": report.get("run"),
+             "store": store.uri}
+    get_current_context()["outlet_events"][MODEL_ALIAS].add(Asset(_asset_uri(store.url("production.json"))),
+                                                           extra=extra)
+
+
+def _asset_uri(url: str) -> str:
+    """A local store's pointer as a file:// URI (an S3 one is already s3://bucket/key)."""
+    from pathlib import Path
+
+    return url if "://" in url else Path(url).resolve().as_uri()
 
 
 def _materialise(value):
@@ -134,6 +170,8 @@ def _task_options(stage: Stage) -> dict:
         options["retries"] = stage.limits["retries"]
     if "hours" in stage.limits:
         options["execution_timeout"] = timedelta(hours=stage.limits["hours"])
+    if stage.name == "publish":
+        options["outlets"] = [MODEL_ALIAS]
     if stage.mapped:
         options["map_index_template"] = MAP_INDEX_TEMPLATES.get(stage.name)
         if MAPPED_CONCURRENCY:

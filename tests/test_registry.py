@@ -81,8 +81,9 @@ def test_artifact_of_production_without_production_is_a_clear_error(registry):
     (0.40, 0.25, True),
 ])
 def test_gate_rule(quality, prod, passed):
-    production = {"version": "vp", "metrics": {"quality": prod}} if prod is not None else None
-    decision = decide(quality, production, floor=0.05, tolerance=0.01)
+    comparison = ({"candidate_quality": quality, "production_version": "vp", "production_quality": prod,
+                   "posts": 100, "recent": []} if prod is not None else None)
+    decision = decide(quality, comparison, floor=0.05, tolerance=0.01)
     assert decision["passed"] is passed
     assert decision["reason"]
-    assert decision["production_version"] == (production and "vp")
+    assert decision["champion_version"] == (comparison and "vp")

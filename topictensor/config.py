@@ -115,7 +115,44 @@ class EvaluateConfig(_Section):
 
 class GateConfig(_Section):
     min_quality: float = Field(0.05, ge=0, le=1, description="Absolute floor on held-out quality.")
-    tolerance: float = Field(0.01, ge=0, le=1, description="Allowed drop below the production model's quality.")
+    tolerance: float = Field(0.01, ge=0, le=1, description="Allowed drop below the production model's quality "
+                             "and below the best of the last `best_of_last` promoted versions, all scored on "
+                             "this run's held-out posts.")
+    best_of_last: int = Field(4, ge=0, description="Also compare with the best of this many most recently promoted "
+                              "versions (0 = production only), so a slow slide of small drops is caught: quality "
+                              "may fall at most `tolerance` below the best of the last N weeks.")
+    promote: Literal["auto", "manual"] = Field(
+        "auto", description="auto = a run that passes the gate moves production; manual = it registers the version "
+        "as a candidate with its comparison and drift, and a person promotes it (`topictensor versions promote`, "
+        "or the Airflow versions view).")
+    promote_backfills: bool = Field(
+        False, description="Promote a run whose window ends before production's (a backfill of an older week); "
+        "off: such a version is registered but production is left alone.")
+
+
+class DriftConfig(_Section):
+    """How much the model changed against production, measured every run (evaluate, drift stages).
+    The thresholds are off (None) by default: drift is reported; set one to fail the gate on it."""
+
+    sample_tags: int | None = Field(
+        2000, ge=1, description="Shared tags whose 10 nearest neighbours are compared (sampled with a fixed seed; "
+        "None = all): the overlap is a mean of values in 0..1, so 2000 tags give a standard error <= 0.011.")
+    probe_themes: list[str] = Field(
+        default_factory=list, description="Themes (`tag[:weight]` lists) whose top bloggers are compared; empty = "
+        "the labels of production's `probe_topics` largest fixed topics.")
+    probe_topics: int = Field(10, ge=1, description="How many of production's largest topics are probes when "
+                              "`probe_themes` is empty.")
+    ranking_top: int = Field(50, ge=1, description="Bloggers per probe theme whose turnover is the ranking churn.")
+    min_neighbour_overlap: float | None = Field(
+        None, ge=0, le=1, description="Fail when the mean neighbour overlap@10 over shared tags is below this.")
+    max_tags_new_share: float | None = Field(
+        None, ge=0, description="Fail when new tags exceed this share of production's vocabulary.")
+    max_tags_vanished_share: float | None = Field(
+        None, ge=0, le=1, description="Fail when vanished tags exceed this share of production's vocabulary.")
+    max_ranking_churn: float | None = Field(
+        None, ge=0, le=1, description="Fail when the mean share of a probe's top bloggers that changed exceeds this.")
+    max_topics_changed_share: float | None = Field(
+        None, ge=0, description="Fail when topics born + died + split + merged exceed this share of production's topics.")
 
 
 class PipelineConfig(_Section):
@@ -128,6 +165,7 @@ class PipelineConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     clusters: TopicsConfig = Field(default_factory=TopicsConfig)  # the clusters stage (fixed topics)
 

@@ -248,3 +248,60 @@ def spam_share(top_lists: Iterable[Sequence[str]], spam: Set[str]) -> float:
     if not shares:
         raise ValueError("spam_share: no non-empty top list")
     return float(np.mean(shares))
+
+
+# --- champion and challenger on the same posts ------------------------------------------------
+
+def quality_on_universe(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]],
+                        universe: Set[str]) -> QualityResult:
+    """The metric with the posts' tags taken from ``universe`` (the tags any compared model knows),
+    not from this model's vocabulary, so two models scored on the same posts share one denominator.
+
+    A post keeps its distinct tags in ``universe``; with n >= 2 of them each tag has n-1 slots. A tag
+    this model does not know scores 0 on its slots, and can never be found among another tag's
+    neighbours: knowing fewer tags costs hits instead of skipping the hard posts."""
+    unit, index = _unpack(emb)
+    posts: list[list[str]] = []
+    skipped = 0
+    for tags in heldout_tag_lists:
+        kept = list(dict.fromkeys(t for t in (tags if tags is not None else ()) if t in universe))
+        if len(kept) >= 2:
+            posts.append(kept)
+        else:
+            skipped += 1
+    if not posts:
+        return QualityResult(quality=0.0, hits=0, total=0, posts=0, posts_skipped=skipped)
+    known = sorted({index[t] for p in posts for t in p if t in index})
+    queries = np.asarray(known, dtype=np.int64)
+    k = max(len(p) for p in posts) - 1
+    neigh = nearest_ids(unit, queries, k) if len(queries) else np.zeros((0, 0), dtype=np.int64)
+    row_of = {int(q): r for r, q in enumerate(queries.tolist())}
+    hits = total = 0
+    for p in posts:
+        n = len(p)
+        total += n * (n - 1)
+        members = {index[t] for t in p if t in index}
+        for i in members:
+            hits += sum(1 for j in neigh[row_of[i], : n - 1].tolist() if j in members)
+    return QualityResult(quality=hits / total, hits=hits, total=total, posts=len(posts), posts_skipped=skipped)
+
+
+def neighbour_overlap(a: EmbeddingsLike, b: EmbeddingsLike, shared: Sequence[str],
+                      queries: Sequence[str] | None = None, k: int = 10) -> float:
+    """Mean share of a tag's k nearest tags that two models agree on, over ``queries`` (default:
+    every shared tag). Both neighbour lists are taken among ``shared`` (tags both models know), so
+    a new or vanished tag (counted apart, as vocabulary churn) is not a change of the shared tags'
+    meaning."""
+    shared = list(dict.fromkeys(shared))
+    if len(shared) < 2:
+        return 1.0
+    pos = {t: i for i, t in enumerate(shared)}
+    q = np.asarray([pos[t] for t in (shared if queries is None else queries)], dtype=np.int64)
+    kk = min(k, len(shared) - 1)
+    lists = []
+    for emb in (a, b):
+        unit, index = _unpack(emb)
+        sub = np.ascontiguousarray(unit[np.asarray([index[t] for t in shared], dtype=np.int64)])
+        lists.append(nearest_ids(sub, q, kk))
+    same = sum(len(set(x.tolist()) & set(y.tolist())) for x, y in zip(*lists))
+    return same / (len(q) * kk) if len(q) else 1.0

@@ -140,6 +140,26 @@ class Registry:
                 rows.append(row)
         return rows
 
+    def statuses(self) -> dict[str, str]:
+        """Each version's status: ``production``; ``candidate`` (registered by a manual gate, never
+        promoted: waiting for a person); ``backfill`` (registered by a backfill run, never promoted);
+        ``retired`` (was in production); ``registered`` (anything else never promoted)."""
+        production = self.production()
+        promoted = {e["version"] for e in self.history()}
+        out = {}
+        for manifest in self.list_versions():
+            vid = manifest["version"]
+            published = manifest.get("publish") or {}
+            if vid == production:
+                out[vid] = "production"
+            elif vid in promoted:
+                out[vid] = "retired"
+            elif published and not published.get("promoted"):
+                out[vid] = "candidate" if published.get("mode") == "manual" else "backfill"
+            else:
+                out[vid] = "registered"
+        return out
+
     # pointer --------------------------------------------------------------------------------
     def production(self) -> str | None:
         data, _ = self.store.read_versioned(POINTER)
@@ -257,14 +277,15 @@ class Registry:
     def rollback_target(self) -> str | None:
         """The version a plain ``rollback()`` would go to now (None: there is none), so a UI can
         say where a rollback leads before anyone confirms it."""
-        stack = self._promotion_stack()
+        stack = self.promotion_stack()
         if len(stack) < 2 or stack[-1] != self.production():
             return None
         return stack[-2]
 
-    def _promotion_stack(self) -> list[str]:
+    def promotion_stack(self) -> list[str]:
         """Versions promoted and not rolled back, oldest first: rollback pops, so repeated
-        rollbacks walk further back instead of bouncing between the last two versions."""
+        rollbacks walk further back instead of bouncing between the last two versions (and the
+        gate's best-of-last-N never counts a version that was rolled back)."""
         stack: list[str] = []
         for event in self.history():
             vid = event["version"]

@@ -32,6 +32,15 @@ class VersionRow:
     topics: int | None
     trained_at: str | None  # when the train artifact was written (a reused artifact keeps its first time)
     train_seconds: float | None
+    status: str = "registered"  # production | candidate | backfill | retired | registered (Registry.statuses)
+    comparison: dict[str, Any] | None = None  # the run's candidate vs production on the same posts
+    drift: dict[str, Any] | None = None  # neighbour overlap, vocabulary, ranking and topic churn
+    why: str | None = None  # why the run did (not) promote it
+
+    @property
+    def is_candidate(self) -> bool:
+        """Registered by a manual gate and never promoted: waiting for a person's promote."""
+        return self.status == "candidate"
 
     @property
     def from_airflow(self) -> bool:
@@ -42,10 +51,12 @@ class VersionRow:
 def version_rows(registry: Registry) -> list[VersionRow]:
     """Every version, oldest first."""
     production = registry.production()
-    return [_row(registry, manifest, production) for manifest in registry.list_versions()]
+    statuses = registry.statuses()
+    return [_row(registry, manifest, production, statuses.get(manifest["version"], "registered"))
+            for manifest in registry.list_versions()]
 
 
-def _row(registry: Registry, manifest: dict[str, Any], production: str | None) -> VersionRow:
+def _row(registry: Registry, manifest: dict[str, Any], production: str | None, status: str) -> VersionRow:
     counts = manifest.get("counts", {})
     train = _artifact_manifest(registry, manifest, "train")
     train_metrics = train.get("metrics", {})
@@ -62,6 +73,10 @@ def _row(registry: Registry, manifest: dict[str, Any], production: str | None) -
         topics=counts.get("clusters", {}).get("topics"),
         trained_at=train.get("created_at"),
         train_seconds=train_metrics.get("train_seconds", train.get("seconds")),
+        status=status,
+        comparison=manifest.get("comparison"),
+        drift=manifest.get("drift"),
+        why=(manifest.get("publish") or {}).get("why"),
     )
 
 

@@ -32,7 +32,7 @@ th { font-weight: 600; color: var(--muted); font-size: 12px; text-transform: upp
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.production { background: #ecfdf3; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
-.badge.prod { background: var(--prod); color: #fff; } .badge.role { background: var(--soft); border: 1px solid var(--line); }
+.badge.prod { background: var(--prod); color: #fff; } .badge.cand { background: #fef3c7; border: 1px solid var(--warn); } .badge.role { background: var(--soft); border: 1px solid var(--line); }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; margin-top: 16px; background: var(--soft); }
 .cards { display: flex; gap: 16px; flex-wrap: wrap; } .cards .card { flex: 1 1 220px; }
 .big { font-size: 22px; font-weight: 650; }
@@ -111,7 +111,7 @@ def versions_page(ctx: PageContext, rows: list[VersionRow], history: list[dict[s
 <div class="big mono" id="production-version">{escape(production.version)}</div>
 <div>quality <b>{_q(production.quality)}</b> · {_int(production.vocabulary)} tags · {_int(production.topics)} topics</div>
 <div class="muted">made by run {_run_link(ctx, production)}</div>
-<div style="margin-top:8px">{_rollback_control(ctx, production, rollback_target)}</div></div>""")
+<div style="margin-top:8px">{_rollback_control(ctx, rollback_target)}</div></div>""")
     else:
         parts.append('<div class="card" id="production"><div class="muted">In production</div>'
                      '<div class="big" id="production-version">none</div>'
@@ -120,6 +120,10 @@ def versions_page(ctx: PageContext, rows: list[VersionRow], history: list[dict[s
     parts.append(f"""<div class="card"><div class="muted">Versions</div><div class="big">{len(rows)}</div>
 <div>best quality <b>{_q(best.quality) if best else '-'}</b>{f' (<span class="mono">{escape(best.version)}</span>)' if best else ''}</div>
 <div class="muted">gate floor {_q(floor)}</div>{_last_change(history)}</div></div>""")
+    candidates = [r for r in rows if r.is_candidate]
+    if candidates:
+        parts.append(f"<h2>Candidates waiting for approval ({len(candidates)})</h2>")
+        parts.append(candidates_table(ctx, list(reversed(candidates))))
     parts.append("<h2>Held-out quality over time</h2>")
     parts.append(quality_plot(rows, floor=floor))
     parts.append("<h2>All versions</h2>")
@@ -158,7 +162,7 @@ def _versions_table(ctx: PageContext, rows: list[VersionRow], production: Versio
             actions.append(_promote_control(ctx, r))
         body.append(
             f'<tr class="{"production" if r.is_production else ""}" data-version="{escape(r.version)}">'
-            f'<td>{PRODUCTION_BADGE if r.is_production else ""}</td>'
+            f'<td>{PRODUCTION_BADGE if r.is_production else STATUS_BADGES.get(r.status, "")}</td>'
             f'<td class="mono">{escape(r.version)}</td><td>{_when(r.created_at)}</td>'
             f'<td class="num">{_q(r.quality)}{delta}</td><td class="num">{_int(r.vocabulary)}</td>'
             f'<td class="num">{_int(r.train_posts)} / {_int(r.heldout_posts)}</td>'
@@ -169,6 +173,47 @@ def _versions_table(ctx: PageContext, rows: list[VersionRow], production: Versio
 
 
 PRODUCTION_BADGE = '<span class="badge prod">production</span>'
+STATUS_BADGES = {"candidate": '<span class="badge cand">candidate</span>',
+                 "backfill": '<span class="badge role" title="registered by a backfill run, not promoted">backfill</span>'}
+
+
+def comparison_text(comparison: dict[str, Any] | None) -> str:
+    """'0.2710 vs production abc 0.2650 (+0.0060) on 1,704 posts', escaped; '-' when nothing was compared."""
+    if not comparison or comparison.get("production_quality") is None:
+        return '<span class="muted">no production model to compare with</span>'
+    mine, theirs = comparison["candidate_quality"], comparison["production_quality"]
+    d = mine - theirs
+    best = ""
+    if comparison.get("best_recent_quality") is not None:
+        best = f'; best of last {len(comparison.get("recent") or [])}: {_q(comparison["best_recent_quality"])}'
+    return (f'<b>{_q(mine)}</b> vs production <span class="mono">{escape(str(comparison["production_version"]))}</span> '
+            f'{_q(theirs)} (<span class="delta {"up" if d >= 0 else "down"}">{d:+.4f}</span>) on the same '
+            f'{_int(comparison.get("posts"))} held-out posts{best}')
+
+
+def drift_text(drift: dict[str, Any] | None) -> str:
+    if not drift:
+        return '<span class="muted">-</span>'
+    parts = []
+    if drift.get("neighbour_overlap_at_10") is not None:
+        parts.append(f'neighbour overlap@10 <b>{drift["neighbour_overlap_at_10"]:.3f}</b>')
+    parts.append(f'tags +{_int(drift.get("tags_new"))} / −{_int(drift.get("tags_vanished"))}')
+    if drift.get("ranking_churn") is not None:
+        parts.append(f'ranking churn <b>{drift["ranking_churn"]:.3f}</b>')
+    if drift.get("topics_changed_share") is not None:
+        parts.append("topics " + ", ".join(f'{_int(drift.get("topics_" + e))} {e}' for e in ("born", "died", "split", "merged")))
+    return " · ".join(parts)
+
+
+def candidates_table(ctx: PageContext, rows: list[VersionRow]) -> str:
+    """Versions a manual gate registered: their comparison and drift, and the promote button."""
+    body = "".join(
+        f'<tr data-version="{escape(r.version)}"><td class="mono">{escape(r.version)}</td><td>{_when(r.created_at)}</td>'
+        f'<td>{comparison_text(r.comparison)}</td><td>{drift_text(r.drift)}</td>'
+        f'<td class="mono">{_run_link(ctx, r)}</td><td>{_promote_control(ctx, r)}</td></tr>' for r in rows)
+    return ('<div class="scroll"><table id="candidates"><tr><th>version</th><th>created (UTC)</th>'
+            '<th>quality on the same posts</th><th>drift against production</th><th>made by run</th><th></th></tr>'
+            f'{body}</table></div>')
 
 
 def _promote_control(ctx: PageContext, row: VersionRow) -> str:
@@ -177,7 +222,7 @@ def _promote_control(ctx: PageContext, row: VersionRow) -> str:
     return f'<a class="button" href="{escape(ctx.base)}/versions/{quote(row.version)}/promote">promote</a>'
 
 
-def _rollback_control(ctx: PageContext, production: VersionRow, target: str | None) -> str:
+def _rollback_control(ctx: PageContext, target: str | None) -> str:
     if target is None:
         return '<span class="muted">no earlier promotion to roll back to</span>'
     if not ctx.can_edit:
@@ -278,7 +323,9 @@ def confirm_page(ctx: PageContext, *, action: str, target: VersionRow, current: 
                 f'{current.quality - target.quality:.4f}.</div>')
     body = f"""<div class="card" id="confirm"><h2 style="margin-top:0">{verb} <span class="mono">{escape(target.version)}</span>?</h2>
 <p>Production moves from {current_text} to <span class="mono">{escape(target.version)}</span>
-(quality {_q(target.quality)}, {_int(target.vocabulary)} tags, made by run {_run_link(ctx, target)}).
+(quality {_q(target.quality)}, {_int(target.vocabulary)} tags, made by run {_run_link(ctx, target)}).</p>
+<p id="confirm-comparison">Compared when it was made: {comparison_text(target.comparison)}<br>
+Drift then: {drift_text(target.drift)}</p><p>
 The search service picks the new version up within seconds. The move is recorded in the history as done by
 <b>{escape(ctx.user)}</b>.</p>{warn}
 {diff_summary(diff) if diff else ''}

@@ -191,3 +191,39 @@ def test_an_unreadable_config_is_named_not_a_bare_error(client, registry, monkey
     response = client.get("/topictensor/api/versions", headers=bearer(client, "viewer"))
     assert response.status_code == 500
     assert "missing.yaml does not exist" in response.json()["detail"]
+
+
+def test_a_candidate_of_a_manual_gate_is_shown_with_its_comparison_and_drift_then_promoted(client, registry):
+    """gate.promote: manual registers a version without moving production; the view lists it apart,
+    with the comparison and drift its run measured, and an editor promotes it from there."""
+    manifest = dict(registry.get_version("v3"), version="v4", created_at="2026-01-26T03:00:00+00:00",
+                    run_id="scheduled__2026-01-26T00:00:00+00:00",
+                    publish={"mode": "manual", "promoted": False, "why": "gate.promote is manual"},
+                    comparison={"candidate_quality": 0.2310, "production_version": "v3", "production_quality": 0.2250,
+                                "posts": 1704, "best_recent_quality": 0.2400, "best_recent_version": "v2",
+                                "recent": [{"version": "v3", "quality": 0.225}, {"version": "v2", "quality": 0.24}]},
+                    drift={"neighbour_overlap_at_10": 0.612, "tags_new": 41, "tags_vanished": 7, "ranking_churn": 0.18,
+                           "topics_born": 2, "topics_died": 1, "topics_split": 0, "topics_merged": 1,
+                           "topics_changed_share": 0.4})
+    registry.write_version(manifest)
+    viewer = bearer(client, "viewer")
+    html = client.get("/topictensor/", headers=viewer).text
+    assert "Candidates waiting for approval (1)" in html
+    table = html[html.index('<table id="candidates">'):]
+    table = table[: table.index("</table>")]
+    assert 'data-version="v4"' in table and 'data-version="v3"' not in table
+    assert "<b>0.2310</b> vs production" in table and "+0.0060" in table and "1,704 held-out posts" in table
+    assert "neighbour overlap@10 <b>0.612</b>" in table and "ranking churn <b>0.180</b>" in table
+    assert "2 born, 1 died, 0 split, 1 merged" in table
+    assert registry.production() == "v3"  # registered, not promoted
+    statuses = {v["version"]: v["status"] for v in client.get("/topictensor/api/versions", headers=viewer).json()["versions"]}
+    assert statuses == {"v1": "retired", "v2": "retired", "v3": "production", "v4": "candidate"}
+
+    editor = bearer(client, "editor")
+    confirm = client.get("/topictensor/versions/v4/promote", headers=editor)
+    assert confirm.status_code == 200 and "Compared when it was made: <b>0.2310</b>" in confirm.text
+    response = client.post("/topictensor/versions/v4/promote", data={"expected": "v3", "reason": "approved"},
+                           headers=editor)
+    assert response.status_code == 200, response.text
+    assert registry.production() == "v4"
+    assert "Candidates waiting for approval" not in client.get("/topictensor/", headers=viewer).text

@@ -218,15 +218,34 @@ def _window_lines(report: dict) -> list[str]:
             f"prepared now: {', '.join(fresh) if fresh else 'none'} ({len(days) - len(fresh)} reused)"]
 
 
+def _production_line(report: dict) -> str:
+    status = report.get("status")
+    if status == "rejected":
+        return (f"production: {report.get('previous_production') or 'none'}, unchanged: rejected by the "
+                f"{report.get('rejected_by')} ({report.get('reason')})")
+    if report["promoted"]:
+        return f"production: moved from {report['previous_production']} to {report['version']}"
+    if status in ("candidate", "backfill"):
+        return (f"production: {report.get('previous_production') or 'none'}, unchanged; {report['version']} "
+                f"registered as a {status}: {report.get('why')}")
+    return f"production: already {report['version']}, unchanged"
+
+
 def format_run_report(report: dict) -> str:
+    from topictensor.runs import comparison_lines
+
     rows = [stage_row(s) for s in report["stages"]]
     computed = [r for r in rows if r["status"] == "computed"]
     quality = report.get("quality")
+    head = (f"run {report.get('run_id')}: " + (f"model version {report['version']}" if report.get("version")
+                                               else "no version (rejected)")
+            + ", held-out quality " + (f"{quality:.4f}" if quality is not None else "-"))
+    if report.get("status") == "rejected":
+        return "\n".join([head, _production_line(report), *comparison_lines(report)])
     lines = [
-        f"run {report.get('run_id')}: model version {report['version']}, held-out quality "
-        + (f"{quality:.4f}" if quality is not None else "-"),
-        "production: " + (f"moved from {report['previous_production']} to {report['version']}" if report["promoted"]
-                          else f"already {report['version']}, unchanged"),
+        head,
+        _production_line(report),
+        *comparison_lines(report),
         *_window_lines(report),
         table(rows, ["stage", "status", "seconds", "posts", "bloggers", "tag uses", "distinct tags", "rejected"]),
         ("no work done: every stage's artifact was already present" if not computed

@@ -14,7 +14,12 @@ Shape (the window ends at the run's data interval end)::
     plan -> bloggers ---------------------------------------.
          -> ingest[partition] -> normalize[partition] -> window -> languages -> filter[lang]
     -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
-    -> publish -> cleanup (optional retention)
+    -> drift -> publish -> cleanup (optional retention)
+
+evaluate scores the candidate and production on the same held-out posts; gate decides on that
+and on the model's own drift; drift measures ranking and topic churn once bloggers and topics
+exist (the gate's second half); publish registers the version and, unless the gate is manual or
+the run is a backfill, moves the production pointer.
 """
 
 from __future__ import annotations
@@ -99,9 +104,13 @@ GRAPH: tuple[Stage, ...] = (
           doc="Train the tag embeddings (numba StarSpace), warm-started from the production model, on the "
               "`train` queue and pool (the dedicated many-core worker)."),
     Stage("evaluate", f"{_HERE}:_evaluate", inputs=("train", "split"),
-          doc="Held-out quality: share of each tag's n-1 nearest tags that are its post's tags."),
+          doc="Held-out quality (share of each tag's n-1 nearest tags that are its post's tags); the candidate, "
+              "production and the last promoted versions scored on the same held-out posts; neighbour overlap "
+              "and vocabulary churn against production."),
     Stage("gate", f"{_HERE}:_gate", inputs=("evaluate",), versioned=False, limits={"retries": 0},
-          doc="Fail the run unless quality passes the floor and is not worse than production."),
+          doc="Fail the run unless quality passes the floor, is not worse than production nor than the best of "
+              "the last promoted versions on the same posts (by more than the tolerance), and no drift "
+              "threshold is breached."),
     Stage("blogger_vectors", f"{_HERE}:_blogger_vectors", inputs=("train", "reweight", "window"), after=("gate",),
           doc="Each blogger's vector: the weighted sum of the tag vectors of all their posts."),
     Stage("index", f"{_HERE}:_index", inputs=("blogger_vectors",), limits={"hours": 6},
@@ -109,9 +118,15 @@ GRAPH: tuple[Stage, ...] = (
     Stage("clusters", f"{_HERE}:_clusters", inputs=("train", "gate", "filter"), limits={"hours": 6},
           doc="Fixed topics: UMAP to 5-D, HDBSCAN, cleaning and merging; topic ids carried over from the "
               "production version; topics made of the filter reviews' generic tags flagged."),
+    Stage("drift", f"{_HERE}:_drift", inputs=("evaluate", "blogger_vectors", "clusters"), versioned=False,
+          limits={"retries": 0},
+          doc="Ranking churn of the probe themes' top bloggers and topic changes against production; fails the "
+              "run when a configured drift threshold is breached (the gate's second half)."),
     Stage("publish", f"{_HERE}:_publish", versioned=False,
-          inputs=("plan", "gate"),  # and every versioned stage: see publish_inputs()
-          doc="Record the model version and move the production pointer (compare-and-swap)."),
+          inputs=("plan", "gate", "drift"),  # and every versioned stage: see publish_inputs()
+          doc="Record the model version and move the production pointer (compare-and-swap), unless the gate is "
+              "manual (the version waits for a person's promote) or the run is a backfill; emits the model "
+              "Asset event on a promotion."),
     Stage("cleanup", f"{_HERE}:_cleanup", after=("publish",), versioned=False,
           doc="Optional retention after publish (`gc_keep_versions` > 0): delete the artifacts that no kept "
               "version, production or partition of the window needs (as `topictensor gc --delete`)."),
@@ -232,7 +247,7 @@ def _evaluate(config, run, train, split):
 def _gate(config, run, evaluate):
     from topictensor.stages.gate import gate
 
-    return gate(evaluate, config)
+    return gate(evaluate, config, run_id=run.run_id)
 
 
 def _blogger_vectors(config, run, train, reweight, window):
@@ -253,7 +268,13 @@ def _clusters(config, run, train, gate, filter):
     return clusters_after_gate(train, gate, config, filtered=list(filter)).to_dict()
 
 
-def _publish(config, run, plan, gate, **stages):
+def _drift(config, run, evaluate, blogger_vectors, clusters):
+    from topictensor.stages.drift import measure_drift
+
+    return measure_drift(evaluate, blogger_vectors, clusters, config, run_id=run.run_id)
+
+
+def _publish(config, run, plan, gate, drift, **stages):
     from topictensor.stages.publish import publish
 
     refs = {name: (list(value) if isinstance(value, (list, tuple)) else value) for name, value in stages.items()}
@@ -262,7 +283,7 @@ def _publish(config, run, plan, gate, **stages):
     end = parse_as_of(run.as_of or config.ingest.as_of)  # the window's end day (exclusive), None = after the newest
     window = {"as_of": end.isoformat() if end else None, "window_days": config.ingest.window_days,
               "partitions": [p["dt"] for p in plan]}
-    return publish(refs, gate, config, run_id=run.run_id, window=window)
+    return publish(refs, gate, config, run_id=run.run_id, window=window, drift=drift)
 
 
 def _cleanup(config, run):
