@@ -48,7 +48,8 @@ def run_ours(train_path: str, args: argparse.Namespace, overrides: dict):
     import pyarrow.parquet as pq
 
     from topictensor.train.params import TrainConfig
-    from topictensor.train.trainer import compile_kernels, train
+    from topictensor.train.blocks import compile_kernels
+    from topictensor.train.trainer import train
     from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
 
     cfg = TrainConfig(**{"dim": args.dim, "epochs": args.epochs, "threads": args.threads, **overrides})
