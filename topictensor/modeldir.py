@@ -90,8 +90,7 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path, *, init: Warm
         posts = encode_arrow(table.column("tags"), vocab, weights)
         if init is not None and len(vocab):
             warm = warm_init(posts, vocab, init, np.random.default_rng([cfg.seed, 1]), cfg.init_sd)
-            lr = cfg.lr if warm.adagrad is not None else cfg.lr * cfg.warm_lr_scale
-            run_cfg = cfg.model_copy(update={"epochs": cfg.warm_epochs, "lr": lr})
+            run_cfg = cfg.warm_run(adagrad_continued=warm.adagrad is not None)
             log.info("warm start from %s: %s", init.source, warm.summary())
         result = train(posts, vocab, run_cfg, init_vectors=None if warm is None else warm.vectors,
                        init_adagrad=None if warm is None else warm.adagrad)

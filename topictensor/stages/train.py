@@ -17,26 +17,20 @@ from typing import Any
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
 from topictensor.store import Store
+from topictensor.train import TRAINER_MODULES
 
 STAGE = "train"
 log = logging.getLogger(__name__)
 
 # Modules whose source decides the trained vectors: editing any of them retrains.
-ENGINE_MODULES = (
-    "topictensor.train.kernels", "topictensor.train.trainer", "topictensor.train.sampler",
-    "topictensor.train.vocab", "topictensor.train.warm", "topictensor.embeddings", "topictensor.modeldir",
-)
+ENGINE_MODULES = (*TRAINER_MODULES, "topictensor.embeddings", "topictensor.modeldir")
 
 PRODUCTION = "production"  # init_from default: the registry's production model, when warm_start is on
 
 
-WARM_FIELDS = {"warm_start", "warm_epochs", "warm_lr_scale", "keep_vanished_tags"}
-
-
 def train_params(config: PipelineConfig, warm: bool = False) -> dict:
-    """The trainer's settings that decide the result; the thread count is how, not what, and the
-    warm-start settings only count when the run does start warm."""
-    return config.train.model_dump(mode="json", exclude={"threads"} | (set() if warm else WARM_FIELDS))
+    """The trainer's settings that decide the result (:meth:`TrainConfig.deciding_settings`)."""
+    return config.train.deciding_settings(warm=warm)
 
 
 def train_model(splits: ArtifactRef | dict, config: PipelineConfig, *,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The warm-start policy: how a weekly retraining continues the production model. These fields
+# decide a training only when it does start warm (``TrainConfig.deciding_settings``).
+WARM_START = {"policy": "warm start"}
+# How fast, not what: left out of every artifact key.
+NOT_DECIDING = frozenset({"threads"})
+
 
 class TrainConfig(BaseModel):
-    """Every knob of the trainer; recorded verbatim in model.json."""
+    """Every knob of the trainer; recorded verbatim in model.json. The fields marked ``WARM_START``
+    (warm_start, warm_epochs, warm_lr_scale, keep_vanished_tags) are the warm-start policy: see
+    :meth:`warm_start_fields`, :meth:`warm_run` and :meth:`deciding_settings`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -104,6 +112,7 @@ class TrainConfig(BaseModel):
     deterministic: bool = Field(False, description="Single thread, bit-identical reruns.")
     warm_start: bool = Field(
         True,
+        json_schema_extra=WARM_START,
         description="In the pipeline, start from the production model's vectors (when it has the same "
         "dim) instead of from random: the weekly refresh then needs warm_epochs instead of epochs, "
         "and tag vectors stay comparable from week to week. No production model (the first run) or "
@@ -111,6 +120,7 @@ class TrainConfig(BaseModel):
     )
     warm_epochs: int = Field(
         2,
+        json_schema_extra=WARM_START,
         ge=1,
         le=1000,
         description="Epochs of a warm-started training (epochs applies to a cold start). The warm start "
@@ -119,6 +129,7 @@ class TrainConfig(BaseModel):
     )
     warm_lr_scale: float = Field(
         0.3,
+        json_schema_extra=WARM_START,
         gt=0,
         le=1.0,
         description="Only when the previous model has no saved Adagrad state (adagrad off, or a model "
@@ -127,7 +138,26 @@ class TrainConfig(BaseModel):
     )
     keep_vanished_tags: bool = Field(
         False,
+        json_schema_extra=WARM_START,
         description="Warm start: keep the previous model's tags that are absent from the new corpus "
         "(their previous vectors, count 0). Off by default: a tag the filter or the blacklist now "
         "drops must not come back through the old model.",
     )
+
+    @classmethod
+    def warm_start_fields(cls) -> frozenset[str]:
+        """The fields of the warm-start policy (marked ``WARM_START``)."""
+        return frozenset(name for name, f in cls.model_fields.items() if f.json_schema_extra == WARM_START)
+
+    def deciding_settings(self, *, warm: bool) -> dict[str, Any]:
+        """The settings that decide what a training learns, as an artifact key's parameters: all but
+        ``NOT_DECIDING``, and the warm-start policy only when the run does start warm (a cold run
+        with another warm_epochs learns the same)."""
+        exclude = set(NOT_DECIDING) | (set() if warm else set(self.warm_start_fields()))
+        return self.model_dump(mode="json", exclude=exclude)
+
+    def warm_run(self, *, adagrad_continued: bool) -> "TrainConfig":
+        """The settings a warm-started training runs with: ``warm_epochs`` epochs, and the learning
+        rate scaled by ``warm_lr_scale`` when the previous optimiser state is not continued."""
+        lr = self.lr if adagrad_continued else self.lr * self.warm_lr_scale
+        return self.model_copy(update={"epochs": self.warm_epochs, "lr": lr})
