@@ -8,5 +8,5 @@
 TRAINER_MODULES = (
     "topictensor.train.kernels", "topictensor.train.blocks", "topictensor.train.trainer",
     "topictensor.train.sampler", "topictensor.train.vocab", "topictensor.train.ppmi",
-    "topictensor.train.warm", "topictensor.vectors",
+    "topictensor.train.warm", "topictensor.vectors", "topictensor.vocabulary",
 )
