@@ -489,3 +489,31 @@ class Artifact:
         import pyarrow.parquet as pq
 
         return pq.read_table(self.path(name), columns=list(columns) if columns else None)
+
+    def input_ref(self, name: str) -> ArtifactRef | None:
+        """The artifact this one's manifest names as input ``name`` (None when it names none)."""
+        value = self.manifest.get("inputs", {}).get(name)
+        return ArtifactRef(*value.split("/", 1)) if value else None
+
+    def past_own_output(self, built_on: tuple[str, ArtifactRef], previous: str) -> tuple["Artifact | None", "Artifact | None"]:
+        """A stage's baseline as the artifact its own earlier run built on, not that run's output.
+
+        A stage whose baseline is "the production artifact of the same stage" (the warm start, the
+        topic ids) finds its own output there after a rerun publishes: chaining onto it would give
+        every rerun a new key and a new version for nothing. So while this artifact's input
+        ``built_on[0]`` is ``built_on[1]`` (the run's own input), step back along its input
+        ``previous``. Returns (the first artifact not built on it, or None at the end of the chain
+        or on a loop; the last artifact stepped past, or None when none was)."""
+        name, ref = built_on
+        own = f"{ref.stage}/{ref.key}"
+        art: Artifact | None = self
+        passed: Artifact | None = None
+        seen: set[str] = set()
+        while art is not None and art.manifest.get("inputs", {}).get(name) == own:
+            if art.ref.key in seen:
+                return None, passed
+            seen.add(art.ref.key)
+            passed = art
+            before = art.input_ref(previous)
+            art = Artifact(self.store, before) if before else None
+        return art, passed

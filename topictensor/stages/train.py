@@ -105,18 +105,15 @@ def warm_baseline(store: Store, config: PipelineConfig, split: ArtifactRef,
 def _before_same_split(store: Store, art: Artifact | None, version: str | None,
                        split: ArtifactRef) -> tuple[Artifact | None, str | None]:
     """When the candidate was itself trained on this same split (a rerun after publishing), start
-    from what *it* started from: otherwise every rerun would train on top of its own output, get a
-    new key and publish a new version for nothing."""
-    seen: set[str] = set()
-    while art is not None and art.manifest.get("inputs", {}).get("split") == f"{split.stage}/{split.key}":
-        if art.ref.key in seen:
-            return None, None
-        seen.add(art.ref.key)
-        before = art.manifest["inputs"].get("init")
-        origin: dict[str, Any] = (art.manifest.get("extra") or {}).get("init") or {}
+    from what *it* started from (:meth:`Artifact.past_own_output`), whose model version the
+    stepped-past artifact recorded."""
+    if art is None:
+        return None, None
+    start, passed = art.past_own_output(("split", split), previous="init")
+    if passed is not None:
+        origin: dict[str, Any] = (passed.manifest.get("extra") or {}).get("init") or {}
         version = origin.get("version")
-        art = Artifact(store, ArtifactRef(*before.split("/", 1))) if before else None
-    return art, version
+    return (start, version) if start is not None else (None, None)
 
 
 def _model_dim(art: Artifact) -> int | None:
