@@ -5,7 +5,7 @@ Lock-free (Hogwild) SGD: threads take blocks of the shuffled post order from a s
 collisions on a row are rare and harmless to convergence. The kernels are plain ``nogil``
 functions called from Python threads, not numba ``parallel`` loops: a parallel loop splits the
 work statically, so one thread slowed by other load on the machine made the whole epoch wait
-(3x slower with one busy process on a 2-core machine); a queue of small blocks lets the faster
+(README: "Why the trainer and topics code is shaped so"); a queue of small blocks lets the faster
 thread take more of them, as gensim's job queue does. Everything here is array-in/array-out so it can be cached on disk
 (``cache=True``) and reused by a fresh process without recompiling.
 
@@ -207,7 +207,8 @@ def _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, left_pos, right_pos,
     """One training example against the negative candidates ``cands[:n_cands]``; returns its
     (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post (the kept occurrences
     ``kept[:m]`` other than ``right_pos``). Called once per example, so it takes plain arrays: a
-    named tuple unpacked here would cost reference counting on every call (1.4x slower)."""
+    named tuple unpacked here would cost reference counting on every call (README: "Why the trainer
+    and topics code is shaped so")."""
     dim = lhs.shape[1]
     pos = ids[right_pos]
     # Left vector.

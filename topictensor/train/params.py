@@ -35,10 +35,9 @@ class TrainConfig(BaseModel):
         0.1,
         gt=0,
         le=2.0,
-        description="Hinge loss margin on cosine similarity. 0.1 (StarSpace: 0.05): a pair keeps being "
-        "pulled until it beats the negatives by more, so pairs seen often end closer than pairs seen "
-        "once; measured per corpus shape in the README (benchmarks/bench_levers.py): quality up on "
-        "bench/short/zipf, topic precision@10 up on all five shapes, at the same cost.",
+        description="Hinge loss margin on cosine similarity (StarSpace: 0.05): a pair keeps being pulled "
+        "until it beats the negatives by more, so pairs seen often end closer than pairs seen once. The "
+        "default is measured per corpus shape in the README (benchmarks/bench_levers.py).",
     )
     temperature: float = Field(
         0.1, gt=0, le=10.0, description="softmax loss: logits are cosine / temperature."
@@ -55,9 +54,9 @@ class TrainConfig(BaseModel):
         0.0,
         ge=0,
         le=1.0,
-        description="Negatives ~ count**neg_power (weighted counts). 0 = uniform over the vocabulary: "
-        "the candidates of a neighbour search are uniform too, and on every corpus measured 0 beat "
-        "StarSpace's 1.0 (sampling from the data) by a wide margin (table in benchmarks/bench_trainer_quick.py).",
+        description="Negatives ~ count**neg_power (weighted counts). 0 = uniform over the vocabulary, as "
+        "the candidates of a neighbour search are; 1 = StarSpace's sampling from the data. The default "
+        "is measured in the README (benchmarks/bench_trainer_quick.py).",
     )
     neg_mix: float = Field(
         1.0,

@@ -29,9 +29,9 @@ __all__ = ["TrainResult", "train"]
 # Tag occurrences between two progress reports within an epoch (a big corpus logs every chunk).
 CHUNK_OCCURRENCES = 4_000_000
 # Blocks per thread and chunk: the unit threads take from the queue. Enough of them that the
-# threads finish an epoch together (the last block is the idle tail: 8 blocks gave 1.5-1.7x on two
-# threads, 32 give 1.8-2.1x on the bench corpus); few enough that the Python call per block
-# (~20 us) stays negligible.
+# threads finish an epoch together (the last block is the idle tail), few enough that the Python
+# call per block stays negligible; measured in the README ("Why the trainer and topics code is
+# shaped so").
 BLOCKS_PER_THREAD = 32
 
 
