@@ -4,7 +4,8 @@ into their keys.
 
 Every ``import`` the interpreter can run counts, at module level or inside a function (a deferred
 import still runs, and a cycle through it is still a cycle of responsibilities); imports under
-``if TYPE_CHECKING:`` do not."""
+``if TYPE_CHECKING:`` do not, nor does an import of a module's own parent package (Python imports
+it before the module anyway)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,9 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> s
     visit(tree)
     found.discard(None)
     found.discard(module)
-    return found
+    # A module's own parent packages are imported before it runs, whatever it imports (``from
+    # topictensor import __version__``): an edge to them is no cycle of responsibilities.
+    return {m for m in found if not module.startswith(m + ".")}
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -104,7 +104,7 @@ class BucketSpill:
     def __init__(self, buckets: int, dtype: np.dtype | type, directory: Path | None = None, name: str = "spill"):
         self.buckets = buckets
         self.dtype = np.dtype(dtype)
-        from topictensor.artifacts import scratch_dir
+        from topictensor.scratch import scratch_dir
 
         self.root = scratch_dir(name, directory)
         self.sizes = np.zeros(buckets, dtype=np.int64)
