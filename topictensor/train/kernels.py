@@ -12,10 +12,10 @@ thread take more of them, as gensim's job queue does. Everything here is array-i
 The interface is ``train_block(model, corpus, hp, scratch, start, stop, seed, lr_start, lr_end)``
 and ``shuffle_slice``: four named tuples (:class:`Model`, :class:`Corpus`, :class:`Settings`,
 :class:`Scratch`, built by ``blocks.KernelInputs``) and the block's own range, seed and learning
-rates. ``train_block`` unpacks them once per block; below it the per-post helpers (one per
-pairing mode) and the per-example ``_example`` take plain arrays.
+rates. ``train_block`` unpacks them once per block; below it the per-example ``_example`` takes
+plain arrays.
 
-Why one module of ~480 lines: numba's on-disk cache checks only the source file of the function
+Why one module of ~450 lines: numba's on-disk cache checks only the source file of the function
 it compiled, so a kernel calling a helper kept in another file would go on loading a stale
 compiled copy of that helper after the helper's file changed. Everything the kernels call lives
 here, and nothing else does.
@@ -339,89 +339,6 @@ def _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negative
     return n
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
-def _skipgram_post(lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-                   loss_kind, negatives, margin, temperature, adagrad, max_context, both_directions,
-                   lvec, grad_l, cands, neg_ids, neg_cos, neg_norm):
-    """skipgram: each kept tag against the other kept tags of the post (at most max_context of
-    them, drawn at random); without both_directions each unordered pair once, in a random
-    direction. Returns (loss sum, examples)."""
-    loss_sum = 0.0
-    n_ex = 0
-    capped = max_context > 0 and m - 1 > max_context
-    n_right = max_context if capped else m
-    for a in range(m):
-        for c in range(n_right):
-            if capped:
-                b = _rand_below(state, m - 1)
-                if b >= a:
-                    b += 1
-            else:
-                b = c
-            if not both_directions and not capped and b <= a:
-                continue  # each unordered pair once ...
-            i = kept[a]
-            j = kept[b]
-            if not both_directions and (_next(state) & np.uint64(1)) == np.uint64(1):
-                i, j = j, i  # ... in a random direction
-            if i == j or ids[i] == ids[j]:
-                continue
-            w = weights[i] * weights[j]
-            if w <= 0.0:
-                continue
-            n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-            loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
-                                 loss_kind, margin, temperature, lr, adagrad,
-                                 lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
-            n_ex += 1
-    return loss_sum, n_ex
-
-
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
-def _cbow_post(lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-               loss_kind, negatives, margin, temperature, adagrad, lvec, grad_l, cands, neg_ids, neg_cos, neg_norm):
-    """cbow: the rest of the post against each kept tag. Returns (loss sum, examples)."""
-    loss_sum = 0.0
-    n_ex = 0
-    for b in range(m):
-        j = kept[b]
-        w = weights[j]
-        if w <= 0.0:
-            continue
-        n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-        loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, -1, j, w,
-                             loss_kind, margin, temperature, lr, adagrad,
-                             lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
-        n_ex += 1
-    return loss_sum, n_ex
-
-
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
-def _random_pairs_post(lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-                       loss_kind, negatives, margin, temperature, adagrad, lvec, grad_l, cands, neg_ids, neg_cos, neg_norm):
-    """pair: m random ordered pairs of distinct kept tags. Returns (loss sum, examples)."""
-    loss_sum = 0.0
-    n_ex = 0
-    for _ in range(m):
-        a = _rand_below(state, m)
-        b = _rand_below(state, m - 1)
-        if b >= a:
-            b += 1
-        i = kept[a]
-        j = kept[b]
-        if ids[i] == ids[j]:
-            continue
-        w = weights[i] * weights[j]
-        if w <= 0.0:
-            continue
-        n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-        loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
-                             loss_kind, margin, temperature, lr, adagrad,
-                             lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
-        n_ex += 1
-    return loss_sum, n_ex
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def shuffle_slice(perm, lo, hi, seed):
     """Fisher-Yates shuffle of ``perm[lo:hi]`` in place with its own RNG (one call per thread)."""
@@ -442,14 +359,13 @@ def train_block(model, corpus, hp, scratch, start, stop, seed, lr_start, lr_end)
     belongs to the calling thread.
 
     Each tag occurrence is kept with probability keep_prob[tag] (frequent-tag subsampling,
-    redrawn every epoch); the post's kept occurrences are then paired by ``hp.mode`` (one helper
-    per mode). The learning rate moves linearly from lr_start to lr_end across the block. Writes
-    the loss sum, the number of examples and the number of tag occurrences seen to
-    ``scratch.out[0:3]``.
+    redrawn every epoch); the post's kept occurrences are then paired by ``hp.mode``. The
+    learning rate moves linearly from lr_start to lr_end across the block. Writes the loss sum,
+    the number of examples and the number of tag occurrences seen to ``scratch.out[0:3]``.
     """
     state = np.empty(1, dtype=np.uint64)
     state[0] = seed | np.uint64(1)
-    # Unpacked once per block: the per-post and per-example helpers take plain arguments.
+    # Unpacked once per block: the per-example function takes plain arguments.
     lhs, rhs, acc_l, acc_r = model
     offsets, ids, weights, perm, keep_prob, alias_prob, alias_idx = corpus
     mode, loss_kind, negatives, margin, temperature, adagrad, max_context, both_directions = hp
@@ -482,21 +398,68 @@ def train_block(model, corpus, hp, scratch, start, stop, seed, lr_start, lr_end)
                 m += 1
         if m < 2:
             continue
+        # The pairing modes are branches of this loop, not helpers: as helpers (even inlined by
+        # numba) pair mode trained ~9% slower (README, "Why the trainer ... is shaped so").
         if mode == MODE_SKIPGRAM:
-            post_loss, post_ex = _skipgram_post(
-                lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-                loss_kind, negatives, margin, temperature, adagrad, max_context, both_directions,
-                lvec, grad_l, cands, neg_ids, neg_cos, neg_norm)
+            # Each kept tag against the other kept tags (at most max_context of them, drawn at
+            # random); without both_directions each unordered pair once, in a random direction.
+            capped = max_context > 0 and m - 1 > max_context
+            n_right = max_context if capped else m
+            for a in range(m):
+                for c in range(n_right):
+                    if capped:
+                        b = _rand_below(state, m - 1)
+                        if b >= a:
+                            b += 1
+                    else:
+                        b = c
+                    if not both_directions and not capped and b <= a:
+                        continue  # each unordered pair once ...
+                    i = kept[a]
+                    j = kept[b]
+                    if not both_directions and (_next(state) & np.uint64(1)) == np.uint64(1):
+                        i, j = j, i  # ... in a random direction
+                    if i == j or ids[i] == ids[j]:
+                        continue
+                    w = weights[i] * weights[j]
+                    if w <= 0.0:
+                        continue
+                    n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
+                    loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
+                                         loss_kind, margin, temperature, lr, adagrad,
+                                         lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
+                    n_ex += 1
         elif mode == MODE_CBOW:
-            post_loss, post_ex = _cbow_post(
-                lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-                loss_kind, negatives, margin, temperature, adagrad, lvec, grad_l, cands, neg_ids, neg_cos, neg_norm)
+            # The rest of the post against each kept tag.
+            for b in range(m):
+                j = kept[b]
+                w = weights[j]
+                if w <= 0.0:
+                    continue
+                n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
+                loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, -1, j, w,
+                                     loss_kind, margin, temperature, lr, adagrad,
+                                     lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
+                n_ex += 1
         else:
-            post_loss, post_ex = _random_pairs_post(
-                lhs, rhs, acc_l, acc_r, ids, weights, alias_prob, alias_idx, kept, marks, stamp, m, state, lr,
-                loss_kind, negatives, margin, temperature, adagrad, lvec, grad_l, cands, neg_ids, neg_cos, neg_norm)
-        loss_sum += post_loss
-        n_ex += post_ex
+            # pair: m random ordered pairs of distinct kept tags.
+            for _ in range(m):
+                a = _rand_below(state, m)
+                b = _rand_below(state, m - 1)
+                if b >= a:
+                    b += 1
+                i = kept[a]
+                j = kept[b]
+                if ids[i] == ids[j]:
+                    continue
+                w = weights[i] * weights[j]
+                if w <= 0.0:
+                    continue
+                n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
+                loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
+                                     loss_kind, margin, temperature, lr, adagrad,
+                                     lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
+                n_ex += 1
     scratch.stamp[0] = stamp
     scratch.out[0] = loss_sum
     scratch.out[1] = n_ex
