@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from topictensor import numba_cache
-from topictensor.train.blocks import KernelInputs, ThreadBuffers, compile_kernels, kernels_cached, row_state, run_dynamic
+from topictensor.train.blocks import KernelInputs, compile_kernels, kernels_cached, row_state, run_dynamic
 from topictensor.train.memory import check_memory, estimate_memory
 from topictensor.train.params import TrainConfig
 from topictensor.train.sampler import build_alias_table, sampling_weights
