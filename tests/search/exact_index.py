@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from topictensor.vectors import unit_rows
+
 
 class ExactIndex:
     """Brute force over unit rows: ``search(query, k) -> (rows, cosines)``, best first, ties by row."""
@@ -12,9 +14,7 @@ class ExactIndex:
     method = "exact"
 
     def __init__(self, vectors: np.ndarray):
-        x = np.ascontiguousarray(vectors, dtype=np.float32)
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        self.vectors = x / np.where(norms > 0, norms, 1.0)
+        self.vectors = unit_rows(vectors)
 
     def __len__(self) -> int:
         return len(self.vectors)

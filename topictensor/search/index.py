@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from topictensor.vectors import unit_rows
+
 logging.getLogger("nmslib").setLevel(logging.WARNING)  # before nmslib is imported anywhere
 
 if TYPE_CHECKING:
@@ -102,7 +104,7 @@ class HnswIndex:
     def build(cls, vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 200,
               threads: int = 0) -> "HnswIndex":
         nmslib = import_nmslib()
-        data = _unit_rows(vectors)
+        data = unit_rows(vectors)
         native = nmslib.init(method=METHOD, space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
         if len(data):
             native.addDataPointBatch(data)
@@ -173,7 +175,7 @@ def load(path_of: Callable[[str], Path], params: dict[str, Any] | None = None,
     params = read_params(path_of) if params is None else params
     index_path, data_path = Path(path_of(INDEX_FILE)), Path(path_of(DATA_FILE))
     if Path(str(index_path) + ".dat") != data_path:
-        from topictensor.artifacts import scratch_dir
+        from topictensor.scratch import scratch_dir
 
         folder = scratch_dir("index-links")  # lives as long as the model: tagged, so no cleanup takes it
         (folder / index_path.name).symlink_to(index_path)
@@ -188,9 +190,3 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return q / n if n > 0 else q
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"vectors must be 2-D, got shape {x.shape}")
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.where(n > 0, n, 1.0), dtype=np.float32)
