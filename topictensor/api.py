@@ -127,8 +127,9 @@ def rank_bloggers(model: Embeddings, posts: Any, theme: str, *, bloggers: Any = 
     import pyarrow as pa
 
     from topictensor.search import SearchModel
-    from topictensor.search.bloggers import BloggerTable, Popularity, compute_blogger_vectors
+    from topictensor.search.bloggers import BloggerTable, Popularity
     from topictensor.search.params import SearchConfig
+    from topictensor.search.vectors import compute_blogger_vectors
 
     table = _posts_table(posts, ("blogger_id", "tags"), normalize=normalize)
     if "likes" not in table.column_names:
