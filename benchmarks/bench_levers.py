@@ -35,7 +35,7 @@ LEVERS: dict[str, dict] = {
     "dim-128": {"dim": 128},
     "epochs-10": {"epochs": 10},
     "negatives-25": {"negatives": 25},
-    "margin-0.1": {"margin": 0.1},
+    "margin-0.05": {"margin": 0.05},  # the previous default (StarSpace's)
     "margin-0.2": {"margin": 0.2},
     "margin-0.1-negatives-15": {"margin": 0.1, "negatives": 15},
     "softmax-t0.07": {"loss": "softmax", "temperature": 0.07},
