@@ -182,6 +182,9 @@ def test_memory_estimate_formula():
     assert est.bytes_total == sum(b.values())
     sep = estimate_memory(1000, 5000, cfg.model_copy(update={"separate_rhs": True}), n_posts=2000)
     assert sep.breakdown["embedding matrix"] == 2 * b["embedding matrix"]
+    assert b["length-weighted weights (length_power)"] == 0
+    weighted = estimate_memory(1000, 5000, cfg.model_copy(update={"length_power": 1.0}), n_posts=2000)
+    assert weighted.bytes_total - est.bytes_total == 5000 * 4  # one more float32 per occurrence
 
 
 def test_absurd_size_raises_resource_error_naming_the_dominant_term():
