@@ -48,17 +48,16 @@ def run_ours(train_path: str, args: argparse.Namespace, overrides: dict):
     import pyarrow.parquet as pq
 
     from topictensor.train.params import TrainConfig
-    from topictensor.train.trainer import compile_kernels, train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.blocks import compile_kernels
+    from topictensor.train.trainer import train
+    from topictensor.train.vocab import encode_table
 
     cfg = TrainConfig(**{"dim": args.dim, "epochs": args.epochs, "threads": args.threads, **overrides})
     table = pq.read_table(train_path, columns=[c for c in ("tags", "weights") if c in pq.read_schema(train_path).names])
     args.startup = compile_kernels()
     args.cpu_started = time.process_time()
     started = time.perf_counter()
-    weights = table.column("weights") if "weights" in table.column_names else None
-    vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
-    posts = encode_arrow(table.column("tags"), vocab, weights)
+    vocab, posts = encode_table(table, cfg.min_count)
     result = train(posts, vocab, cfg)
     seconds = time.perf_counter() - started
     args.loop_seconds = sum(epoch["seconds"] for epoch in result.history)  # the part threads share

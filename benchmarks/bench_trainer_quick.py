@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from topictensor.quality import quality
 from topictensor.train.params import TrainConfig
 from topictensor.train.trainer import train
-from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+from topictensor.train.vocab import encode_table
 
 BENCH = "/work/shared/bench"
 
@@ -76,9 +76,7 @@ def main() -> None:
         overrides[k] = _value(v)
     cfg = TrainConfig(**overrides)
     t0 = time.perf_counter()
-    col = pq.read_table(f"{args.bench}/train.parquet", columns=["tags"]).column("tags")
-    vocab = build_vocabulary_arrow(col, min_count=cfg.min_count)
-    posts = encode_arrow(col, vocab)
+    vocab, posts = encode_table(pq.read_table(f"{args.bench}/train.parquet", columns=["tags"]), cfg.min_count)
     t_enc = time.perf_counter() - t0
     res = train(posts, vocab, cfg)
     held = pq.read_table(f"{args.bench}/heldout.parquet", columns=["tags"]).column("tags").to_pylist()

@@ -35,13 +35,11 @@ from bench_trainer import fmt_table  # noqa: E402
 def train_on(table: pa.Table, cfg, previous=None):
     """(vocabulary, vectors, seconds, warm summary) for one training, timed from the table."""
     from topictensor.train.trainer import train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.vocab import encode_table
     from topictensor.train.warm import warm_init
 
     started = time.perf_counter()
-    weights = table.column("weights") if "weights" in table.column_names else None
-    vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
-    posts = encode_arrow(table.column("tags"), vocab, weights)
+    vocab, posts = encode_table(table, cfg.min_count)
     init, adagrad, summary = None, None, None
     if previous is not None:
         warm = warm_init(posts, vocab, previous, np.random.default_rng([cfg.seed, 1]), cfg.init_sd)
@@ -79,7 +77,7 @@ def main() -> None:
 
     from topictensor.quality import quality
     from topictensor.train.params import TrainConfig
-    from topictensor.train.trainer import compile_kernels
+    from topictensor.train.blocks import compile_kernels
     from topictensor.train.warm import WarmStart
 
     columns = [c for c in ("tags", "weights") if c in pq.read_schema(args.train).names]

@@ -341,3 +341,27 @@ def test_code_version_follows_the_module_source(tmp_path: Path, monkeypatch):
     assert edited != original
     assert restored == original
     assert len(original) == 12
+
+
+def test_past_own_output_steps_back_while_the_artifact_was_built_on_the_runs_own_input(tmp_path):
+    """The train and clusters stages' baseline: never their own earlier output on the same input."""
+    from topictensor.artifacts import Artifact, ArtifactRef
+    from topictensor.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    m1, m2 = ArtifactRef("model", "m1"), ArtifactRef("model", "m2")
+
+    def build(model, previous, n):
+        return run_stage(store, "topics", code="c", params={"n": n}, inputs={"model": model, "previous": previous},
+                         compute=lambda ws: StageResult())
+
+    first = build(m1, None, 1)             # the first week's topics
+    rerun = build(m1, first, 2)            # a rerun on the same model after publishing chained onto it
+    week2 = build(m2, rerun, 3)            # the next week's model
+    art = Artifact(store, rerun)
+    start, passed = art.past_own_output(("model", m1), previous="previous")
+    assert start is None and passed.ref.key == first.key  # stepped past both: nothing before the first
+    start, passed = Artifact(store, week2).past_own_output(("model", m1), previous="previous")
+    assert start.ref.key == week2.key and passed is None   # built on another model: itself
+    start, passed = Artifact(store, week2).past_own_output(("model", m2), previous="previous")
+    assert start.ref.key == rerun.key and passed.ref.key == week2.key

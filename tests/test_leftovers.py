@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from topictensor.artifacts import StageResult, clean_scratch, run_stage, scratch_dir
+from topictensor.artifacts import StageResult, run_stage
+from topictensor.scratch import clean_scratch, scratch_dir
 from topictensor.owner import owner_tag
 from topictensor.store import LocalStore
 
@@ -82,7 +83,7 @@ def test_the_next_attempt_removes_the_scratch_and_temp_files_of_a_killed_one(tmp
     # A live process's scratch of the same stage must survive the cleanup.
     live = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
-        from topictensor.artifacts import scratch_dir
+        from topictensor.scratch import scratch_dir
         print(scratch_dir("leftover"), flush=True)
         time.sleep(120)
     """)], stdout=subprocess.PIPE, text=True)

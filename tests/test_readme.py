@@ -71,3 +71,20 @@ def test_every_endpoint_is_listed_and_the_docs_location_agrees_with_serve_help()
     help_text = " ".join(CliRunner().invoke(app, ["serve", "--help"]).stdout.split())
     for where in ("/docs", "/openapi.json"):
         assert where in help_text and f"`{where}`" in README
+
+
+def test_use_it_from_python_runs_and_finds_the_planted_answer(tmp_path, monkeypatch, capsys):
+    """The README's Python example, executed as written; its comments' claims are checked."""
+    block = README.split("<!-- python-api:start -->\n```python\n", 1)[1].split("```\n<!-- python-api:end -->", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block, "README.md (Use it from Python)", "exec"), scope)
+    cars, food = set(scope["themes"]["cars"]), set(scope["themes"]["food"])
+    assert {t for t, _ in scope["model"].neighbours("bmw", k=3)} <= cars
+    assert {h.blogger_id for h in scope["hits"]} <= {f"b{b}" for b in range(0, 20, 2)} and len(scope["hits"]) == 5
+    members = scope["topics"].members
+    labelled = members[members.topic_id >= 0].groupby("topic_id").tag.apply(set).tolist()
+    assert len(labelled) == 2 and all(g <= cars or g <= food for g in labelled)  # one theme each
+    assert (tmp_path / "my-model" / "embeddings.parquet").is_file()
+    printed = capsys.readouterr().out  # the example prints what its comments say
+    assert "('garage'," in printed and "topic_id" in printed

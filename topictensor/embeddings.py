@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from topictensor.vectors import unit_rows
+
 FILENAME = "embeddings.parquet"
 
 
@@ -59,8 +61,7 @@ class Embeddings:
 
     @cached_property
     def _unit(self) -> np.ndarray:
-        n = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-        return (self.vectors / np.where(n > 0, n, 1.0)).astype(np.float32)
+        return unit_rows(self.vectors)
 
     def normalized(self) -> np.ndarray:
         """Unit-length rows (zero rows stay zero); computed once."""

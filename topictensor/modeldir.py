@@ -65,7 +65,7 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path, *, init: Warm
 
     from topictensor.embeddings import Embeddings
     from topictensor.train.trainer import train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.vocab import encode_table
     from topictensor.train.warm import warm_init
 
     if "tags" not in table.column_names:
@@ -82,16 +82,13 @@ def train_to_dir(table: pa.Table, cfg: TrainConfig, out_dir: Path, *, init: Warm
             f"cannot warm-start: the previous model {init.source} has dim {init.dim}, the config asks for "
             f"dim {cfg.dim}; set dim to {init.dim} or train cold"
         )
-    weights = table.column("weights") if "weights" in table.column_names else None
     warm = None
     run_cfg = cfg
     try:
-        vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
-        posts = encode_arrow(table.column("tags"), vocab, weights)
+        vocab, posts = encode_table(table, cfg.min_count)
         if init is not None and len(vocab):
             warm = warm_init(posts, vocab, init, np.random.default_rng([cfg.seed, 1]), cfg.init_sd)
-            lr = cfg.lr if warm.adagrad is not None else cfg.lr * cfg.warm_lr_scale
-            run_cfg = cfg.model_copy(update={"epochs": cfg.warm_epochs, "lr": lr})
+            run_cfg = cfg.warm_run(adagrad_continued=warm.adagrad is not None)
             log.info("warm start from %s: %s", init.source, warm.summary())
         result = train(posts, vocab, run_cfg, init_vectors=None if warm is None else warm.vectors,
                        init_adagrad=None if warm is None else warm.adagrad)

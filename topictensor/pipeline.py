@@ -14,8 +14,6 @@ from topictensor.stages.graph import GRAPH, RunContext, Stage, call, inputs_of
 
 log = logging.getLogger(__name__)
 
-STAGES = tuple(s.name for s in GRAPH)
-
 
 def run_pipeline(config: PipelineConfig, *, run_id: str | None = None, tune_budget_seconds: float = 0,
                  as_of: str | None = None, jobs: int = 1, gc_keep_versions: int = 0) -> dict[str, Any]:

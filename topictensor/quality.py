@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from topictensor.vectors import unit_rows
+
 if TYPE_CHECKING:
     from scipy import sparse
 
@@ -44,9 +46,7 @@ EmbeddingsLike = Union["Embeddings", tuple[np.ndarray, Mapping[str, int]]]
 def _unpack(emb: EmbeddingsLike) -> tuple[np.ndarray, Mapping[str, int]]:
     if isinstance(emb, tuple):
         vectors, index = emb
-        vectors = np.asarray(vectors, dtype=np.float32)
-        n = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(n > 0, n, 1.0), index
+        return unit_rows(vectors), index
     return emb.normalized(), emb.index
 
 

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from topictensor.topics.build import build_topics
-from topictensor.topics.label import FREQUENT_GENERIC, LOW_COHERENCE, STOPLIST, coherence, unit_rows
+from topictensor.topics.label import FREQUENT_GENERIC, LOW_COHERENCE, STOPLIST, coherence
+from topictensor.vectors import unit_rows
 from topictensor.topics.params import TopicsConfig
 from topictensor.topics.reduce import IdentityReducer
 

@@ -11,8 +11,9 @@ from topictensor.errors import ResourceError
 from topictensor.quality import quality
 from topictensor.train.memory import check_memory, estimate_memory
 from topictensor.train.params import TrainConfig
-from topictensor.train.trainer import align_init, train
+from topictensor.train.trainer import train
 from topictensor.train.vocab import EncodedPosts, build_vocabulary, encode_posts
+from topictensor.train.warm import WarmStart, warm_init
 
 SMALL = dict(dim=16, epochs=6, deterministic=True)
 
@@ -118,12 +119,14 @@ def test_warm_start_keeps_old_neighbours_and_places_new_tags(make_posts, groups,
 
     posts_b = posts_a + make_posts(100, seed=3, groups=[new_group])
     vocab_b = build_vocabulary(posts_b)
-    init, new_mask = align_init(vocab_a.tags, res_a.vectors, vocab_b.tags, np.random.default_rng(0))
+    encoded_b = encode_posts(posts_b, vocab_b)
+    start = warm_init(encoded_b, vocab_b, WarmStart(vocab_a.tags.tolist(), res_a.vectors), np.random.default_rng(0))
+    init, new_mask = start.vectors, start.new_mask
     assert new_mask.sum() == 6 and all(str(t).startswith("new") for t in vocab_b.tags[new_mask])
     kept = vocab_b.index["g1t2"]
     assert np.array_equal(init[kept], res_a.vectors[vocab_a.index["g1t2"]])
 
-    res_b = train(encode_posts(posts_b, vocab_b), vocab_b, TrainConfig(**SMALL), init_vectors=init)
+    res_b = train(encoded_b, vocab_b, TrainConfig(**SMALL), init_vectors=init)
     labels = {**group_of, **{t: 9 for t in new_group}}
     assert _group_purity(res_b.vectors, vocab_b, labels) == 1.0
     # Old tags keep the same 5 neighbours as before the warm start.
@@ -137,9 +140,9 @@ def test_warm_start_keeps_old_neighbours_and_places_new_tags(make_posts, groups,
         assert near(res_b.vectors, vocab_b, tag) == near(res_a.vectors, vocab_a, tag)
 
 
-def test_align_init_rejects_mismatched_previous_model():
-    with pytest.raises(ValueError, match="prev_tags"):
-        align_init(["a", "b"], np.zeros((3, 4)), ["a"], np.random.default_rng(0))
+def test_warm_start_rejects_mismatched_previous_model():
+    with pytest.raises(ValueError, match="2 tags but vectors of shape"):
+        WarmStart(["a", "b"], np.zeros((3, 4)))
 
 
 def test_empty_corpus_is_a_clear_error():

@@ -80,3 +80,23 @@ def test_arrow_weight_length_mismatch_names_the_post():
     wcol = pa.array([[1.0, 1.0], [1.0, 1.0]], pa.list_(pa.float32()))
     with pytest.raises(ValueError, match="post 1: 3 tags but 2 weights"):
         encode_arrow(col, vocab, wcol)
+
+
+def test_one_vocabulary_class_grows_for_the_stages_and_stays_fixed_for_training():
+    from topictensor.stages import streaming
+    from topictensor.vocabulary import Vocabulary
+
+    assert streaming.Vocabulary is Vocabulary
+    trained = build_vocabulary(POSTS)
+    assert isinstance(trained, Vocabulary)
+    with pytest.raises(ValueError, match="fixed"):
+        trained.codes(pa.array(["a", "new"]))
+    growing = Vocabulary(["x"])
+    assert growing.codes(pa.array(["y", "x"])).tolist() == [1, 0]
+    assert growing.tags.tolist() == ["x", "y"] and growing.index == {"x": 0, "y": 1} and "y" in growing
+    with pytest.raises(AttributeError, match="no counts"):
+        growing.counts
+    with pytest.raises(ValueError, match="distinct"):
+        Vocabulary(["a", "a"])
+    with pytest.raises(ValueError, match="2 values but 1 counts"):
+        Vocabulary(["a", "b"], np.array([3]))

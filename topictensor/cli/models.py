@@ -162,12 +162,10 @@ def _report_on_test_split(table, heldout: Path, result, pq) -> None:
     """Train the chosen and the starting configuration on all posts and score them on the test split."""
     from topictensor.quality import quality
     from topictensor.train.trainer import train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.vocab import encode_table
 
     test = _read_posts(heldout, pq).column("tags").to_pylist()
-    vocab = build_vocabulary_arrow(table.column("tags"), result.best.min_count)
-    weights = table.column("weights") if "weights" in table.column_names else None
-    posts = encode_arrow(table.column("tags"), vocab, weights)
+    vocab, posts = encode_table(table, result.best.min_count)
     for name, cfg in (("chosen", result.best), ("starting", result.baseline)):
         trained = train(posts, vocab, cfg)
         q = quality((trained.vectors, vocab.index), test).quality

@@ -152,8 +152,8 @@ def gc(
 ) -> None:
     """Delete artifacts that no kept version, production, or partition of the current window needs;
     with --delete also the scratch folders and temp files that killed processes left behind
-    (``topictensor.artifacts.clean_scratch``, which the stage runner also calls before every stage)."""
-    from topictensor.artifacts import clean_scratch
+    (``topictensor.scratch.clean_scratch``, which the stage runner also calls before every stage)."""
+    from topictensor.scratch import clean_scratch
     from topictensor.gc import collect
 
     cfg = load(config)

@@ -365,7 +365,7 @@ def _adjacent(index_path: Path, data_path: Path) -> Path:
     """nmslib loads ``<path>.dat`` next to ``<path>``; an S3 cache may keep them apart: link them."""
     if Path(str(index_path) + ".dat") == data_path:
         return index_path
-    from topictensor.artifacts import scratch_dir
+    from topictensor.scratch import scratch_dir
 
     folder = scratch_dir("index-links")  # lives as long as the model: tagged, so no cleanup takes it
     (folder / index_path.name).symlink_to(index_path)

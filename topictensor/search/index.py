@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from topictensor.vectors import unit_rows
+
 logging.getLogger("nmslib").setLevel(logging.WARNING)  # before nmslib is imported anywhere
 
 INDEX_FILE = "index.nmslib"
@@ -76,7 +78,7 @@ class ExactIndex:
     method = "exact"
 
     def __init__(self, vectors: np.ndarray):
-        self.vectors = _unit_rows(vectors)
+        self.vectors = unit_rows(vectors)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -111,7 +113,7 @@ class HnswIndex:
     def build(cls, vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 200,
               threads: int = 0) -> "HnswIndex":
         nmslib = import_nmslib()
-        data = _unit_rows(vectors)
+        data = unit_rows(vectors)
         native = nmslib.init(method="hnsw", space=SPACE, data_type=nmslib.DataType.DENSE_VECTOR)
         if len(data):
             native.addDataPointBatch(data)
@@ -162,9 +164,3 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return q / n if n > 0 else q
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"vectors must be 2-D, got shape {x.shape}")
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.where(n > 0, n, 1.0), dtype=np.float32)

@@ -15,7 +15,7 @@ from topictensor.search.params import SearchConfig
 
 STAGE = "blogger_vectors"
 ENGINE_MODULES = ("topictensor.search.bloggers", "topictensor.search.explain", "topictensor.embeddings",
-                  "topictensor.stages.streaming")
+                  "topictensor.stages.streaming", "topictensor.vocabulary")
 # The profiles' weights must rebuild the stored (float32) vectors.
 MAX_PROFILE_GAP = 1e-4
 

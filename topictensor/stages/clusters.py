@@ -111,19 +111,12 @@ def generic_review_tags(reviews: Sequence[Artifact]) -> set[str]:
 
 def _baseline(store: Store, previous: Artifact | ArtifactRef | dict | None, model: ArtifactRef) -> Artifact | None:
     """The artifact to carry ids from. When ``previous`` was itself built from this same model (the
-    pipeline rerun after publishing), use what *it* was built against instead: otherwise every rerun
-    would chain onto its own output, get a new key and publish a new version for nothing."""
+    pipeline rerun after publishing), use what *it* was built against instead
+    (:meth:`Artifact.past_own_output`)."""
     if previous is None:
         return None
     art = previous if isinstance(previous, Artifact) else Artifact(store, previous)
-    seen = set()
-    while art is not None and art.manifest.get("inputs", {}).get("model") == f"{model.stage}/{model.key}":
-        if art.ref.key in seen:
-            return None
-        seen.add(art.ref.key)
-        before = art.manifest["inputs"].get("previous")
-        art = Artifact(store, ArtifactRef(*before.split("/", 1))) if before else None
-    return art
+    return art.past_own_output(("model", model), previous="previous")[0]
 
 
 def clusters_after_gate(model_ref: ArtifactRef | dict, decision: dict, config: PipelineConfig,

@@ -60,7 +60,7 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.generic_tags"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.vocabulary", "topictensor.generic_tags"),
                      params=params,
                      inputs={"normalized": source.ref}, compute=compute)
 

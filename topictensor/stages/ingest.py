@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from topictensor import contract
-from topictensor.artifacts import (ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage,
-                                   scratch_folder)
+from topictensor.artifacts import ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage
 from topictensor.config import PipelineConfig
 from topictensor.errors import ContractError
 from topictensor.partitions import Partition, listing_fingerprint, partition_files
+from topictensor.scratch import scratch_folder
 from topictensor.stages import streaming
 from topictensor.stages.streaming import BucketSpill
 from topictensor.store import Store, open_store

@@ -116,7 +116,7 @@ def normalize_partition(raw: ArtifactRef | dict, config: PipelineConfig) -> Arti
 
 
 def _code() -> str:
-    return code_version(__name__, "topictensor.tags", "topictensor.stages.streaming")
+    return code_version(__name__, "topictensor.tags", "topictensor.stages.streaming", "topictensor.vocabulary")
 
 
 def _params(dt: str | None, config: PipelineConfig) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def reweight(filtered: Sequence[ArtifactRef | dict], config: PipelineConfig) -> 
             metrics={"weight_min": stats["weight_min"], "weight_max": stats["weight_max"]},
         )
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.vocabulary"),
                      params=config.reweight, inputs={"filtered": [a.ref for a in sources]}, compute=compute)
 
 

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from topictensor.vocabulary import Vocabulary  # noqa: F401 - the stages' codes for tags and bloggers
+
 BATCH_ROWS = 100_000  # rows per batch read and per row group written
 SPILL_BUCKET_ROWS = 4_000_000  # values per spill bucket aggregated at once (~100 MB of int64 work arrays)
 # Written files keep a whole row group's tag dictionary in one page, so readers get dictionary-coded
@@ -92,57 +94,6 @@ def list_parts(tags: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return flat, parent
 
 
-class Vocabulary:
-    """Dense int codes for strings, in order of first appearance; memory is the vocab, not the rows.
-
-    A batch is mapped by its distinct values only: a dictionary-coded column (as read from
-    parquet) needs no hashing of its rows at all, a plain one is dictionary-encoded first. Lookups
-    go through a pandas index (its hash table is built once) plus a dict of the values added
-    since it was built; the index is rebuilt when that dict outgrows it, so growth is amortised.
-    """
-
-    def __init__(self, values: Sequence[str] | pa.Array = ()) -> None:
-        base = pa.array(values, type=pa.string()) if not isinstance(values, pa.Array) else values
-        self._index = pd.Index(np.asarray(base.to_numpy(zero_copy_only=False), dtype=object))
-        if not self._index.is_unique:
-            raise ValueError("Vocabulary values must be distinct")
-        self._added: dict[str, int] = {}
-        self._last: tuple[pa.Array, np.ndarray] | None = None
-
-    def __len__(self) -> int:
-        return len(self._index) + len(self._added)
-
-    def values(self) -> pa.Array:
-        return pa.array(list(self._index) + list(self._added), type=pa.string())
-
-    def codes(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """int64 code of every value (nulls are not allowed); unseen values get new codes."""
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if not pa.types.is_dictionary(array.type):
-            array = pc.dictionary_encode(array)
-        dictionary = array.dictionary
-        if self._last is not None and self._last[0].equals(dictionary):
-            lookup = self._last[1]  # batches of one row group share its dictionary
-        else:
-            lookup = self._lookup(dictionary)
-            self._last = (dictionary, lookup)
-        indices = array.indices.to_numpy(zero_copy_only=False)
-        return lookup[indices] if len(lookup) else np.zeros(len(indices), dtype=np.int64)
-
-    def _lookup(self, dictionary: pa.Array) -> np.ndarray:
-        strings = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-        lookup = self._index.get_indexer(strings).astype(np.int64)
-        missing = np.flatnonzero(lookup < 0)
-        if len(missing):
-            added, base = self._added, len(self._index)
-            lookup[missing] = [added.setdefault(v, base + len(added)) for v in strings[missing]]
-            if len(added) > max(len(self._index), 1024):
-                self._index = self._index.append(pd.Index(list(added), dtype=object))
-                self._added = {}
-        return lookup
-
-
 class BucketSpill:
     """Numbers appended to ``buckets`` files on local disk, each bucket read back alone, in order.
 
@@ -153,7 +104,7 @@ class BucketSpill:
     def __init__(self, buckets: int, dtype: np.dtype | type, directory: Path | None = None, name: str = "spill"):
         self.buckets = buckets
         self.dtype = np.dtype(dtype)
-        from topictensor.artifacts import scratch_dir
+        from topictensor.scratch import scratch_dir
 
         self.root = scratch_dir(name, directory)
         self.sizes = np.zeros(buckets, dtype=np.int64)

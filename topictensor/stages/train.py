@@ -17,26 +17,20 @@ from typing import Any
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
 from topictensor.store import Store
+from topictensor.train import TRAINER_MODULES
 
 STAGE = "train"
 log = logging.getLogger(__name__)
 
 # Modules whose source decides the trained vectors: editing any of them retrains.
-ENGINE_MODULES = (
-    "topictensor.train.kernels", "topictensor.train.trainer", "topictensor.train.sampler",
-    "topictensor.train.vocab", "topictensor.train.warm", "topictensor.embeddings", "topictensor.modeldir",
-)
+ENGINE_MODULES = (*TRAINER_MODULES, "topictensor.embeddings", "topictensor.modeldir")
 
 PRODUCTION = "production"  # init_from default: the registry's production model, when warm_start is on
 
 
-WARM_FIELDS = {"warm_start", "warm_epochs", "warm_lr_scale", "keep_vanished_tags"}
-
-
 def train_params(config: PipelineConfig, warm: bool = False) -> dict:
-    """The trainer's settings that decide the result; the thread count is how, not what, and the
-    warm-start settings only count when the run does start warm."""
-    return config.train.model_dump(mode="json", exclude={"threads"} | (set() if warm else WARM_FIELDS))
+    """The trainer's settings that decide the result (:meth:`TrainConfig.deciding_settings`)."""
+    return config.train.deciding_settings(warm=warm)
 
 
 def train_model(splits: ArtifactRef | dict, config: PipelineConfig, *,
@@ -111,18 +105,15 @@ def warm_baseline(store: Store, config: PipelineConfig, split: ArtifactRef,
 def _before_same_split(store: Store, art: Artifact | None, version: str | None,
                        split: ArtifactRef) -> tuple[Artifact | None, str | None]:
     """When the candidate was itself trained on this same split (a rerun after publishing), start
-    from what *it* started from: otherwise every rerun would train on top of its own output, get a
-    new key and publish a new version for nothing."""
-    seen: set[str] = set()
-    while art is not None and art.manifest.get("inputs", {}).get("split") == f"{split.stage}/{split.key}":
-        if art.ref.key in seen:
-            return None, None
-        seen.add(art.ref.key)
-        before = art.manifest["inputs"].get("init")
-        origin: dict[str, Any] = (art.manifest.get("extra") or {}).get("init") or {}
+    from what *it* started from (:meth:`Artifact.past_own_output`), whose model version the
+    stepped-past artifact recorded."""
+    if art is None:
+        return None, None
+    start, passed = art.past_own_output(("split", split), previous="init")
+    if passed is not None:
+        origin: dict[str, Any] = (passed.manifest.get("extra") or {}).get("init") or {}
         version = origin.get("version")
-        art = Artifact(store, ArtifactRef(*before.split("/", 1))) if before else None
-    return art, version
+    return (start, version) if start is not None else (None, None)
 
 
 def _model_dim(art: Artifact) -> int | None:

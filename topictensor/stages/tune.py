@@ -17,19 +17,24 @@ from typing import Any
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig, deep_merge
+from topictensor.train import TRAINER_MODULES
 
 STAGE = "tune"
 VALIDATION_SHARE = 0.1
-ENGINE_MODULES = ("topictensor.train.tune",)
+# The search trains with the trainer and scores with the quality metric: editing either (the
+# kernels included) must not reuse a choice made by the old code.
+ENGINE_MODULES = (*TRAINER_MODULES, "topictensor.train.tune", "topictensor.quality")
 
 
-# Settings that do not change what the search trains and scores (how fast; how a warm start runs).
-NOT_SEARCH_INPUTS = {"threads", "warm_start", "warm_epochs", "warm_lr_scale", "keep_vanished_tags"}
+def stage_code() -> str:
+    """The tune stage's code version (part of its key)."""
+    return code_version(__name__, *ENGINE_MODULES)
 
 
 def tune_params(config: PipelineConfig, budget_seconds: float, validation_share: float) -> dict[str, Any]:
+    """The search never starts warm, so the warm-start policy is not one of its inputs."""
     return {"budget_seconds": float(budget_seconds), "validation_share": float(validation_share),
-            "train": config.train.model_dump(mode="json", exclude=NOT_SEARCH_INPUTS)}
+            "train": config.train.deciding_settings(warm=False)}
 
 
 def tune_config(splits: ArtifactRef | dict, config: PipelineConfig, budget_seconds: float, *,
@@ -56,7 +61,7 @@ def tune_config(splits: ArtifactRef | dict, config: PipelineConfig, budget_secon
             extra={"chosen": result.train_section()},
         )
 
-    return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES),
+    return run_stage(store, STAGE, code=stage_code(),
                      params=tune_params(config, budget_seconds, validation_share),
                      inputs={"split": source.ref}, compute=compute)
 

@@ -65,7 +65,8 @@ def build_window(bloggers: ArtifactRef | dict, normalized: Sequence[ArtifactRef 
     nc = config.normalize
     params = {"detect_languages": nc.detect_languages, "fallback_language": nc.fallback_language,
               "max_reject_share": config.ingest.max_reject_share}
-    code = code_version(__name__, "topictensor.stages.normalize", "topictensor.langid", "topictensor.stages.streaming")
+    code = code_version(__name__, "topictensor.stages.normalize", "topictensor.langid", "topictensor.stages.streaming",
+                        "topictensor.vocabulary")
     inputs = {"bloggers": snapshot.ref, "partitions": [a.ref for a in sources]}
     key = artifact_key(STAGE, code, params, inputs)
 

@@ -24,10 +24,11 @@ import pandas as pd
 import pyarrow as pa
 
 from topictensor.topics.cluster import Clusterer, make_clusterer
-from topictensor.topics.label import GENERIC, central_tags, centroid, coherence, topic_flags, unit_rows
+from topictensor.topics.label import GENERIC, central_tags, centroid, coherence, topic_flags
 from topictensor.topics.merge import merge_close_clusters
 from topictensor.topics.params import TopicsConfig
 from topictensor.topics.reduce import Reducer, make_reducer
+from topictensor.vectors import unit_rows
 
 log = logging.getLogger(__name__)
 

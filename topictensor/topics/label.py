@@ -16,13 +16,6 @@ STOPLIST = "stoplist"
 GENERIC = "generic"  # mostly topic-free tags (the filter stage's detector): kept out of the tree
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return (v / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
 def centroid(unit: np.ndarray) -> np.ndarray:
     """Unit mean direction of unit rows (zero when they cancel out)."""
     mean = unit.mean(axis=0) if len(unit) else np.zeros(unit.shape[1], dtype=np.float32)

@@ -7,9 +7,9 @@ fixed seed, so a version always draws the same picture. The map holds the ``limi
 tags of the clusters' members table (``topics.explorer_map_tags``), which are the ones a person
 looks for; the service serves subsets of it and never lays a map out per request.
 
-One thread: on this project's 2-core machine under load, t-SNE's OpenMP with 2 threads took
-14-32 s for the demo model's 632 tags (threads spin at barriers while the other core is busy),
-one thread a steady 3.5-3.9 s.
+One thread: t-SNE's OpenMP threads spin at barriers while another process holds a core, so on a
+loaded machine two threads were several times slower than one (README: "Why the trainer and
+topics code is shaped so").
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from topictensor.vectors import unit_rows
+
 
 def merge_close_clusters(labels: np.ndarray, unit: np.ndarray, threshold: float | None
                          ) -> tuple[np.ndarray, list[list[int]]]:
@@ -27,7 +29,7 @@ def merge_close_clusters(labels: np.ndarray, unit: np.ndarray, threshold: float 
     alive = np.ones(len(clusters), dtype=bool)
 
     if threshold is not None and len(clusters) > 1:
-        cent = _normalise(sums)
+        cent = unit_rows(sums, np.float64)
         sims = cent @ cent.T
         np.fill_diagonal(sims, -np.inf)
         while True:
@@ -41,7 +43,7 @@ def merge_close_clusters(labels: np.ndarray, unit: np.ndarray, threshold: float 
             lineage[b] = []
             alive[b] = False
             sims[b, :] = sims[:, b] = -np.inf
-            cent[a] = _normalise(sums[a:a + 1])[0]
+            cent[a] = unit_rows(sums[a:a + 1], np.float64)[0]
             row = cent @ cent[a]
             row[~alive] = -np.inf
             row[a] = -np.inf
@@ -56,6 +58,3 @@ def merge_close_clusters(labels: np.ndarray, unit: np.ndarray, threshold: float 
     return out, [lineage[i] for i in survivors]
 
 
-def _normalise(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)

@@ -5,10 +5,10 @@ HDBSCAN's density estimate degrades in 100 dimensions (every distance looks alik
 identity, which cost nothing, while production uses UMAP.
 
 umap-learn and pynndescent are numba code, and most of their functions are not marked
-``cache=True``: every fresh process (every Airflow clusters task) compiled them again, ~20-25 s
-on the demo. :func:`import_umap` turns numba's on-disk cache on for those functions before their
-first call, so only the first run on a machine compiles (``benchmarks/bench_clusters_cold.py``:
-warm 25 s -> 3 s on the demo model, same topics).
+``cache=True``: every fresh process (every Airflow clusters task) compiled them again.
+:func:`import_umap` turns numba's on-disk cache on for those functions before their first call,
+so only the first run on a machine compiles (``benchmarks/bench_clusters_cold.py``; the figures
+are in the README).
 """
 
 from __future__ import annotations

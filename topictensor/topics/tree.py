@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from topictensor.vectors import unit_rows
+
 
 def build_tree(topics: pd.DataFrame, n_groups: int | None = None) -> tuple[pd.Series, dict[str, Any]]:
     """Return (parent group per topic row, aligned with ``topics``; the tree as a JSON-able dict).
@@ -35,7 +37,7 @@ def build_tree(topics: pd.DataFrame, n_groups: int | None = None) -> tuple[pd.Se
 
         # Ward on unit centroids (Euclidean there is a monotone function of cosine): it keeps groups
         # balanced, where average linkage tends to leave one giant group and a few singletons.
-        unit = cent / np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
+        unit = unit_rows(cent, np.float64)
         raw = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(unit)
     groups = []
     for g in np.unique(raw):

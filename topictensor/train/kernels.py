@@ -5,9 +5,20 @@ Lock-free (Hogwild) SGD: threads take blocks of the shuffled post order from a s
 collisions on a row are rare and harmless to convergence. The kernels are plain ``nogil``
 functions called from Python threads, not numba ``parallel`` loops: a parallel loop splits the
 work statically, so one thread slowed by other load on the machine made the whole epoch wait
-(3x slower with one busy process on a 2-core machine); a queue of small blocks lets the faster
+(README: "Why the trainer and topics code is shaped so"); a queue of small blocks lets the faster
 thread take more of them, as gensim's job queue does. Everything here is array-in/array-out so it can be cached on disk
 (``cache=True``) and reused by a fresh process without recompiling.
+
+The interface is ``train_block(model, corpus, hp, scratch, start, stop, seed, lr_start, lr_end)``
+and ``shuffle_slice``: four named tuples (:class:`Model`, :class:`Corpus`, :class:`Settings`,
+:class:`Scratch`, built by ``blocks.KernelInputs``) and the block's own range, seed and learning
+rates. ``train_block`` unpacks them once per block; below it the per-example ``_example`` takes
+plain arrays.
+
+Why one module of ~450 lines: numba's on-disk cache checks only the source file of the function
+it compiled, so a kernel calling a helper kept in another file would go on loading a stale
+compiled copy of that helper after the helper's file changed. Everything the kernels call lives
+here, and nothing else does.
 
 An example is a left vector l (one tag's row, or for cbow the weighted sum of the post's other
 tags), a positive right tag r+ and ``negatives`` candidates r- drawn from the alias table,
@@ -27,14 +38,69 @@ negatives (the sampler is built from weighted counts).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
+# How a post's kept tags are paired, and the loss; the config's names map to them here only.
 MODE_SKIPGRAM = 0
 MODE_CBOW = 1
 MODE_PAIR = 2
+MODES = {"skipgram": MODE_SKIPGRAM, "cbow": MODE_CBOW, "pair": MODE_PAIR}
 LOSS_HINGE = 0
 LOSS_SOFTMAX = 1
+LOSSES = {"hinge": LOSS_HINGE, "softmax": LOSS_SOFTMAX}
+
+
+# The kernels' arguments, grouped by who owns them (numba passes named tuples by value, unpacked
+# at no cost). trainer.py builds them in one place (``blocks.KernelInputs``) for the training and
+# for the compile warm-up alike.
+class Model(NamedTuple):
+    """The shared matrices every thread writes (Hogwild): lhs/rhs are one array unless
+    separate_rhs; acc_* hold per row [Adagrad accumulator, cached norm] (see _update_row)."""
+
+    lhs: np.ndarray  # float32 [V, dim]
+    rhs: np.ndarray  # float32 [V, dim]
+    acc_l: np.ndarray  # float32 [V, 2]
+    acc_r: np.ndarray  # float32 [V, 2]
+
+
+class Corpus(NamedTuple):
+    """Read-only inputs: the posts in CSR form, the shuffled post order and the per-tag tables."""
+
+    offsets: np.ndarray  # int64 [n_posts + 1]
+    ids: np.ndarray  # int32 [n_occurrences]
+    weights: np.ndarray  # float32 [n_occurrences]
+    perm: np.ndarray  # int64: post order (shuffled in place every epoch by shuffle_slice)
+    keep_prob: np.ndarray  # float32 [V]: frequent-tag subsampling
+    alias_prob: np.ndarray  # float32 [V]: the negative sampler's alias table
+    alias_idx: np.ndarray  # int32 [V]
+
+
+class Settings(NamedTuple):
+    """The hyperparameters the kernels read (from TrainConfig: ``blocks.settings``)."""
+
+    mode: int  # MODE_*
+    loss: int  # LOSS_*
+    negatives: int
+    margin: float
+    temperature: float
+    adagrad: bool
+    max_context: int  # skipgram: other tags paired with each tag at most (0 = all)
+    both_directions: bool  # skipgram: every ordered pair instead of each unordered pair once
+
+
+class Scratch(NamedTuple):
+    """One thread's buffers (never shared: the kernels write them freely)."""
+
+    buf: np.ndarray  # float32 [2, dim]: the left vector and its gradient
+    kept: np.ndarray  # int64 [longest post]: the kept occurrences of the current post
+    neg_i: np.ndarray  # int32 [2, negatives]: drawn candidates, then the scored ones
+    neg_f: np.ndarray  # float32 [2, negatives]: their cosines and norms
+    marks: np.ndarray  # int32 [V]: stamp of the post a tag was last seen in
+    stamp: np.ndarray  # int64 [1]: the thread's current stamp
+    out: np.ndarray  # float64 [3]: loss sum, examples, tag occurrences of the last block
 
 _EPS = 1e-12
 _NEG_TRIES = 5  # redraws when a negative falls inside the post (it would push apart true neighbours)
@@ -135,14 +201,14 @@ def _norm(v):
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _example(
-    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m,
-    left_pos, right_pos, ex_w, mode, loss_kind, negatives, margin, temperature,
-    lr, adagrad, alias_prob, alias_idx, state,
-    lvec, grad_l, cands, n_cands, neg_ids, neg_cos, neg_norm,
-):
+def _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, left_pos, right_pos, ex_w,
+             loss_kind, margin, temperature, lr, adagrad,
+             lvec, grad_l, cands, n_cands, neg_ids, neg_cos, neg_norm):
     """One training example against the negative candidates ``cands[:n_cands]``; returns its
-    (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post."""
+    (unweighted) loss. ``left_pos == -1`` means cbow's rest-of-post (the kept occurrences
+    ``kept[:m]`` other than ``right_pos``). Called once per example, so it takes plain arrays: a
+    named tuple unpacked here would cost reference counting on every call (README: "Why the trainer
+    and topics code is shaped so")."""
     dim = lhs.shape[1]
     pos = ids[right_pos]
     # Left vector.
@@ -171,7 +237,7 @@ def _example(
         dot += lvec[d] * rhs[pos, d]
     cos_p = dot / (ln * rp_norm)
 
-    # Sample negatives and score them.
+    # Score the negatives.
     n_neg = 0
     for c in range(n_cands):
         cand = cands[c]
@@ -287,33 +353,26 @@ def shuffle_slice(perm, lo, hi, seed):
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_block(
-    lhs, rhs, acc_l, acc_r, offsets, ids, weights, perm, start, stop, seed,
-    mode, loss_kind, negatives, margin, temperature, lr_start, lr_end, adagrad, max_context, both_directions,
-    alias_prob, alias_idx, keep_prob, buf, kept, neg_i, neg_f, marks, stamp_io, out,
-):
-    """Train on the posts ``perm[start:stop]`` (one block; the caller's threads take blocks from a
-    shared queue, so a thread slowed down by other load takes fewer of them). ``buf``, ``kept``,
-    ``neg_i``, ``neg_f``, ``marks`` and ``stamp_io`` belong to the calling thread.
+def train_block(model, corpus, hp, scratch, start, stop, seed, lr_start, lr_end):
+    """Train on the posts ``corpus.perm[start:stop]`` (one block; the caller's threads take blocks
+    from a shared queue, so a thread slowed down by other load takes fewer of them). ``scratch``
+    belongs to the calling thread.
 
     Each tag occurrence is kept with probability keep_prob[tag] (frequent-tag subsampling,
-    redrawn every epoch); the post's kept occurrences are then paired by ``mode``. The learning
-    rate moves linearly from lr_start to lr_end across the block. In skipgram, a tag of a post
-    with more than ``max_context`` other kept tags is paired with ``max_context`` of them drawn at
-    random (0 = all), which bounds the quadratic cost of 30-tag posts. Unless ``both_directions``,
-    skipgram trains each unordered pair of a post once, in a random direction (half the cost of
-    both directions, and the same quality when left and right share one matrix). Writes the loss
-    sum, the number of examples and the number of tag occurrences seen to ``out[0:3]``.
+    redrawn every epoch); the post's kept occurrences are then paired by ``hp.mode``. The
+    learning rate moves linearly from lr_start to lr_end across the block. Writes the loss sum,
+    the number of examples and the number of tag occurrences seen to ``scratch.out[0:3]``.
     """
     state = np.empty(1, dtype=np.uint64)
     state[0] = seed | np.uint64(1)
-    lvec = buf[0]
-    grad_l = buf[1]
-    stamp = stamp_io[0]
-    cands = neg_i[0]
-    neg_ids = neg_i[1]
-    neg_cos = neg_f[0]
-    neg_norm = neg_f[1]
+    # Unpacked once per block: the per-example function takes plain arguments.
+    lhs, rhs, acc_l, acc_r = model
+    offsets, ids, weights, perm, keep_prob, alias_prob, alias_idx = corpus
+    mode, loss_kind, negatives, margin, temperature, adagrad, max_context, both_directions = hp
+    lvec, grad_l = scratch.buf[0], scratch.buf[1]
+    cands, neg_ids, neg_cos, neg_norm = scratch.neg_i[0], scratch.neg_i[1], scratch.neg_f[0], scratch.neg_f[1]
+    kept, marks = scratch.kept, scratch.marks
+    stamp = scratch.stamp[0]
     span = max(stop - start, 1)
     loss_sum = 0.0
     n_ex = 0
@@ -339,7 +398,11 @@ def train_block(
                 m += 1
         if m < 2:
             continue
+        # The pairing modes are branches of this loop, not helpers: as helpers (even inlined by
+        # numba) pair mode trained ~9% slower (README, "Why the trainer ... is shaped so").
         if mode == MODE_SKIPGRAM:
+            # Each kept tag against the other kept tags (at most max_context of them, drawn at
+            # random); without both_directions each unordered pair once, in a random direction.
             capped = max_context > 0 and m - 1 > max_context
             n_right = max_context if capped else m
             for a in range(m):
@@ -362,26 +425,24 @@ def train_block(
                     if w <= 0.0:
                         continue
                     n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-                    loss_sum += _example(
-                        lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
-                        loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                        alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
-                    )
+                    loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
+                                         loss_kind, margin, temperature, lr, adagrad,
+                                         lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
                     n_ex += 1
         elif mode == MODE_CBOW:
+            # The rest of the post against each kept tag.
             for b in range(m):
                 j = kept[b]
                 w = weights[j]
                 if w <= 0.0:
                     continue
                 n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-                loss_sum += _example(
-                    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, -1, j, w, mode,
-                    loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                    alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
-                )
+                loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, -1, j, w,
+                                     loss_kind, margin, temperature, lr, adagrad,
+                                     lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
                 n_ex += 1
         else:
+            # pair: m random ordered pairs of distinct kept tags.
             for _ in range(m):
                 a = _rand_below(state, m)
                 b = _rand_below(state, m - 1)
@@ -395,13 +456,11 @@ def train_block(
                 if w <= 0.0:
                     continue
                 n_c = _draw_candidates(state, alias_prob, alias_idx, marks, stamp, cands, negatives)
-                loss_sum += _example(
-                    lhs, rhs, acc_l, acc_r, ids, weights, lo, hi, kept, m, i, j, w, mode,
-                    loss_kind, negatives, margin, temperature, lr, adagrad, alias_prob,
-                    alias_idx, state, lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm,
-                )
+                loss_sum += _example(lhs, rhs, acc_l, acc_r, ids, weights, kept, m, i, j, w,
+                                     loss_kind, margin, temperature, lr, adagrad,
+                                     lvec, grad_l, cands, n_c, neg_ids, neg_cos, neg_norm)
                 n_ex += 1
-    stamp_io[0] = stamp
-    out[0] = loss_sum
-    out[1] = n_ex
-    out[2] = n_tags
+    scratch.stamp[0] = stamp
+    scratch.out[0] = loss_sum
+    scratch.out[1] = n_ex
+    scratch.out[2] = n_tags

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from topictensor.errors import ResourceError
 from topictensor.train.params import TrainConfig
+from topictensor.train.threads import resolve_threads
 
 _F32 = 4
 _I32 = 4
@@ -64,16 +65,10 @@ def estimate_memory(
         "length-weighted weights (length_power)": occ * _F32 if cfg.length_power > 0 else 0,
         "post order": posts * _I64,
         "sampling table": v * (_F32 + _I32),
-        "post marks (per thread)": _threads(cfg) * v * _I32,
+        "post marks (per thread)": resolve_threads(cfg) * v * _I32,
         "overhead": _OVERHEAD,
     }
     return MemoryEstimate(bytes_total=sum(breakdown.values()), breakdown=breakdown)
-
-
-def _threads(cfg: TrainConfig) -> int:
-    from topictensor.train.trainer import resolve_threads  # numba import deferred
-
-    return resolve_threads(cfg)
 
 
 def available_memory(cgroup_root: str = "/sys/fs/cgroup") -> int:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The warm-start policy: how a weekly retraining continues the production model. These fields
+# decide a training only when it does start warm (``TrainConfig.deciding_settings``).
+WARM_START = {"policy": "warm start"}
+# How fast, not what: left out of every artifact key.
+NOT_DECIDING = frozenset({"threads"})
+
 
 class TrainConfig(BaseModel):
-    """Every knob of the trainer; recorded verbatim in model.json."""
+    """Every knob of the trainer; recorded verbatim in model.json. The fields marked ``WARM_START``
+    (warm_start, warm_epochs, warm_lr_scale, keep_vanished_tags) are the warm-start policy: see
+    :meth:`warm_start_fields`, :meth:`warm_run` and :meth:`deciding_settings`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -27,10 +35,9 @@ class TrainConfig(BaseModel):
         0.1,
         gt=0,
         le=2.0,
-        description="Hinge loss margin on cosine similarity. 0.1 (StarSpace: 0.05): a pair keeps being "
-        "pulled until it beats the negatives by more, so pairs seen often end closer than pairs seen "
-        "once; measured per corpus shape in the README (benchmarks/bench_levers.py): quality up on "
-        "bench/short/zipf, topic precision@10 up on all five shapes, at the same cost.",
+        description="Hinge loss margin on cosine similarity (StarSpace: 0.05): a pair keeps being pulled "
+        "until it beats the negatives by more, so pairs seen often end closer than pairs seen once. The "
+        "default is measured per corpus shape in the README (benchmarks/bench_levers.py).",
     )
     temperature: float = Field(
         0.1, gt=0, le=10.0, description="softmax loss: logits are cosine / temperature."
@@ -47,9 +54,9 @@ class TrainConfig(BaseModel):
         0.0,
         ge=0,
         le=1.0,
-        description="Negatives ~ count**neg_power (weighted counts). 0 = uniform over the vocabulary: "
-        "the candidates of a neighbour search are uniform too, and on every corpus measured 0 beat "
-        "StarSpace's 1.0 (sampling from the data) by a wide margin (table in benchmarks/bench_trainer_quick.py).",
+        description="Negatives ~ count**neg_power (weighted counts). 0 = uniform over the vocabulary, as "
+        "the candidates of a neighbour search are; 1 = StarSpace's sampling from the data. The default "
+        "is measured in the README (benchmarks/bench_trainer_quick.py).",
     )
     neg_mix: float = Field(
         1.0,
@@ -114,6 +121,7 @@ class TrainConfig(BaseModel):
     deterministic: bool = Field(False, description="Single thread, bit-identical reruns.")
     warm_start: bool = Field(
         True,
+        json_schema_extra=WARM_START,
         description="In the pipeline, start from the production model's vectors (when it has the same "
         "dim) instead of from random: the weekly refresh then needs warm_epochs instead of epochs, "
         "and tag vectors stay comparable from week to week. No production model (the first run) or "
@@ -121,6 +129,7 @@ class TrainConfig(BaseModel):
     )
     warm_epochs: int = Field(
         2,
+        json_schema_extra=WARM_START,
         ge=1,
         le=1000,
         description="Epochs of a warm-started training (epochs applies to a cold start). The warm start "
@@ -129,6 +138,7 @@ class TrainConfig(BaseModel):
     )
     warm_lr_scale: float = Field(
         0.3,
+        json_schema_extra=WARM_START,
         gt=0,
         le=1.0,
         description="Only when the previous model has no saved Adagrad state (adagrad off, or a model "
@@ -137,7 +147,26 @@ class TrainConfig(BaseModel):
     )
     keep_vanished_tags: bool = Field(
         False,
+        json_schema_extra=WARM_START,
         description="Warm start: keep the previous model's tags that are absent from the new corpus "
         "(their previous vectors, count 0). Off by default: a tag the filter or the blacklist now "
         "drops must not come back through the old model.",
     )
+
+    @classmethod
+    def warm_start_fields(cls) -> frozenset[str]:
+        """The fields of the warm-start policy (marked ``WARM_START``)."""
+        return frozenset(name for name, f in cls.model_fields.items() if f.json_schema_extra == WARM_START)
+
+    def deciding_settings(self, *, warm: bool) -> dict[str, Any]:
+        """The settings that decide what a training learns, as an artifact key's parameters: all but
+        ``NOT_DECIDING``, and the warm-start policy only when the run does start warm (a cold run
+        with another warm_epochs learns the same)."""
+        exclude = set(NOT_DECIDING) | (set() if warm else set(self.warm_start_fields()))
+        return self.model_dump(mode="json", exclude=exclude)
+
+    def warm_run(self, *, adagrad_continued: bool) -> "TrainConfig":
+        """The settings a warm-started training runs with: ``warm_epochs`` epochs, and the learning
+        rate scaled by ``warm_lr_scale`` when the previous optimiser state is not continued."""
+        lr = self.lr if adagrad_continued else self.lr * self.warm_lr_scale
+        return self.model_copy(update={"epochs": self.warm_epochs, "lr": lr})

@@ -4,47 +4,35 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from topictensor import numba_cache
-from topictensor.train import kernels
-from topictensor.train.memory import MemoryEstimate, check_memory, estimate_memory
+from topictensor.train.blocks import KernelInputs, ThreadBuffers, compile_kernels, kernels_cached, row_state, run_dynamic
+from topictensor.train.memory import check_memory, estimate_memory
 from topictensor.train.params import TrainConfig
 from topictensor.train.sampler import build_alias_table, sampling_weights
+from topictensor.train.threads import resolve_threads
 from topictensor.train.vocab import EncodedPosts, Vocabulary
+from topictensor.vectors import unit_rows
 
 log = logging.getLogger("topictensor.train")
 
-__all__ = [
-    "TrainResult",
-    "train",
-    "align_init",
-    "estimate_memory",
-    "check_memory",
-    "MemoryEstimate",
-    "resolve_threads",
-]
+__all__ = ["TrainResult", "train"]
 
 # Tag occurrences between two progress reports within an epoch (a big corpus logs every chunk).
 CHUNK_OCCURRENCES = 4_000_000
 # Blocks per thread and chunk: the unit threads take from the queue. Enough of them that the
-# threads finish an epoch together (the last block is the idle tail: 8 blocks gave 1.5-1.7x on two
-# threads, 32 give 1.8-2.1x on the bench corpus); few enough that the Python call per block
-# (~20 us) stays negligible.
+# threads finish an epoch together (the last block is the idle tail), few enough that the Python
+# call per block stays negligible; measured in the README ("Why the trainer and topics code is
+# shaped so").
 BLOCKS_PER_THREAD = 32
-
-_MODES = {"skipgram": kernels.MODE_SKIPGRAM, "cbow": kernels.MODE_CBOW, "pair": kernels.MODE_PAIR}
-_LOSSES = {"hinge": kernels.LOSS_HINGE, "softmax": kernels.LOSS_SOFTMAX}
 
 
 @dataclass
@@ -56,14 +44,6 @@ class TrainResult:
     threads: int = 1
     jit_seconds: float = 0.0
     adagrad: np.ndarray | None = None  # float32 [V]: each row's Adagrad accumulator at the end (for a warm start)
-
-
-def resolve_threads(cfg: TrainConfig) -> int:
-    """deterministic -> 1; 0 -> all cores numba may use; else capped by numba's maximum."""
-    if cfg.deterministic:
-        return 1
-    most = int(numba.config.NUMBA_NUM_THREADS)
-    return most if cfg.threads == 0 else max(1, min(cfg.threads, most))
 
 
 def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
@@ -94,29 +74,6 @@ def _normal(rng: np.random.Generator, sd: float, shape: tuple[int, int]) -> np.n
     out = rng.standard_normal(size=shape, dtype=np.float32)
     out *= np.float32(sd)
     return out
-
-
-def align_init(
-    prev_tags: Sequence[str],
-    prev_vectors: np.ndarray,
-    new_tags: Sequence[str],
-    rng: np.random.Generator,
-    init_sd: float = 0.001,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Initial matrix for ``new_tags`` from a previous model: known tags keep their vectors,
-    others get normal(0, init_sd). Returns (init float32 [len(new_tags), dim], new_mask bool)."""
-    prev_vectors = np.asarray(prev_vectors, dtype=np.float32)
-    if prev_vectors.ndim != 2 or prev_vectors.shape[0] != len(prev_tags):
-        raise ValueError(
-            f"prev_vectors has shape {prev_vectors.shape} but there are {len(prev_tags)} prev_tags"
-        )
-    prev_index = {t: i for i, t in enumerate(list(prev_tags))}
-    src = np.fromiter((prev_index.get(t, -1) for t in new_tags), dtype=np.int64, count=len(new_tags))
-    new_mask = src < 0
-    dim = prev_vectors.shape[1]
-    init = _normal(rng, init_sd, (len(new_tags), dim))
-    init[~new_mask] = prev_vectors[src[~new_mask]]
-    return init, new_mask
 
 
 def _validate(posts: EncodedPosts, vocab: Vocabulary, cfg: TrainConfig, init_vectors) -> np.ndarray:
@@ -155,112 +112,10 @@ def _block_seeds(seed: int, epoch: int, chunk: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, chunk + 1]).integers(1, 2**63 - 1, size=n, dtype=np.uint64)
 
 
-def kernels_cached() -> bool:
-    """Whether numba's cache holds the trainer's kernels for this source (a load, not a compile).
-
-    Reads numba's own index file of each cached entry point; False when in doubt."""
-    try:
-        return all(Path(d._cache._cache_file._index_path).is_file() and bool(d._cache._cache_file._load_index())
-                   for d in (kernels.train_block, kernels.shuffle_slice))
-    except Exception:  # noqa: BLE001 - numba's internals moved: say "compiling", the safe message
-        return False
-
-
-def compile_kernels() -> float:
-    """Compile (or load from NUMBA_CACHE_DIR) the kernels on a 2-tag dummy; returns seconds.
-
-    Called before the epoch loop so that epoch timings and tags/s measure training, not the JIT.
-    """
-    t = time.perf_counter()
-    lhs = np.full((2, 2), 0.1, dtype=np.float32)
-    acc = np.zeros((2, 2), dtype=np.float32)
-    acc[:, 1] = np.linalg.norm(lhs, axis=1)
-    perm = np.zeros(1, dtype=np.int64)
-    table = build_alias_table(np.ones(2))
-    kernels.shuffle_slice(perm, 0, 1, np.uint64(1))
-    thread = _ThreadBuffers(1, 2, 2, 1)
-    kernels.train_block(
-        lhs, lhs, acc, acc, np.array([0, 2], dtype=np.int64), np.array([0, 1], dtype=np.int32),
-        np.ones(2, dtype=np.float32), perm, 0, 1, np.uint64(1),
-        kernels.MODE_PAIR, kernels.LOSS_HINGE, 1, 0.05, 0.1, 0.0, 0.0, False, 0, False, table.prob, table.alias,
-        np.ones(2, dtype=np.float32), *thread.args(),
-    )
-    return time.perf_counter() - t
-
-
-class _ThreadBuffers:
-    """One thread's scratch arrays for train_block (never shared: the kernels write them freely).
-
-    Each array sits in its own padded allocation: small arrays of two threads allocated one after
-    the other would otherwise share a cache line, and writes to them every example would bounce
-    that line between the cores (false sharing)."""
-
-    def __init__(self, dim: int, vocab_size: int, max_post: int, negatives: int) -> None:
-        self.buf = _padded((2, dim), np.float32)  # the left vector and its gradient
-        self.kept = _padded((max(max_post, 1),), np.int64)
-        self.neg_i = _padded((2, negatives), np.int32)
-        self.neg_f = _padded((2, negatives), np.float32)
-        self.marks = _padded((vocab_size,), np.int32)  # stamp of the post a tag was last seen in
-        self.stamp = _padded((1,), np.int64)
-        self.out = _padded((3,), np.float64)
-        self.totals = np.zeros(3, dtype=np.float64)  # loss, examples, tags since the last reset
-
-    def args(self) -> tuple:
-        return self.buf, self.kept, self.neg_i, self.neg_f, self.marks, self.stamp, self.out
-
-
-_PAD_BYTES = 256  # beyond a cache line (64 B) and the adjacent-line prefetcher's pair (128 B)
-
-
-def _padded(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A zeroed C-contiguous array with ``_PAD_BYTES`` of unused memory on both sides."""
-    itemsize = np.dtype(dtype).itemsize
-    pad = _PAD_BYTES // itemsize
-    size = int(np.prod(shape))
-    raw = np.zeros(size + 2 * pad, dtype=dtype)
-    return raw[pad:pad + size].reshape(shape)
-
-
-def _run_dynamic(pool: ThreadPoolExecutor | None, threads: list[_ThreadBuffers],
-                 jobs: list[Callable[[_ThreadBuffers], None]]) -> None:
-    """Run ``jobs`` (each given the calling thread's buffers): in order on one thread, or taken
-    from a shared queue by every thread until it is empty."""
-    if pool is None:
-        for job in jobs:
-            job(threads[0])
-        return
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
-        todo.put(job)
-
-    def worker(mine: _ThreadBuffers) -> None:
-        while True:
-            try:
-                job = todo.get_nowait()
-            except queue.Empty:
-                return
-            job(mine)
-
-    for future in [pool.submit(worker, t) for t in threads]:
-        future.result()  # re-raises a kernel's error here
-
-
 def _lr_at(cfg: TrainConfig, progress: float) -> float:
     if not cfg.lr_decay:
         return cfg.lr
     return cfg.lr * max(1e-4, 1.0 - progress)
-
-
-def _row_state(mat: np.ndarray) -> np.ndarray:
-    """Per row: Adagrad accumulator 0 and the cached norm |row| (before the first epoch)."""
-    state = np.zeros((mat.shape[0], 2), dtype=np.float32)
-    state[:, 1] = np.linalg.norm(mat, axis=1)
-    return state
-
-
-def _unit_rows(m: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(n > 0, n, 1.0)
 
 
 def _epoch_posts(posts: EncodedPosts, trainable: np.ndarray, weighted_counts: np.ndarray,
@@ -305,7 +160,7 @@ def train(
 ) -> TrainResult:
     """Learn one vector per vocabulary tag from the posts' co-occurrences (see kernels.py for the
     objective and how weights enter). ``progress`` is called after every epoch with its history row.
-    ``init_vectors`` (see :func:`align_init`) seeds the shared matrix, and ``init_adagrad`` its
+    ``init_vectors`` (a warm start's, see :func:`topictensor.train.warm.warm_init`) seeds the shared matrix, and ``init_adagrad`` its
     rows' Adagrad accumulators (a warm start continues the previous optimiser: rows it has
     trained a lot take small steps, new rows large ones); with ``separate_rhs`` the
     right-hand matrix still starts random. Raises ValueError on unusable input and
@@ -336,14 +191,14 @@ def train(
     else:
         lhs = np.array(init_vectors, dtype=np.float32, order="C", copy=True)
     # Per row: [Adagrad accumulator, cached norm] (see kernels._update_row).
-    acc_l = _row_state(lhs)
+    acc_l = row_state(lhs)
     if init_adagrad is not None:
         if np.shape(init_adagrad) != (V,):
             raise ValueError(f"init_adagrad has shape {np.shape(init_adagrad)}, expected ({V},) = (vocabulary size,)")
         acc_l[:, 0] = np.maximum(np.nan_to_num(np.asarray(init_adagrad, dtype=np.float32)), 0.0)
     if cfg.separate_rhs:
         rhs = _normal(rng, cfg.init_sd, (V, dim))
-        acc_r = _row_state(rhs)
+        acc_r = row_state(rhs)
     else:
         rhs = lhs
         acc_r = acc_l
@@ -362,23 +217,17 @@ def train(
     per_slice = BLOCKS_PER_THREAD
     keep_prob = keep_probabilities(weighted_counts, cfg.subsample)
     lengths = posts.post_lengths()
-    pair_weights = length_weights(posts, cfg.length_power)
-    threads = [_ThreadBuffers(dim, V, int(lengths.max()), cfg.negatives) for _ in range(n_threads)]
+    inputs = KernelInputs.build(lhs, rhs, acc_l, acc_r, offsets=posts.offsets, ids=posts.ids,
+                                weights=length_weights(posts, cfg.length_power),
+                                perm=perm, keep_prob=keep_prob, table=table, cfg=cfg)
+    threads = [inputs.buffers(int(lengths.max())) for _ in range(n_threads)]
     pool = ThreadPoolExecutor(n_threads, thread_name_prefix="train") if n_threads > 1 else None
-    mode, loss_kind = _MODES[cfg.mode], _LOSSES[cfg.loss]
 
     def block_job(start: int, stop: int, seed: np.uint64, lr_start: float, lr_end: float):
-        def job(mine: _ThreadBuffers) -> None:
-            kernels.train_block(
-                lhs, rhs, acc_l, acc_r, posts.offsets, posts.ids, pair_weights, perm, start, stop, seed,
-                mode, loss_kind, cfg.negatives, cfg.margin, cfg.temperature, lr_start, lr_end, cfg.adagrad,
-                cfg.max_context, cfg.both_directions, table.prob, table.alias, keep_prob, *mine.args(),
-            )
-            mine.totals += mine.out
-        return job
+        return lambda mine: inputs.run_block(mine, start, stop, seed, lr_start, lr_end)
 
     def shuffle_job(lo: int, hi: int, seed: np.uint64):
-        return lambda mine: kernels.shuffle_slice(perm, lo, hi, seed)
+        return lambda mine: inputs.shuffle(lo, hi, seed)
 
     bar = None
     if sys.stderr.isatty():
@@ -396,7 +245,7 @@ def train(
         for epoch in range(cfg.epochs):
             t_ep = time.perf_counter()
             seeds = _block_seeds(cfg.seed, epoch, -1, n_threads)
-            _run_dynamic(pool, threads, [shuffle_job(int(slices[s]), int(slices[s + 1]), seeds[s])
+            run_dynamic(pool, threads, [shuffle_job(int(slices[s]), int(slices[s + 1]), seeds[s])
                                          for s in range(n_threads)])
             for t in threads:
                 t.totals[:] = 0
@@ -418,7 +267,7 @@ def train(
                             frac_end = (step + (k + 1) / per_slice) / total_steps
                             jobs.append(block_job(lo, hi, seeds[k * n_threads + s],
                                                   _lr_at(cfg, frac), _lr_at(cfg, frac_end)))
-                _run_dynamic(pool, threads, jobs)
+                run_dynamic(pool, threads, jobs)
                 ep_loss, ep_ex, ep_tags = (float(x) for x in sum(t.totals for t in threads))
                 ep_ex, ep_tags = int(ep_ex), int(ep_tags)
                 if bar is not None:
@@ -462,7 +311,7 @@ def train(
         if bar is not None:
             bar.close()
 
-    vectors = (_unit_rows(lhs) + _unit_rows(rhs)).astype(np.float32) if cfg.separate_rhs else lhs
+    vectors = (unit_rows(lhs) + unit_rows(rhs)).astype(np.float32) if cfg.separate_rhs else lhs
     return TrainResult(
         vectors=vectors,
         history=history,

@@ -202,7 +202,7 @@ def tune(
     tag lists that the trials never train on."""
     from topictensor.quality import quality
     from topictensor.train.trainer import train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.vocab import encode_table
 
     started = time.perf_counter()
     base = base or TrainConfig()
@@ -216,15 +216,13 @@ def tune(
     validation = [list(p) for p in validation if p is not None and len(p) >= 2]
     if not validation:
         raise ValueError("tuning needs validation posts with at least 2 tags")
-    has_weights = "weights" in train_table.column_names
     subsets: dict[float, tuple[Any, Any, int]] = {}
 
     def data(share: float):
         if share not in subsets:
             n = max(2, int(round(train_table.num_rows * share)))
             part = train_table.take(pa.array(np.sort(order[:n])))
-            vocab = build_vocabulary_arrow(part.column("tags"), base.min_count)
-            posts = encode_arrow(part.column("tags"), vocab, part.column("weights") if has_weights else None)
+            vocab, posts = encode_table(part, base.min_count)
             subsets[share] = (vocab, posts, posts.n_occurrences)
         return subsets[share]
 

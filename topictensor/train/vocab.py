@@ -9,41 +9,26 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from topictensor.vocabulary import Vocabulary
 
-@dataclass(frozen=True, eq=False)
-class Vocabulary:
-    """Tags ordered by count (desc, then tag); a tag's id is its row in every matrix."""
-
-    tags: np.ndarray  # object array of str
-    counts: np.ndarray  # int64, occurrences in the corpus it was built from
-    index: dict[str, int] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if len(self.tags) != len(self.counts):
-            raise ValueError(f"Vocabulary: {len(self.tags)} tags but {len(self.counts)} counts")
-        if self.index is None:
-            object.__setattr__(self, "index", {t: i for i, t in enumerate(self.tags.tolist())})
-
-    def __len__(self) -> int:
-        return len(self.tags)
-
-    def __contains__(self, tag: object) -> bool:
-        return tag in self.index
+__all__ = ["Vocabulary", "EncodedPosts", "build_vocabulary", "build_vocabulary_arrow", "encode_posts",
+           "encode_arrow", "encode_table"]
 
 
 def _ordered(counter: dict[str, int], min_count: int) -> Vocabulary:
+    """The training vocabulary: tags ordered by count (desc, then tag), each with its count."""
     items = [(t, c) for t, c in counter.items() if c >= min_count]
     items.sort(key=lambda tc: (-tc[1], tc[0]))
     tags = np.empty(len(items), dtype=object)
     tags[:] = [t for t, _ in items]
     counts = np.fromiter((c for _, c in items), dtype=np.int64, count=len(items))
-    return Vocabulary(tags=tags, counts=counts)
+    return Vocabulary(tags, counts)
 
 
 def build_vocabulary(tag_lists: Iterable[Sequence[str]], min_count: int = 1) -> Vocabulary:
@@ -196,3 +181,12 @@ def encode_arrow(
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(per_post, out=offsets[1:])
     return EncodedPosts(offsets=offsets, ids=ids, weights=weights)
+
+
+def encode_table(table: pa.Table, min_count: int = 1) -> tuple[Vocabulary, EncodedPosts]:
+    """The training vocabulary of a posts table's ``tags`` list column (tags used at least
+    ``min_count`` times) and the posts encoded with it, with the ``weights`` column when there is one."""
+    tags = table.column("tags")
+    weights = table.column("weights") if "weights" in table.column_names else None
+    vocab = build_vocabulary_arrow(tags, min_count)
+    return vocab, encode_arrow(tags, vocab, weights)

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from topictensor.train.vocab import EncodedPosts, Vocabulary
+from topictensor.vectors import unit_rows
 
 
 @dataclass(frozen=True)
@@ -121,16 +122,14 @@ def warm_init(
     placed = 0
     if new_mask.any() and (~new_mask).any():
         norms = np.linalg.norm(init, axis=1)
-        unit = init / np.where(norms > 0, norms, 1.0)[:, None]
-        unit = np.ascontiguousarray(unit, dtype=np.float32)
+        unit = unit_rows(init)
         sums = np.zeros((len(vocab), dim), dtype=np.float32)
         mass = np.zeros(len(vocab), dtype=np.float64)
         _cooccurrence_sums(posts.offsets, posts.ids, posts.weights, new_mask, unit, sums, mass)
         reached = new_mask & (mass > 0)
         if reached.any():
             typical = float(np.median(norms[~new_mask]))
-            direction = sums[reached]
-            direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+            direction = unit_rows(sums[reached])
             # A little noise keeps two new tags that met the same known tags from starting identical.
             noise = rng.standard_normal(size=direction.shape, dtype=np.float32) * np.float32(0.05 / np.sqrt(dim))
             init[reached] = (direction + noise) * np.float32(typical)
