@@ -35,10 +35,13 @@ LEVERS: dict[str, dict] = {
     "dim-128": {"dim": 128},
     "epochs-10": {"epochs": 10},
     "negatives-25": {"negatives": 25},
-    "margin-0.1": {"margin": 0.1},
+    "margin-0.05": {"margin": 0.05},  # the previous default (StarSpace's)
     "margin-0.2": {"margin": 0.2},
     "margin-0.1-negatives-15": {"margin": 0.1, "negatives": 15},
     "softmax-t0.07": {"loss": "softmax", "temperature": 0.07},
+    "softmax-t0.1": {"loss": "softmax", "temperature": 0.1},
+    "length-power-0.5": {"length_power": 0.5},
+    "length-power-1": {"length_power": 1.0},
 }
 
 
@@ -103,7 +106,7 @@ def main() -> None:
         summary[name] = {r["system"]: r for r in rows}
         print(f"\n### {name} ({train}); dim {args.dim}, {args.threads} threads; load average "
               f"{os.getloadavg()[0]:.2f}\n")
-        cols = ["system", "quality", "of_count", "topic_p10", "spam_share", "seconds", "tags_per_s",
+        cols = ["system", "quality", "of_count", "topic_p10", "spam_share", "seconds", "cpu_seconds", "tags_per_s",
                 "tags_per_s_vs_gensim"]
         print(bench_trainer.fmt_table(rows, [c for c in cols if any(c in r for r in rows)]), flush=True)
     if sink:

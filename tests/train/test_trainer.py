@@ -185,6 +185,9 @@ def test_memory_estimate_formula():
     assert est.bytes_total == sum(b.values())
     sep = estimate_memory(1000, 5000, cfg.model_copy(update={"separate_rhs": True}), n_posts=2000)
     assert sep.breakdown["embedding matrix"] == 2 * b["embedding matrix"]
+    assert b["length-weighted weights (length_power)"] == 0
+    weighted = estimate_memory(1000, 5000, cfg.model_copy(update={"length_power": 1.0}), n_posts=2000)
+    assert weighted.bytes_total - est.bytes_total == 5000 * 4  # one more float32 per occurrence
 
 
 def test_absurd_size_raises_resource_error_naming_the_dominant_term():
@@ -283,6 +286,38 @@ def _unit(m):
 def test_new_levers_validate_their_range():
     from pydantic import ValidationError
 
-    for bad in ({"neg_mix": 1.5}, {"neg_mix": -0.1}, {"rare_boost": -1}, {"rare_count": 0}, {"init": "svd"}):
+    for bad in ({"neg_mix": 1.5}, {"neg_mix": -0.1}, {"rare_boost": -1}, {"rare_count": 0}, {"init": "svd"},
+                {"length_power": -0.5}, {"length_power": 2.5}):
         with pytest.raises(ValidationError):
             TrainConfig(**bad)
+
+
+def test_length_weights_make_a_pair_weigh_one_over_n_minus_one():
+    from topictensor.train.trainer import length_weights
+
+    posts = EncodedPosts(offsets=np.array([0, 2, 6, 7]), ids=np.arange(7, dtype=np.int32),
+                         weights=np.array([1, 1, 2, 1, 1, 1, 3], dtype=np.float32))
+    assert length_weights(posts, 0.0) is posts.weights
+    w = length_weights(posts, 1.0)
+    # post 0: 2 tags -> a pair weighs 1; post 1: 4 tags -> 1/3 times the occurrences' own weights
+    assert w[0] * w[1] == pytest.approx(1.0)
+    assert w[2] * w[3] == pytest.approx(2.0 / 3.0)
+    assert w[4] * w[5] == pytest.approx(1.0 / 3.0)
+    assert w[6] == pytest.approx(3.0)  # a one-tag post trains nothing; its weight is left alone
+    half = length_weights(posts, 0.5)
+    assert half[4] * half[5] == pytest.approx(3.0 ** -0.5)
+
+
+def test_length_power_keeps_long_mixed_posts_from_blurring_the_groups(make_posts, group_of):
+    """Long posts mixing all four groups (as a spammer's 16-tag posts do) pull the groups together;
+    weighting each pair by 1/(n-1) lets the short one-group posts decide."""
+    clean = make_posts(400, seed=1)
+    rng = np.random.default_rng(7)
+    mixed = [[f"g{g}t{t}" for g in range(4) for t in rng.choice(6, size=4, replace=False)] for _ in range(60)]
+    posts_list = clean + mixed
+    vocab = build_vocabulary(posts_list)
+    posts = encode_posts(posts_list, vocab)
+    plain = _group_purity(train(posts, vocab, TrainConfig(**SMALL)).vectors, vocab, group_of)
+    weighted = _group_purity(train(posts, vocab, TrainConfig(**SMALL, length_power=1.0)).vectors, vocab, group_of)
+    assert weighted > plain + 0.1, (plain, weighted)
+    assert weighted >= 0.9

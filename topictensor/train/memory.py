@@ -50,7 +50,7 @@ def estimate_memory(
     ``n_posts`` defaults to ``n_occurrences`` (an upper bound: every post has at least one tag).
     Terms: embedding matrix V*dim*4 (x2 with separate_rhs, plus the V*dim*4 output combining
     both), row state (Adagrad accumulator and cached norm) V*8 per matrix, corpus (offsets 8 B/post, ids and weights 4 B/occurrence
-    each), post order 8 B/post, alias table 8 B/tag, V*4 per thread (which tags are in the
+    each; with length_power a second weights array, 4 B/occurrence), post order 8 B/post, alias table 8 B/tag, V*4 per thread (which tags are in the
     current post, for rejecting negatives in O(1)), and a fixed overhead.
     """
     v = int(n_tags_vocab)
@@ -62,6 +62,7 @@ def estimate_memory(
         "output matrix": (v * cfg.dim * _F32) if cfg.separate_rhs else 0,
         "row state (adagrad, norm)": n_mats * v * 2 * _F32,
         "corpus arrays": (posts + 1) * _I64 + occ * (_I32 + _F32),
+        "length-weighted weights (length_power)": occ * _F32 if cfg.length_power > 0 else 0,
         "post order": posts * _I64,
         "sampling table": v * (_F32 + _I32),
         "post marks (per thread)": resolve_threads(cfg) * v * _I32,

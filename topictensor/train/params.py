@@ -78,6 +78,16 @@ class TrainConfig(BaseModel):
         description="Extra passes per epoch over the posts holding a rare tag (see rare_count): more "
         "epochs for rare tags without more epochs for the rest; 0 = off.",
     )
+    length_power: float = Field(
+        0.0,
+        ge=0,
+        le=2.0,
+        description="Per-pair weighting by post length: every tag occurrence of a post with n tags is "
+        "weighted (n-1)**(-length_power/2) on top of its own weight, so a skipgram or pair example "
+        "weighs (n-1)**-length_power (1: the pairs of an occurrence sum to its own weight, so a 30-tag "
+        "post counts 15x a 2-tag post instead of 435x); 0 = off (measured in the README: lower quality "
+        "on every shape). The negative distribution and rare_boost count occurrences without it.",
+    )
     init: Literal["random", "ppmi_svd"] = Field(
         "random",
         description="Cold start from normal(0, init_sd) (random) or from the PPMI + truncated SVD of the "

@@ -57,6 +57,18 @@ def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
     return np.minimum(1.0, np.sqrt(ratio) + ratio).astype(np.float32)
 
 
+def length_weights(posts: EncodedPosts, power: float) -> np.ndarray:
+    """The occurrence weights the kernels train with: ``posts.weights`` times (n-1)**(-power/2)
+    for every occurrence of a post with n tags, so that a pair of two occurrences weighs
+    (n-1)**-power times their own weights (a post of 1 tag trains nothing: factor 1); power 0
+    returns ``posts.weights`` itself."""
+    if power == 0:
+        return posts.weights
+    lengths = posts.post_lengths().astype(np.float64)
+    factor = np.power(np.maximum(lengths - 1.0, 1.0), -power / 2.0)
+    return (posts.weights * np.repeat(factor, posts.post_lengths())).astype(np.float32)
+
+
 def _normal(rng: np.random.Generator, sd: float, shape: tuple[int, int]) -> np.ndarray:
     """normal(0, sd) drawn directly in float32 (no float64 temporary of the whole matrix)."""
     out = rng.standard_normal(size=shape, dtype=np.float32)
@@ -205,7 +217,8 @@ def train(
     per_slice = BLOCKS_PER_THREAD
     keep_prob = keep_probabilities(weighted_counts, cfg.subsample)
     lengths = posts.post_lengths()
-    inputs = KernelInputs.build(lhs, rhs, acc_l, acc_r, offsets=posts.offsets, ids=posts.ids, weights=posts.weights,
+    inputs = KernelInputs.build(lhs, rhs, acc_l, acc_r, offsets=posts.offsets, ids=posts.ids,
+                                weights=length_weights(posts, cfg.length_power),
                                 perm=perm, keep_prob=keep_prob, table=table, cfg=cfg)
     threads = [inputs.buffers(int(lengths.max())) for _ in range(n_threads)]
     pool = ThreadPoolExecutor(n_threads, thread_name_prefix="train") if n_threads > 1 else None
