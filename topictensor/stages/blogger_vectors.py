@@ -3,9 +3,9 @@ vectors, with the blogger's profile numbers the ranking needs. Writes ``bloggers
 (blogger_id, username, lang, followers, likes = mean likes per post, likes_total, posts,
 tags = tag uses known to the model, vector list<float32>, and each blogger's ``search.profile_tags``
 largest tag weights: profile_tags, profile_weights, profile_rest); see ``topictensor.search.bloggers``
-and ``topictensor.search.explain``. The reweight stage's posts are streamed once, in batches, into
-per-blogger sums: peak memory grows with bloggers x dim and the distinct (blogger, tag) pairs, not
-with posts."""
+and ``topictensor.search.explain``. The split's posts (both sides, filtered and weighted as training
+saw them: ``topictensor.stages.split.SplitPosts``) are streamed once, in batches, into per-blogger
+sums: peak memory grows with bloggers x dim and the distinct (blogger, tag) pairs, not with posts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from topictensor.search.params import SearchConfig
 
 STAGE = "blogger_vectors"
 ENGINE_MODULES = ("topictensor.search.bloggers", "topictensor.search.explain", "topictensor.embeddings",
-                  "topictensor.stages.streaming")
+                  "topictensor.stages.streaming", "topictensor.stages.split")
 # The profiles' weights must rebuild the stored (float32) vectors.
 MAX_PROFILE_GAP = 1e-4
 
@@ -27,7 +27,7 @@ def search_section(config: PipelineConfig, section: SearchConfig | None = None) 
 
 def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, normalized: ArtifactRef | dict,
                     config: PipelineConfig, section: SearchConfig | None = None) -> ArtifactRef:
-    """``model``: the train artifact; ``weighted``: the reweight artifact (posts with habit weights);
+    """``model``: the train artifact; ``weighted``: the split artifact (posts with habit weights);
     ``normalized``: the window artifact (its bloggers.parquet: followers, likes, posts, language)."""
     params = search_section(config, section)
     store = config.open_store()
@@ -41,14 +41,16 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         from topictensor.embeddings import Embeddings
         from topictensor.search.bloggers import FILENAME, BloggerVectorSums, _vectors
         from topictensor.search.explain import profiles_from_weights
-        from topictensor.stages import streaming
+        from topictensor.stages.prepare import SIDES
+        from topictensor.stages.split import SplitPosts
 
         emb = Embeddings.load(model_art.path("embeddings.parquet"))
         columns = ["blogger_id", "tags", "likes", "lang"] + (["weights"] if params.vector_weights == "reweight" else [])
         sums = BloggerVectorSums(emb, params.vector_weights)
-        for batch in streaming.parquet_batches(weighted_art.path("posts.parquet"), columns,
-                                               dictionary=("blogger_id", "tags"))():
-            sums.add(pa.Table.from_batches([batch]))  # memory: bloggers x dim, not posts
+        posts = SplitPosts(store, weighted_art)
+        for side in SIDES:
+            for batch in posts.batches(side, columns):
+                sums.add(batch)  # memory: bloggers x dim, not posts
         table = sums.table(normalized_art.read_table("bloggers.parquet"))
         profiles, gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
                                               table.column("blogger_id").to_pylist(),

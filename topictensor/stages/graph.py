@@ -12,8 +12,8 @@ pool: training goes to the dedicated many-core worker). Every function is called
 Shape (the window ends at the run's data interval end)::
 
     plan -> bloggers ---------------------------------------.
-         -> ingest[partition] -> normalize[partition] -> window -> languages -> filter[lang]
-    -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
+         -> ingest[partition] -> normalize[partition] -> window -> languages -> prepare[partition]
+    -> filter[lang] -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
     -> publish -> cleanup (optional retention)
 """
 
@@ -79,17 +79,21 @@ GRAPH: tuple[Stage, ...] = (
           doc="Normalise one partition's tags and write its summary (per-blogger counts, language votes, "
               "(blogger, tag) counts) for the window."),
     Stage("window", f"{_HERE}:_window", inputs=("bloggers", "normalize"),
-          doc="Merge the partitions' summaries (languages, tag statistics) and write the window's posts "
-              "per language; newer partitions win duplicated post_ids."),
+          doc="Merge the partitions' summaries into the window's small tables (bloggers' languages, tag "
+              "statistics, each blogger's tag counts); newer partitions win duplicated post_ids. Reads no posts."),
     Stage("languages", f"{_HERE}:_languages", inputs=("window",), versioned=False,
           doc="Languages present in the window and allowed by the config: one filter task each."),
-    Stage("filter", f"{_HERE}:_filter", inputs=("window", "languages"), mapped="languages",
+    Stage("prepare", f"{_HERE}:_prepare", inputs=("normalize", "window", "languages"), mapped="normalize",
+          doc="One partition's share of the split: drop older copies and unknown bloggers' posts, set the "
+              "bloggers' languages, hold out posts by a salted hash of post_id, count the review candidates' "
+              "co-occurrences. Keyed by what it uses of the window: an old partition is not read again."),
+    Stage("filter", f"{_HERE}:_filter", inputs=("window", "prepare", "languages"), mapped="languages",
           doc="Keep tags used by enough distinct bloggers of one language; drop its blacklist; "
-              "write the top tags for blacklist review."),
-    Stage("reweight", f"{_HERE}:_reweight", inputs=("filter",),
-          doc="Merge languages; down-weight each blogger's habitual tags."),
-    Stage("split", f"{_HERE}:_split", inputs=("reweight",),
-          doc="Hold out posts for evaluation by a salted hash of post_id."),
+              "write the top tags for blacklist review (from the window's statistics)."),
+    Stage("reweight", f"{_HERE}:_reweight", inputs=("filter", "window"),
+          doc="The kept (blogger, tag) pairs with their counts: each blogger's habitual tags down-weighted."),
+    Stage("split", f"{_HERE}:_split", inputs=("prepare", "reweight"),
+          doc="The window's split: its prepared partitions and habit weights (read filtered and weighted)."),
     Stage("tune", f"{_HERE}:_tune", inputs=("split",), queue="train", pool="train", versioned=False,
           limits={"retries": 1, "hours": 72},
           doc="Optional hyperparameter search (successive halving) on a validation part of the training "
@@ -102,7 +106,7 @@ GRAPH: tuple[Stage, ...] = (
           doc="Held-out quality: share of each tag's n-1 nearest tags that are its post's tags."),
     Stage("gate", f"{_HERE}:_gate", inputs=("evaluate",), versioned=False, limits={"retries": 0},
           doc="Fail the run unless quality passes the floor and is not worse than production."),
-    Stage("blogger_vectors", f"{_HERE}:_blogger_vectors", inputs=("train", "reweight", "window"), after=("gate",),
+    Stage("blogger_vectors", f"{_HERE}:_blogger_vectors", inputs=("train", "split", "window"), after=("gate",),
           doc="Each blogger's vector: the weighted sum of the tag vectors of all their posts."),
     Stage("index", f"{_HERE}:_index", inputs=("blogger_vectors",), limits={"hours": 6},
           doc="nmslib HNSW index (cosine) over the blogger vectors."),
@@ -189,22 +193,28 @@ def _languages(config, run, window):
     return select_languages(window, config)
 
 
-def _filter(config, run, window, languages):
+def _prepare(config, run, normalize, window, languages):
+    from topictensor.stages.prepare import prepare_partition
+
+    return prepare_partition(normalize, window, list(languages), config).to_dict()
+
+
+def _filter(config, run, window, prepare, languages):
     from topictensor.stages.filter import filter_language
 
-    return filter_language(window, languages, config).to_dict()
+    return filter_language(window, list(prepare), languages, config).to_dict()
 
 
-def _reweight(config, run, filter):
+def _reweight(config, run, filter, window):
     from topictensor.stages.reweight import reweight
 
-    return reweight(list(filter), config).to_dict()
+    return reweight(list(filter), window, config).to_dict()
 
 
-def _split(config, run, reweight):
+def _split(config, run, prepare, reweight):
     from topictensor.stages.split import split
 
-    return split(reweight, config).to_dict()
+    return split(list(prepare), reweight, config).to_dict()
 
 
 def _tune(config, run, split):
@@ -235,10 +245,10 @@ def _gate(config, run, evaluate):
     return gate(evaluate, config)
 
 
-def _blogger_vectors(config, run, train, reweight, window):
+def _blogger_vectors(config, run, train, split, window):
     from topictensor.stages.blogger_vectors import blogger_vectors
 
-    return blogger_vectors(train, reweight, window, config).to_dict()
+    return blogger_vectors(train, split, window, config).to_dict()
 
 
 def _index(config, run, blogger_vectors):

@@ -32,6 +32,10 @@ SPILL_BUCKET_ROWS = 4_000_000  # values per spill bucket aggregated at once (~10
 # tags (cheap to map to codes) instead of strings to hash again.
 WRITE_OPTIONS = {"dictionary_pagesize_limit": 64 << 20, "compression": "snappy"}
 
+# A (blogger, tag) pair as one int64: blogger code << TAG_BITS | tag code (tag vocabularies stay < 2**31).
+TAG_BITS = 31
+TAG_MASK = (1 << TAG_BITS) - 1
+
 Batches = Callable[[], Iterator[pa.RecordBatch]]  # a source of batches that can be read again
 ReadColumns = Callable[[list[str]], Iterator[pa.RecordBatch]]  # the same, for the columns asked
 
