@@ -12,7 +12,11 @@ def build_demo(out_dir, seed=3, n_bloggers=1000, posts_per_blogger_mean=25):
     from topictensor import synth
     from topictensor.embeddings import Embeddings
     from topictensor.modeldir import train_to_dir
-    from topictensor.stages.reweight import add_habit_weights
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from helpers.prep import add_habit_weights
     from topictensor.tags import extract_caption_tags, normalize_tags
     from topictensor.train.params import TrainConfig
 

@@ -149,7 +149,10 @@ def test_detection_reads_captions_and_tags_with_underscores_as_spaces_and_unsure
     })
     bloggers = pa.table({"blogger_id": ["b"], "username": ["u"], "followers": [1], "lang": pa.array([None], pa.string())})
     identifier = _FixedIdentifier((None, 0.3))
-    from topictensor.stages.normalize import normalize_table
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from helpers.prep import normalize_table
 
     _, summary, _ = normalize_table(posts.append_column("source_file", pa.array(["f"]))
                                     .append_column("source_row", pa.array([0])), NormalizeConfig())

@@ -190,6 +190,9 @@ def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, candidates
 
 def summed_cooccurrence(prepared: Sequence[Artifact], lang: str, n: int) -> np.ndarray:
     """The n x n co-occurrence of ``lang``'s review candidates over the prepared partitions."""
+    if not prepared and n:
+        raise ValueError(f"generic-tag scores of {lang!r} need the review candidates' co-occurrences, and no prepared "
+                         "partition was given")
     total = np.zeros((n, n))
     for art in prepared:
         got = art.manifest.get("extra", {}).get("candidates", {}).get(lang)
