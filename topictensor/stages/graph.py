@@ -106,7 +106,7 @@ GRAPH: tuple[Stage, ...] = (
           doc="Held-out quality: share of each tag's n-1 nearest tags that are its post's tags."),
     Stage("gate", f"{_HERE}:_gate", inputs=("evaluate",), versioned=False, limits={"retries": 0},
           doc="Fail the run unless quality passes the floor and is not worse than production."),
-    Stage("blogger_vectors", f"{_HERE}:_blogger_vectors", inputs=("train", "split", "window"), after=("gate",),
+    Stage("blogger_vectors", f"{_HERE}:_blogger_vectors", inputs=("train", "reweight", "window"), after=("gate",),
           doc="Each blogger's vector: the weighted sum of the tag vectors of all their posts."),
     Stage("index", f"{_HERE}:_index", inputs=("blogger_vectors",), limits={"hours": 6},
           doc="nmslib HNSW index (cosine) over the blogger vectors."),
@@ -245,10 +245,10 @@ def _gate(config, run, evaluate):
     return gate(evaluate, config)
 
 
-def _blogger_vectors(config, run, train, split, window):
+def _blogger_vectors(config, run, train, reweight, window):
     from topictensor.stages.blogger_vectors import blogger_vectors
 
-    return blogger_vectors(train, split, window, config).to_dict()
+    return blogger_vectors(train, reweight, window, config).to_dict()
 
 
 def _index(config, run, blogger_vectors):
