@@ -94,5 +94,5 @@ def test_stage_filters_one_language_with_its_own_threshold(window_ref):
 def test_generic_scores_without_prepared_partitions_fail_clearly(window_ref):
     cfg, ref = window_ref
     cfg.filter.generic_mode = "suggest"
-    with pytest.raises(ValueError, match="co-occurrences, and no prepared partition"):
+    with pytest.raises(ValueError, match="co-occurrences, and no prepared partition.s count"):
         filter_language(ref, [], "en", cfg)

@@ -124,6 +124,7 @@ def test_streamed_outputs_match_the_in_memory_formulas(many_chunks):
     # The window's posts: every prepared partition's two sides (all tags, the blogger's language).
     window = pa.concat_tables([_table(p) for name, p in sorted(files.items())
                                if name.startswith("prepare/") and name.endswith(("/train.parquet", "/heldout.parquet"))])
+    window = window.join(_table(files["window/bloggers.parquet"]).select(["blogger_id", "lang"]), "blogger_id")
     expected = {}
     for lang in many_chunks["languages"]:
         posts = window.filter(pc.equal(window.column("lang"), lang))

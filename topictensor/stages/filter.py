@@ -6,8 +6,8 @@ those go to a curated blacklist, for which this stage writes the top tags as rev
 
 The stage decides on small tables only: the window's per-language tag statistics (posts and
 distinct bloggers of every tag, merged from the partitions' summaries) and, for generic-tag
-scores, the review candidates' co-occurrences summed over the prepared partitions
-(``topictensor.stages.prepare``). It writes ``kept.parquet`` (the kept tags) and ``review.parquet``;
+scores, the review candidates' co-occurrences counted in each prepared partition
+(``topictensor.stages.prepare.count_cooccurrence``) and summed. It writes ``kept.parquet`` (the kept tags) and ``review.parquet``;
 the posts are filtered when the split is read (``topictensor.stages.split``), so a tag crossing the
 threshold rewrites no partition.
 """
@@ -29,7 +29,7 @@ STAGE = "filter"
 KEPT = "kept.parquet"
 
 
-def filter_language(window: ArtifactRef | dict, prepared: Sequence[ArtifactRef | dict], lang: str,
+def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[ArtifactRef | dict], lang: str,
                     config: PipelineConfig) -> ArtifactRef:
     """The kept tags of ``lang`` (``kept.parquet``) and ``review.parquet`` of its top tags."""
     store = config.open_store()
@@ -44,7 +44,7 @@ def filter_language(window: ArtifactRef | dict, prepared: Sequence[ArtifactRef |
                     "keep": sorted(fc.generic_keep_for(lang))},
     }
     generic = GenericDetection(**params["generic"])
-    parts = [Artifact(store, ref) for ref in prepared] if generic.mode != "off" else []
+    parts = [Artifact(store, ref) for ref in cooccurrences] if generic.mode != "off" else []
 
     def compute(ws: Workspace) -> StageResult:
         from topictensor.stages.prepare import summed_cooccurrence
@@ -62,7 +62,7 @@ def filter_language(window: ArtifactRef | dict, prepared: Sequence[ArtifactRef |
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
 
-    inputs = {"window": source.ref, **({"prepared": [a.ref for a in parts]} if parts else {})}
+    inputs = {"window": source.ref, **({"cooccurrences": [a.ref for a in parts]} if parts else {})}
     return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags"), params=params,
                      inputs=inputs, compute=compute)
 

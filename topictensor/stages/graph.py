@@ -12,8 +12,8 @@ pool: training goes to the dedicated many-core worker). Every function is called
 Shape (the window ends at the run's data interval end)::
 
     plan -> bloggers ---------------------------------------.
-         -> ingest[partition] -> normalize[partition] -> window -> languages -> prepare[partition]
-    -> filter[lang] -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
+         -> ingest[partition] -> normalize[partition] -> window -> {prepare[partition], languages}
+    -> cooccur[partition] -> filter[lang] -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
     -> publish -> cleanup (optional retention)
 """
 
@@ -83,11 +83,14 @@ GRAPH: tuple[Stage, ...] = (
               "statistics, each blogger's tag counts); newer partitions win duplicated post_ids. Reads no posts."),
     Stage("languages", f"{_HERE}:_languages", inputs=("window",), versioned=False,
           doc="Languages present in the window and allowed by the config: one filter task each."),
-    Stage("prepare", f"{_HERE}:_prepare", inputs=("normalize", "window", "languages"), mapped="normalize",
+    Stage("prepare", f"{_HERE}:_prepare", inputs=("normalize", "window"), mapped="normalize",
           doc="One partition's share of the split: drop older copies and unknown bloggers' posts, set the "
-              "bloggers' languages, hold out posts by a salted hash of post_id, count the review candidates' "
-              "co-occurrences. Keyed by what it uses of the window: an old partition is not read again."),
-    Stage("filter", f"{_HERE}:_filter", inputs=("window", "prepare", "languages"), mapped="languages",
+              "bloggers' languages, hold out posts by a salted hash of post_id. Keyed by what it uses of the "
+              "window: an old partition is not read again."),
+    Stage("cooccur", f"{_HERE}:_cooccur", inputs=("prepare", "window", "languages"), mapped="prepare",
+          doc="One prepared partition's co-occurrences of the review candidates of each language scoring "
+              "generic tags (none: an empty table, nothing read). Keyed by the candidate lists."),
+    Stage("filter", f"{_HERE}:_filter", inputs=("window", "cooccur", "languages"), mapped="languages",
           doc="Keep tags used by enough distinct bloggers of one language; drop its blacklist; "
               "write the top tags for blacklist review (from the window's statistics)."),
     Stage("reweight", f"{_HERE}:_reweight", inputs=("filter", "window"),
@@ -193,16 +196,22 @@ def _languages(config, run, window):
     return select_languages(window, config)
 
 
-def _prepare(config, run, normalize, window, languages):
+def _prepare(config, run, normalize, window):
     from topictensor.stages.prepare import prepare_partition
 
-    return prepare_partition(normalize, window, list(languages), config).to_dict()
+    return prepare_partition(normalize, window, config).to_dict()
 
 
-def _filter(config, run, window, prepare, languages):
+def _cooccur(config, run, prepare, window, languages):
+    from topictensor.stages.prepare import count_cooccurrence
+
+    return count_cooccurrence(prepare, window, list(languages), config).to_dict()
+
+
+def _filter(config, run, window, cooccur, languages):
     from topictensor.stages.filter import filter_language
 
-    return filter_language(window, list(prepare), languages, config).to_dict()
+    return filter_language(window, list(cooccur), languages, config).to_dict()
 
 
 def _reweight(config, run, filter, window):

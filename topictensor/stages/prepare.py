@@ -3,24 +3,30 @@ training split. A mapped stage (one task per partition), so a week's preparation
 partition's posts and the window's tables, not the old partitions' posts.
 
 For each post of the partition it drops the older copies of post_ids a newer partition holds and
-the posts of bloggers missing from the snapshot (listing both in ``rejects.parquet``), sets the
-blogger's window language, and writes the post to ``train.parquet`` or ``heldout.parquet`` by the
-split's salted hash of its post_id (``topictensor.stages.split.heldout_mask``). Tags are written
-unfiltered and without weights: the filter's choices and the habit weights change every week at
-the margin (a tag crossing ``min_bloggers``, a blogger's tag count), so they are applied when the
-split is read (``topictensor.stages.split.SplitPosts``) from the reweight stage's table of kept
-(blogger, tag) counts; a partition's artifact then stays valid week after week.
-
-It also counts, for every language whose filter scores generic tags, the co-occurrences of that
-language's review candidates in this partition (``cooc.parquet``: lang, a, b, posts for a < b,
-indices into the candidate list), which the filter sums over the partitions.
+the posts of bloggers missing from the snapshot (listing both in ``rejects.parquet``), and writes
+the post to ``train.parquet`` or ``heldout.parquet`` by the split's salted hash of its post_id
+(``topictensor.stages.split.heldout_mask``); ``bloggers.parquet`` lists its bloggers. Tags are
+written unfiltered and without weights, and without the blogger's language: the filter's choices,
+the habit weights and the languages decided from the window's texts change every week at the
+margin (a tag crossing ``min_bloggers``, a blogger's tag count, the texts of the window's oldest
+weeks), so they are applied when the split is read (``topictensor.stages.split.SplitPosts``) from
+the reweight stage's table of kept (blogger, tag) counts, which holds them all; a partition's
+artifact then stays valid week after week.
 
 Key: the partition's normalize artifact, the split's parameters, and digests of exactly what it
-uses of the window: its dropped rows, the language (or absence from the snapshot) of each of its
-bloggers, and the candidate lists. A new week changes none of these for an old partition unless a
-blogger's language flips, a newer partition repeats one of its post_ids, or the review candidates
-of a language change (the price of exact generic-tag scores: ``filter.generic_mode: off`` removes
-it); the bench_weekly table reports how many partitions were recomputed.
+uses of the window: its dropped rows and which of its bloggers the snapshot lacks. A new week
+changes neither for an old partition unless a newer partition repeats one of its post_ids or a
+blogger leaves the snapshot.
+
+:func:`count_cooccurrence` (the ``cooccur`` stage, mapped over the prepared partitions) counts, for
+every language whose filter scores generic tags, the co-occurrences of that language's review
+candidates in one prepared partition (``cooc.parquet``: lang, a, b, posts for a < b, indices into
+the candidate list), which the filter sums over the partitions. It is keyed by the candidate lists
+and its bloggers' languages; the lists move at the margin most weeks (the ``review_top_n`` most
+frequent tags of a language): then every partition's tags are counted again, reading the prepared
+posts' ``blogger_id`` and ``tags`` columns.
+That is the price of exact generic-tag scores; ``filter.generic_mode: off`` removes it (measured in
+the README's weekly table).
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ STAGE = "prepare"
 COOC = "cooc.parquet"
 COOC_SCHEMA = pa.schema([("lang", pa.string()), ("a", pa.int32()), ("b", pa.int32()), ("posts", pa.int64())])
 SIDES = ("train", "heldout")
+# A prepared partition's posts: the window's posts without the blogger's language (applied when read).
+PREPARED_SCHEMA = pa.schema([f for f in POSTS_SCHEMA if f.name != "lang"])
+BLOGGERS = "bloggers.parquet"
 
 
 def side_file(side: str) -> str:
@@ -72,32 +81,77 @@ def review_candidates(config: PipelineConfig, window: Artifact, languages: Seque
     return out
 
 
-def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, languages: Sequence[str],
-                      config: PipelineConfig) -> ArtifactRef:
-    """``languages``: those the filter runs for (``topictensor.stages.languages``)."""
+def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
     from topictensor.stages.window import dropped_rows_of
 
     store = config.open_store()
     source, window_art = Artifact(store, normalized), Artifact(store, window)
-    candidates = review_candidates(config, window_art, languages)
     dropped = dropped_rows_of(window_art, source.ref.key)
     mine = source.read_table(SUMMARY_BLOGGERS, columns=["blogger_id"]).column("blogger_id")
     people = window_art.read_table("bloggers.parquet", columns=["blogger_id", "lang"])
-    langs = _languages_of(mine, people)
+    known = set(people.column("blogger_id").to_pylist())
     params = {
         "dt": source.manifest.get("params", {}).get("dt"),
         "split": config.split.model_dump(mode="json"),
         "dropped_rows": _digest(dropped.tolist()),
-        "blogger_languages": _digest(sorted(zip(mine.to_pylist(), langs))),
-        "candidates": {lang: _digest(tags) for lang, tags in sorted(candidates.items())},
+        "bloggers_missing": _digest(sorted(b for b in mine.to_pylist() if b not in known)),
     }
 
     def compute(ws: Workspace) -> StageResult:
-        return _prepare(source, people, dropped, candidates, config, ws)
+        return _prepare(source, people, dropped, config, ws)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.split", "topictensor.stages.streaming",
-                                                     "topictensor.generic_tags"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.split", "topictensor.stages.streaming"),
                      params=params, inputs={"normalized": source.ref}, compute=compute)
+
+
+def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict, languages: Sequence[str],
+                       config: PipelineConfig) -> ArtifactRef:
+    """The review candidates' co-occurrences in one prepared partition (``languages``: those the
+    filter runs for). No language scoring generic tags: an empty table, and no posts read."""
+    store = config.open_store()
+    source, window_art = Artifact(store, prepared), Artifact(store, window)
+    candidates = review_candidates(config, window_art, languages)
+    people = window_art.read_table("bloggers.parquet", columns=["blogger_id", "lang"])
+    mine = source.read_table(BLOGGERS).column("blogger_id")
+    params = {"candidates": {lang: _digest(tags) for lang, tags in sorted(candidates.items())},
+              "blogger_languages": _digest(sorted(zip(mine.to_pylist(), _languages_of(mine, people))))}
+
+    def compute(ws: Workspace) -> StageResult:
+        from topictensor.generic_tags import cooccurrence
+
+        from topictensor.stages.streaming import Vocabulary
+
+        index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
+        cooc = {lang: np.zeros((len(tags), len(tags))) for lang, tags in index.items()}
+        positions, lang_of = Vocabulary(people.column("blogger_id").combine_chunks()), people.column("lang").combine_chunks()
+        posts = 0
+        for side in (SIDES if index else ()):
+            for batch in streaming.parquet_batches(source.path(side_file(side)), ["blogger_id", "tags"],
+                                                   dictionary=("blogger_id", "tags"))():
+                langs = lang_of.take(pa.array(positions.codes(batch.column("blogger_id"))))  # all known (prepare)
+                posts += batch.num_rows
+                for lang, tags in index.items():
+                    rows = np.flatnonzero(np.asarray(pc.equal(langs, lang).to_numpy(zero_copy_only=False), dtype=bool))
+                    if not len(rows):
+                        continue
+                    flat, parent = streaming.list_parts(batch.column("tags").take(pa.array(rows)))
+                    codes = tags.get_indexer(np.asarray(streaming.plain_strings(flat).to_numpy(zero_copy_only=False),
+                                                        dtype=object))
+                    inside = codes >= 0  # tags are distinct within a post (normalize)
+                    cooc[lang] += cooccurrence([(parent[inside], codes[inside])], len(tags))
+        parts = []
+        for lang, matrix in sorted(cooc.items()):
+            a, b = np.nonzero(np.triu(matrix, 1))
+            parts.append(pa.table({"lang": pa.array([lang] * len(a), pa.string()), "a": pa.array(a, pa.int32()),
+                                   "b": pa.array(b, pa.int32()), "posts": pa.array(matrix[a, b].astype(np.int64))},
+                                  schema=COOC_SCHEMA))
+        pq.write_table(pa.concat_tables(parts) if parts else COOC_SCHEMA.empty_table(), ws.path(COOC))
+        return StageResult(counts={"posts": posts, "pairs": sum(t.num_rows for t in parts)},
+                           extra={"dt": source.manifest.get("extra", {}).get("dt"),
+                                  "candidates": {lang: len(t) for lang, t in candidates.items()}})
+
+    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.filter"),
+                     params=params, inputs={"prepared": source.ref}, compute=compute)
 
 
 def _languages_of(ids: pa.ChunkedArray, people: pa.Table) -> list[str | None]:
@@ -114,25 +168,22 @@ def _plain(table: pa.Table) -> pa.Table:
                      for name, column in zip(table.column_names, table.columns)})
 
 
-def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, candidates: dict[str, list[str]],
-             config: PipelineConfig, ws: Workspace) -> StageResult:
-    from topictensor.generic_tags import cooccurrence
+def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, config: PipelineConfig,
+             ws: Workspace) -> StageResult:
     from topictensor.stages.split import heldout_mask
     from topictensor.stages.streaming import Vocabulary
     from topictensor.stages.window import rejects_of
 
     positions = Vocabulary(people.column("blogger_id").combine_chunks())
     n_known = people.num_rows
-    lang_of = people.column("lang").combine_chunks()
-    candidate_index = {lang: pd.Index(tags) for lang, tags in candidates.items()}
-    cooc = {lang: np.zeros((len(tags), len(tags))) for lang, tags in candidates.items()}
     rejects: list[dict[str, Any]] = []
     counts = {"posts_in": 0, "train_posts": 0, "heldout_posts": 0, "posts_unknown_blogger": 0,
               "posts_duplicate_across_partitions": 0}
     split = config.split
     offset = 0
-    with pq.ParquetWriter(ws.path(side_file("train")), POSTS_SCHEMA, **streaming.WRITE_OPTIONS) as train, \
-            pq.ParquetWriter(ws.path(side_file("heldout")), POSTS_SCHEMA, **streaming.WRITE_OPTIONS) as heldout:
+    seen = np.zeros(n_known, dtype=bool)
+    with pq.ParquetWriter(ws.path(side_file("train")), PREPARED_SCHEMA, **streaming.WRITE_OPTIONS) as train, \
+            pq.ParquetWriter(ws.path(side_file("heldout")), PREPARED_SCHEMA, **streaming.WRITE_OPTIONS) as heldout:
         for batch in streaming.parquet_batches(source.path("posts.parquet"), dictionary=("blogger_id", "tags"))():
             table = pa.Table.from_batches([batch])
             counts["posts_in"] += table.num_rows
@@ -152,22 +203,12 @@ def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, candidates
             if not keep.any():
                 continue
             kept = table.filter(pa.array(keep))
-            langs = lang_of.take(pa.array(position[keep]))
+            seen[position[keep]] = True
             out = pa.table({"post_id": streaming.plain_strings(kept.column("post_id").combine_chunks()),
                             "blogger_id": streaming.plain_strings(kept.column("blogger_id").combine_chunks()),
                             "created_at": kept.column("created_at"),
                             "tags": streaming.plain_tags(kept.column("tags")),
-                            "likes": kept.column("likes"), "lang": langs}, schema=POSTS_SCHEMA)
-            for lang, index in candidate_index.items():
-                if not len(index):
-                    continue
-                rows = np.flatnonzero(np.asarray(pc.equal(langs, lang).to_numpy(zero_copy_only=False), dtype=bool))
-                if not len(rows):
-                    continue
-                flat, parent = streaming.list_parts(out.column("tags").take(pa.array(rows)))
-                codes = index.get_indexer(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object))
-                inside = codes >= 0  # tags are distinct within a post (normalize)
-                cooc[lang] += cooccurrence([(parent[inside], codes[inside])], len(index))
+                            "likes": kept.column("likes")}, schema=PREPARED_SCHEMA)
             held = heldout_mask(out.column("post_id").to_pylist(), split.heldout_share, split.salt)
             if (~held).any():
                 train.write_table(out.filter(pa.array(~held)))
@@ -176,28 +217,22 @@ def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, candidates
             counts["train_posts"] += int((~held).sum())
             counts["heldout_posts"] += int(held.sum())
     pq.write_table(contract.rejects_table(rejects), ws.path("rejects.parquet"))
-    parts = []
-    for lang, matrix in sorted(cooc.items()):
-        a, b = np.nonzero(np.triu(matrix, 1))
-        parts.append(pa.table({"lang": pa.array([lang] * len(a), pa.string()), "a": pa.array(a, pa.int32()),
-                               "b": pa.array(b, pa.int32()), "posts": pa.array(matrix[a, b].astype(np.int64))},
-                              schema=COOC_SCHEMA))
-    pq.write_table(pa.concat_tables(parts) if parts else COOC_SCHEMA.empty_table(), ws.path(COOC))
+    ids = people.column("blogger_id").combine_chunks()
+    pq.write_table(pa.table({"blogger_id": ids.take(pa.array(np.flatnonzero(seen)))}), ws.path(BLOGGERS))
     counts["rejected"] = len(rejects)
-    return StageResult(counts=counts, extra={"dt": source.manifest.get("params", {}).get("dt"),
-                                             "candidates": {lang: len(t) for lang, t in candidates.items()}})
+    return StageResult(counts=counts, extra={"dt": source.manifest.get("params", {}).get("dt")})
 
 
 def summed_cooccurrence(prepared: Sequence[Artifact], lang: str, n: int) -> np.ndarray:
     """The n x n co-occurrence of ``lang``'s review candidates over the prepared partitions."""
     if not prepared and n:
         raise ValueError(f"generic-tag scores of {lang!r} need the review candidates' co-occurrences, and no prepared "
-                         "partition was given")
+                         "partition's count was given")
     total = np.zeros((n, n))
     for art in prepared:
         got = art.manifest.get("extra", {}).get("candidates", {}).get(lang)
         if got != n:
-            raise ValueError(f"prepare artifact {art.ref.key} counted {got} review candidates of {lang!r}, "
+            raise ValueError(f"cooccur artifact {art.ref.key} counted {got} review candidates of {lang!r}, "
                              f"the filter has {n}: the window's tables and the prepared partitions disagree")
         table = pq.read_table(art.path(COOC), filters=[("lang", "=", lang)])
         a, b = table.column("a").to_numpy(), table.column("b").to_numpy()

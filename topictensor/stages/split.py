@@ -103,7 +103,7 @@ class HabitTable:
 class SplitPosts:
     """The posts of a split artifact, filtered and weighted (see the module docstring)."""
 
-    COLUMNS = ("post_id", "blogger_id", "created_at", "tags", "likes", "lang", "weights")
+    COLUMNS = ("post_id", "blogger_id", "created_at", "tags", "likes", "weights")
 
     def __init__(self, store, split_ref: Artifact | ArtifactRef | dict):
         self.store = store
@@ -152,10 +152,10 @@ class SplitPosts:
         return pa.table(out).filter(pa.array(lengths > 0))
 
     def table(self, side: str, columns: Sequence[str] = COLUMNS) -> pa.Table:
-        from topictensor.stages.normalize import POSTS_SCHEMA
+        from topictensor.stages.prepare import PREPARED_SCHEMA
         from topictensor.stages.reweight import WEIGHTS_FIELD
 
-        schema = pa.schema([POSTS_SCHEMA.append(WEIGHTS_FIELD).field(name) for name in columns])
+        schema = pa.schema([PREPARED_SCHEMA.append(WEIGHTS_FIELD).field(name) for name in columns])
         parts = [t.cast(schema) for t in self.batches(side, columns)]
         return pa.concat_tables(parts) if parts else schema.empty_table()
 
