@@ -83,3 +83,24 @@ def normalize_table(posts: pa.Table, params):
     summary, counts = normalize_batches(read, params, parts.append, occurrences=occurrences)
     out = pa.concat_tables(parts) if parts else PARTITION_POSTS_SCHEMA.empty_table()
     return out, summary, counts
+
+
+def write_habit_pairs(posts: pa.Table, power: float, path_of) -> dict:
+    """Write a reweight artifact's files for ``posts`` (``blogger_id``, ``tags``: the kept tags): every
+    (blogger, tag) pair with the number of posts using it, all in the first bucket (``path_of(name)``
+    gives a file's path). Returns the manifest ``extra`` the stage records (habit_power, raw_mean)."""
+    import pyarrow.parquet as pq
+
+    from topictensor.stages.normalize import PAIR_BUCKETS
+    from topictensor.stages.reweight import HABIT_SCHEMA, habit_file
+
+    flat = pc.list_flatten(posts.column("tags"))
+    bloggers = pc.take(posts.column("blogger_id"), pc.list_parent_indices(posts.column("tags")))
+    pairs = pa.table({"blogger_id": bloggers, "tag": flat}).group_by(["blogger_id", "tag"]).aggregate(
+        [("tag", "count")]).rename_columns(["blogger_id", "tag", "count"]).sort_by([("blogger_id", "ascending"),
+                                                                                   ("tag", "ascending")])
+    for bucket in range(PAIR_BUCKETS):
+        table = pairs if bucket == 0 else pairs.slice(0, 0)
+        pq.write_table(table.cast(HABIT_SCHEMA), path_of(habit_file(bucket)))
+    count = pairs.column("count").to_numpy()
+    return {"habit_power": power, "raw_mean": raw_mean(np.bincount(count, weights=count).astype(np.int64), power)}
