@@ -104,3 +104,41 @@ def write_habit_pairs(posts: pa.Table, power: float, path_of) -> dict:
         pq.write_table(table.cast(HABIT_SCHEMA), path_of(habit_file(bucket)))
     count = pairs.column("count").to_numpy()
     return {"habit_power": power, "raw_mean": raw_mean(np.bincount(count, weights=count).astype(np.int64), power)}
+
+
+def plant_split(config, train_posts: list[list[str]], heldout_posts: list[list[str]]):
+    """A split artifact (as the stages leave it: one prepared partition and a reweight table) whose
+    posts read back as ``train_posts`` / ``heldout_posts`` (tag lists) with every weight 1: each post
+    its own blogger, habit power 0."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from topictensor.artifacts import StageResult, run_stage
+    from topictensor.stages.prepare import PREPARED_SCHEMA
+    from topictensor.stages.split import split as split_stage
+
+    def posts(side, lists):
+        return pa.table({"post_id": [f"{side}{i}" for i in range(len(lists))],
+                         "blogger_id": [f"{side}{i}" for i in range(len(lists))],
+                         "created_at": pa.array([0] * len(lists), pa.timestamp("us", tz="UTC")),
+                         "tags": pa.array(lists, pa.list_(pa.string())),
+                         "likes": pa.array([0] * len(lists), pa.int64())}, schema=PREPARED_SCHEMA)
+
+    store = config.open_store()
+    sides = {"train": posts("t", train_posts), "heldout": posts("h", heldout_posts)}
+    digest = json.dumps([train_posts, heldout_posts])
+
+    def prepared(ws):
+        for side, table in sides.items():
+            pq.write_table(table, ws.path(f"{side}.parquet"))
+        return StageResult(counts={"train_posts": len(train_posts), "heldout_posts": len(heldout_posts)})
+
+    def weighted(ws):
+        both = pa.concat_tables(list(sides.values()))
+        return StageResult(extra={**write_habit_pairs(both, 0.0, ws.path), "raw_mean": 1.0})
+
+    part = run_stage(store, "prepare", code="planted", params={}, inputs={"posts": digest}, compute=prepared)
+    habit = run_stage(store, "reweight", code="planted", params={}, inputs={"posts": digest}, compute=weighted)
+
+    return split_stage([part], habit, config)
