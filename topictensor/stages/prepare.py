@@ -117,12 +117,12 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
               "blogger_languages": _digest(sorted(zip(mine.to_pylist(), _languages_of(mine, people))))}
 
     def compute(ws: Workspace) -> StageResult:
-        from topictensor.generic_tags import cooccurrence
+        from scipy import sparse
 
         from topictensor.stages.streaming import Vocabulary
 
         index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
-        cooc = {lang: np.zeros((len(tags), len(tags))) for lang, tags in index.items()}
+        cooc = {lang: sparse.csr_matrix((len(tags), len(tags)), dtype=np.int64) for lang, tags in index.items()}
         positions, lang_of = Vocabulary(people.column("blogger_id").combine_chunks()), people.column("lang").combine_chunks()
         posts = 0
         for side in (SIDES if index else ()):
@@ -130,27 +130,31 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
                                                    dictionary=("blogger_id", "tags"))():
                 langs = lang_of.take(pa.array(positions.codes(batch.column("blogger_id"))))  # all known (prepare)
                 posts += batch.num_rows
+                flat, parent = streaming.list_parts(batch.column("tags"))
+                use_lang = langs.take(pa.array(parent))
                 for lang, tags in index.items():
-                    rows = np.flatnonzero(np.asarray(pc.equal(langs, lang).to_numpy(zero_copy_only=False), dtype=bool))
-                    if not len(rows):
+                    mine = np.asarray(pc.equal(use_lang, lang).to_numpy(zero_copy_only=False), dtype=bool)
+                    if not mine.any():
                         continue
-                    flat, parent = streaming.list_parts(batch.column("tags").take(pa.array(rows)))
-                    codes = tags.get_indexer(np.asarray(streaming.plain_strings(flat).to_numpy(zero_copy_only=False),
-                                                        dtype=object))
+                    codes = tags.get_indexer(np.asarray(
+                        streaming.plain_strings(flat.filter(pa.array(mine))).to_numpy(zero_copy_only=False), dtype=object))
                     inside = codes >= 0  # tags are distinct within a post (normalize)
-                    cooc[lang] += cooccurrence([(parent[inside], codes[inside])], len(tags))
+                    x = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64),
+                                           (parent[mine][inside], codes[inside])), shape=(batch.num_rows, len(tags)))
+                    cooc[lang] = cooc[lang] + (x.T @ x).tocsr()  # sparse: pairs that occur, not K x K
         parts = []
         for lang, matrix in sorted(cooc.items()):
-            a, b = np.nonzero(np.triu(matrix, 1))
-            parts.append(pa.table({"lang": pa.array([lang] * len(a), pa.string()), "a": pa.array(a, pa.int32()),
-                                   "b": pa.array(b, pa.int32()), "posts": pa.array(matrix[a, b].astype(np.int64))},
-                                  schema=COOC_SCHEMA))
+            upper = sparse.triu(matrix, 1).tocoo()
+            order = np.lexsort((upper.col, upper.row))
+            parts.append(pa.table({"lang": pa.array([lang] * upper.nnz, pa.string()),
+                                   "a": pa.array(upper.row[order], pa.int32()), "b": pa.array(upper.col[order], pa.int32()),
+                                   "posts": pa.array(upper.data[order].astype(np.int64))}, schema=COOC_SCHEMA))
         pq.write_table(pa.concat_tables(parts) if parts else COOC_SCHEMA.empty_table(), ws.path(COOC))
         return StageResult(counts={"posts": posts, "pairs": sum(t.num_rows for t in parts)},
                            extra={"dt": source.manifest.get("extra", {}).get("dt"),
                                   "candidates": {lang: len(t) for lang, t in candidates.items()}})
 
-    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.filter"),
+    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.filter"),
                      params=params, inputs={"prepared": source.ref}, compute=compute)
 
 
