@@ -77,7 +77,8 @@ def normalize_table(posts: pa.Table, params):
     parts: list[pa.Table] = []
 
     def read(columns):
-        return streaming.table_batches(posts.select([c for c in columns if c in posts.column_names]))()
+        return iter(posts.select([c for c in columns if c in posts.column_names]).to_batches(
+            max_chunksize=streaming.BATCH_ROWS))
 
     occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
     summary, counts = normalize_batches(read, params, parts.append, occurrences=occurrences)

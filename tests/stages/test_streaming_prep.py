@@ -199,15 +199,3 @@ def test_vocabulary_codes_follow_first_appearance_across_batches_and_dictionarie
     for start in range(0, 3000, 500):
         assert big.codes(pa.array(words[start:start + 500])).tolist() == list(range(start, start + 500))
     assert big.codes(pa.array(["w2999", "w0"])).tolist() == [2999, 0] and len(big) == 3000
-
-
-def test_spill_reader_returns_each_buckets_values_in_step_with_the_input(tmp_path):
-    bucket_of = np.array([2, 0, 2, 1, 0, 2])
-    with streaming.BucketSpill(3, np.int64, directory=tmp_path) as spill:
-        spill.append(bucket_of, np.arange(6) * 10)
-        assert [spill.read(b).tolist() for b in range(3)] == [[10, 40], [30], [0, 20, 50]]
-        for b in range(3):
-            spill.write_result(b, spill.read(b) + 1)
-        with spill.reader(np.int64) as reader:
-            assert reader.take(bucket_of[:3]).tolist() == [1, 11, 21]
-            assert reader.take(bucket_of[3:]).tolist() == [31, 41, 51]

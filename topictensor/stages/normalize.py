@@ -92,11 +92,6 @@ def pair_bucket(blogger_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return (pd.util.hash_array(ids) % np.uint64(PAIR_BUCKETS)).astype(np.int64)
 
 
-def language_posts_file(lang: str) -> str:
-    """Name of the window's posts of one language inside the window artifact."""
-    return f"posts/lang={lang}/part-0.parquet"
-
-
 def normalize_partition(raw: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
     """One ingest partition -> normalised posts (non-empty tag lists) and its summary."""
     store = config.open_store()
