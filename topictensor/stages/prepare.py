@@ -71,14 +71,15 @@ def review_candidates(config: PipelineConfig, window: Artifact, languages: Seque
     """Per language (of ``languages``) whose filter scores generic tags: its review candidates, in the
     filter's order."""
     from topictensor.stages.filter import candidate_tags
-    from topictensor.stages.window import tag_stats_for
+    from topictensor.stages.window import TAG_STATS
 
     fc = config.filter
-    out = {}
-    for lang in languages:
-        if fc.generic_mode_for(lang) != "off":
-            out[lang] = candidate_tags(tag_stats_for(window, lang), fc.review_top_n).to_pylist()
-    return out
+    scored = [lang for lang in languages if fc.generic_mode_for(lang) != "off"]
+    if not scored:
+        return {}
+    stats = window.read_table(TAG_STATS)  # read once for every language
+    return {lang: candidate_tags(stats.filter(pc.equal(stats.column("lang"), lang)), fc.review_top_n).to_pylist()
+            for lang in scored}
 
 
 def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
@@ -123,24 +124,30 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
 
         index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
         cooc = {lang: sparse.csr_matrix((len(tags), len(tags)), dtype=np.int64) for lang, tags in index.items()}
-        positions, lang_of = Vocabulary(people.column("blogger_id").combine_chunks()), people.column("lang").combine_chunks()
-        posts = 0
+        positions = Vocabulary(people.column("blogger_id").combine_chunks())
+        lang_code, lang_names = pd.factorize(pd.Series(people.column("lang").to_numpy(zero_copy_only=False)))
+        wanted = {lang: (int(np.flatnonzero(lang_names == lang)[0]) if lang in set(lang_names) else -1)
+                  for lang in index}
+        posts, last = 0, None
         for side in (SIDES if index else ()):
             for batch in streaming.parquet_batches(source.path(side_file(side)), ["blogger_id", "tags"],
                                                    dictionary=("blogger_id", "tags"))():
-                langs = lang_of.take(pa.array(positions.codes(batch.column("blogger_id"))))  # all known (prepare)
                 posts += batch.num_rows
                 flat, parent = streaming.list_parts(batch.column("tags"))
-                use_lang = langs.take(pa.array(parent))
+                if not pa.types.is_dictionary(flat.type):
+                    flat = pc.dictionary_encode(flat)
+                if last is None or not last[0].equals(flat.dictionary):  # a row group's dictionary, mapped once
+                    strings = np.asarray(flat.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+                    last = (flat.dictionary, {lang: tags.get_indexer(strings) for lang, tags in index.items()})
+                indices = flat.indices.to_numpy(zero_copy_only=False)
+                use_lang = lang_code[positions.codes(batch.column("blogger_id"))][parent]  # all known (prepare)
                 for lang, tags in index.items():
-                    mine = np.asarray(pc.equal(use_lang, lang).to_numpy(zero_copy_only=False), dtype=bool)
-                    if not mine.any():
+                    codes = last[1][lang][indices]
+                    inside = (use_lang == wanted[lang]) & (codes >= 0)  # tags are distinct within a post
+                    if not inside.any():
                         continue
-                    codes = tags.get_indexer(np.asarray(
-                        streaming.plain_strings(flat.filter(pa.array(mine))).to_numpy(zero_copy_only=False), dtype=object))
-                    inside = codes >= 0  # tags are distinct within a post (normalize)
-                    x = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64),
-                                           (parent[mine][inside], codes[inside])), shape=(batch.num_rows, len(tags)))
+                    x = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64), (parent[inside], codes[inside])),
+                                          shape=(batch.num_rows, len(tags)))
                     cooc[lang] = cooc[lang] + (x.T @ x).tocsr()  # sparse: pairs that occur, not K x K
         parts = []
         for lang, matrix in sorted(cooc.items()):
