@@ -53,15 +53,18 @@ def reweight(filtered: Sequence[ArtifactRef | dict], window: ArtifactRef | dict,
     power = config.reweight.habit_power
 
     def compute(ws: Workspace) -> StageResult:
-        kept = pa.concat_tables([
-            pa.table({"lang": pa.array([a.manifest["params"]["lang"]] * len(t), pa.string()), "tag": t.column("tag")})
-            for a in sources for t in [a.read_table(KEPT)]])
+        kept = {a.manifest["params"]["lang"]: a.read_table(KEPT).column("tag").combine_chunks() for a in sources}
         # occurrences_with_count[c]: how many kept occurrences belong to a (blogger, tag) pair used c times
         occurrences_with_count = np.zeros(1, dtype=np.int64)
         bloggers, pairs = set(), 0
         for bucket in range(PAIR_BUCKETS):
-            habit = window_art.read_table(window_habit_file(bucket)).join(kept, ["lang", "tag"], join_type="inner")
-            habit = habit.sort_by([("blogger_id", "ascending"), ("tag", "ascending")])
+            habit = window_art.read_table(window_habit_file(bucket))  # sorted by blogger_id, tag
+            keep = np.zeros(habit.num_rows, dtype=bool)
+            for lang, tags in kept.items():  # a mask keeps the window's order (a join would not)
+                keep |= np.asarray(pc.and_(pc.equal(habit.column("lang"), lang),
+                                           pc.is_in(habit.column("tag"), value_set=tags))
+                                   .to_numpy(zero_copy_only=False), dtype=bool)
+            habit = habit.filter(pa.array(keep))
             count = habit.column("posts").to_numpy().astype(np.int64)
             pq.write_table(pa.table({"blogger_id": habit.column("blogger_id"), "tag": habit.column("tag"),
                                      "count": pa.array(count)}, schema=HABIT_SCHEMA), ws.path(habit_file(bucket)))
