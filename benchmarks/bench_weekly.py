@@ -34,6 +34,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -264,12 +265,12 @@ def main() -> None:
                 starts[jobs].append(sum(r["pool_start"] for r in rows if r["stage"] in PER_PARTITION))
                 print(f"  {jobs} worker(s), attempt {attempt + 1}: {speed[jobs][-1]:.1f} s (pool start "
                       f"{starts[jobs][-1]:.1f} s), load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
-        one, many = sorted(speed[1])[len(speed[1]) // 2], sorted(speed[args.workers])[len(speed[args.workers]) // 2]
+        one, many = statistics.median(speed[1]), statistics.median(speed[args.workers])
         print(f"\nTarget 3: per-partition stages ({' + '.join(PER_PARTITION)} of {p} partitions), median of "
               f"{args.repeat} interleaved runs each (niceness {args.nice}): 1 worker {one:.1f} s "
               f"({', '.join(f'{x:.1f}' for x in speed[1])}), {args.workers} workers {many:.1f} s "
               f"({', '.join(f'{x:.1f}' for x in speed[args.workers])}; of which starting the pools "
-              f"{sorted(starts[args.workers])[len(starts[args.workers]) // 2]:.1f} s): {one / many:.2f}x; "
+              f"{statistics.median(starts[args.workers]):.1f} s): {one / many:.2f}x; "
               f"target >= 1.7x. Load average (1, 5, 15 min) at the end: "
               f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         projection(first, second, p, args.posts, small if args.doubling else None)
