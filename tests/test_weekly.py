@@ -278,3 +278,34 @@ def test_generic_tag_scores_recount_the_prepared_partitions_when_their_candidate
     assert computed(after, "prepare") == [all_days[-1]]
     assert sorted(r["dt"] for r, ref in zip(after["plan"], after["cooccur"]) if not ref["reused"]) == all_days[-3:]
     assert {r["key"] for r in before["prepare"]} & {r["key"] for r in after["prepare"]}
+
+
+def test_a_post_redelivered_in_a_newer_partition_is_kept_once_from_the_newest(tmp_path, raw):
+    """Duplicates across partitions: the newer partition's copy wins; the older partition's share of
+    the split is redone (its dropped rows changed) and rejects its copies, naming them; every other
+    partition is reused."""
+    from topictensor import contract
+
+    all_days = days(raw)
+    oldest, newest = all_days[0], all_days[-1]
+    config = config_for(tmp_path, raw)
+    first = run_until(config, "split")
+    source = next((raw / "posts" / f"dt={oldest}").glob("part-*.parquet"))
+    again = pq.read_table(source).slice(0, 3)
+    pq.write_table(again, raw / "posts" / f"dt={newest}" / "part-redelivered.parquet")
+
+    second = run_until(config, "split")
+    assert computed(second, "ingest") == [newest] and computed(second, "prepare") == [oldest, newest]
+    counts = second["window"]["counts"]
+    assert counts["posts_duplicate_across_partitions"] == 3
+    assert counts["posts_in"] == first["window"]["counts"]["posts_in"] + 3
+    assert counts["posts_out"] == first["window"]["counts"]["posts_out"]
+    posts = window_posts(config, second)
+    ids = posts.column("post_id").to_pylist()
+    assert len(ids) == len(set(ids)) == counts["posts_out"]  # each post once
+    old = next(ref for p, ref in zip(second["plan"], second["prepare"]) if p["dt"] == oldest)
+    rejects = Artifact(config.open_store(), old).read_table("rejects.parquet").to_pylist()
+    assert sorted(r["reason"] for r in rejects) == [contract.REASON_DUPLICATE_ACROSS_PARTITIONS] * 3
+    assert {r["source_file"] for r in rejects} == {f"posts/dt={oldest}/{source.name}"}
+    assert all(pid in r["record"] for r, pid in zip(sorted(rejects, key=lambda r: r["source_row"]),
+                                                    again.column("post_id").to_pylist()))
