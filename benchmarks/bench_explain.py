@@ -42,6 +42,8 @@ KS = (4, 8, 16, 32, 64)
 
 
 def from_store(config_path: Path):
+    import pyarrow as pa
+
     from topictensor.config import load_config
     from topictensor.registry import Registry
 
@@ -51,8 +53,11 @@ def from_store(config_path: Path):
     if vid is None:
         raise SystemExit(f"no production version in {registry.store.uri}: run `make demo` first")
     emb = Embeddings.load(registry.artifact(vid, "train").path("embeddings.parquet"))
-    posts = registry.artifact(vid, "reweight").read_table("posts.parquet",
-                                                            columns=["blogger_id", "tags", "likes", "lang", "weights"])
+    from topictensor.stages.split import SplitPosts
+
+    split = SplitPosts(registry.store, registry.artifact(vid, "split"))
+    posts = pa.concat_tables([split.table(side, ["blogger_id", "tags", "likes", "weights"])
+                              for side in ("train", "heldout")])
     bloggers = registry.artifact(vid, "normalize").read_table("bloggers.parquet") if "normalize" in \
         registry.get_version(vid).get("stages", {}) else None
     return f"store {config_path} (version {vid})", posts, bloggers, emb

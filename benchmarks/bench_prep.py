@@ -206,7 +206,7 @@ def run_stages(raw: Path, store: Path, min_bloggers: int) -> dict:
     results: dict = {}
     run = RunContext(run_id="bench")
 
-    for name in ("plan", "bloggers", "ingest", "normalize", "window", "languages", "filter", "reweight", "split"):
+    for name in STAGES:
         sampler.stage = name
         started, cpu_started = time.perf_counter(), _cpu_seconds()
         results[name] = run_stage_of_graph(GRAPH_STAGES[name], config, run, results)
@@ -224,8 +224,8 @@ def run_stages(raw: Path, store: Path, min_bloggers: int) -> dict:
         "train_posts": split_ref["counts"]["train_posts"],
         "heldout_posts": split_ref["counts"]["heldout_posts"],
         "languages": len(languages),
-        "largest_language_share": max(f["counts"]["posts_in"] for f in filtered) / max(
-            sum(f["counts"]["posts_in"] for f in filtered), 1),
+        "largest_language_share": max(f["counts"]["occurrences_in"] for f in filtered) / max(
+            sum(f["counts"]["occurrences_in"] for f in filtered), 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -281,7 +281,8 @@ def _in_fresh_process(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-STAGES = ("plan", "bloggers", "ingest", "normalize", "window", "languages", "filter", "reweight", "split")
+STAGES = ("plan", "bloggers", "ingest", "normalize", "window", "languages", "prepare", "cooccur", "filter", "reweight",
+          "split")
 
 
 def main() -> None:

@@ -171,7 +171,9 @@ def run_stability(args) -> None:
     from topictensor.modeldir import train_to_dir
 
     split = registry.artifact(None, "split")
-    table = pq.read_table(split.path("train.parquet"), columns=["tags", "weights"])
+    from topictensor.stages.split import SplitPosts
+
+    table = SplitPosts(registry.store, split).table("train", ["tags", "weights"])
     keep = np.random.default_rng(0).random(len(table)) >= 0.1
     out = Path(args.work) / "refresh"
     started = time.perf_counter()

@@ -40,9 +40,9 @@ def test_first_run_computes_every_stage_and_promotes(first_run):
     config, report = first_run
     assert report["promoted"] and report["previous_production"] is None
     assert all(not s["reused"] for s in report["stages"])
-    assert {s["stage"] for s in report["stages"]} == {"bloggers", "ingest", "normalize", "window", "filter",
-                                                        "reweight", "split", "train", "evaluate", "blogger_vectors",
-                                                        "index", "clusters"}
+    assert {s["stage"] for s in report["stages"]} == {"bloggers", "ingest", "normalize", "window", "prepare",
+                                                        "cooccur", "filter", "reweight", "split", "train", "evaluate",
+                                                        "blogger_vectors", "index", "clusters"}
     assert len([s for s in report["stages"] if s["stage"] == "ingest"]) == 8  # one per weekly partition
     registry = Registry(config.open_store())
     assert registry.production() == report["version"]
@@ -68,22 +68,21 @@ def test_second_run_does_no_work(first_run):
 
 
 def test_flipped_bits_in_a_reused_artifact_make_the_rerun_recompute_it(first_run):
-    """Issue 13.2: bits flipped in split/.../train.parquet (same size) were reused by the next run."""
+    """Issue 13.2: bits flipped in a split's train.parquet (same size) were reused by the next run."""
     config, report = first_run
     store = config.open_store()
     split = Registry(store).artifact(report["version"], "split")
-    name = next(n for n in split.names("*.parquet") if "train" in n)
-    path = split.path(name)
+    part = Artifact(store, split.read_json("parts.json")["prepared"][0])  # one partition's share of the split
+    path = part.path("train.parquet")
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
     data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
     path.write_bytes(bytes(data))
     again = run_pipeline(config, run_id="flipped")
-    reused = {s["stage"]: s["reused"] for s in again["stages"]}
-    assert reused.pop("split") is False
-    assert all(reused.values()), reused  # the same key: everything downstream is still valid
+    redone = [(s["stage"], s["key"]) for s in again["stages"] if not s["reused"]]
+    assert redone == [("prepare", part.ref.key)]  # the same key: everything downstream is still valid
     assert again["version"] == report["version"]
-    assert Artifact(store, split.ref).problems() == []
+    assert Artifact(store, part.ref).problems() == []
 
 
 def test_changing_a_training_parameter_reruns_only_downstream(first_run, raw_dir):
@@ -91,8 +90,8 @@ def test_changing_a_training_parameter_reruns_only_downstream(first_run, raw_dir
     changed = make_config(config.store.uri, raw_dir, dim=32)
     new = run_pipeline(changed, run_id="dim32")
     reused = {s["stage"]: s["reused"] for s in new["stages"]}
-    assert reused == {"bloggers": True, "ingest": True, "normalize": True, "window": True, "filter": True,
-                      "reweight": True, "split": True,
+    assert reused == {"bloggers": True, "ingest": True, "normalize": True, "window": True, "prepare": True,
+                      "cooccur": True, "filter": True, "reweight": True, "split": True,
                       "train": False, "evaluate": False, "blogger_vectors": False, "index": False, "clusters": False}
     assert new["version"] != report["version"]
 

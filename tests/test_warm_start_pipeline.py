@@ -3,14 +3,14 @@ week warm-starts from the production model, a rerun is a no-op, a rollback chang
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from topictensor.artifacts import StageResult, run_stage
 from topictensor.config import load_config
 from topictensor.embeddings import Embeddings
 from topictensor.registry import Registry
@@ -18,6 +18,9 @@ from topictensor.stages.evaluate import evaluate_model
 from topictensor.stages.gate import gate
 from topictensor.stages.publish import publish
 from topictensor.stages.train import train_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers.prep import plant_split  # noqa: E402
 
 GROUPS = [[f"g{g}t{t}" for t in range(6)] for g in range(4)]
 NEW_GROUP = [f"new{t}" for t in range(6)]
@@ -33,18 +36,8 @@ def posts(n, seed, groups):
 
 
 def make_split(config, train_posts, heldout_posts):
-    """A split artifact as the split stage writes it (train.parquet, heldout.parquet)."""
-    def table(p):
-        return pa.table({"tags": pa.array(p, type=pa.list_(pa.string())),
-                         "weights": pa.array([[1.0] * len(x) for x in p], type=pa.list_(pa.float32()))})
-
-    def compute(ws):
-        pq.write_table(table(train_posts), ws.path("train.parquet"))
-        pq.write_table(table(heldout_posts), ws.path("heldout.parquet"))
-        return StageResult(counts={"train": len(train_posts)})
-
-    return run_stage(config.open_store(), "split", code="test", params={}, inputs={"posts": json.dumps(train_posts)},
-                     compute=compute)
+    """A split artifact as the stages leave it, holding these tag lists (every weight 1)."""
+    return plant_split(config, train_posts, heldout_posts)
 
 
 def week(config, train_posts, heldout_posts, run_id):

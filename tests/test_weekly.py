@@ -20,7 +20,6 @@ import pytest
 from topictensor import synth
 from topictensor.artifacts import Artifact
 from topictensor.config import load_config
-from topictensor.stages.normalize import language_posts_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stages"))
 from graph_prefix import run_until  # noqa: E402
@@ -58,9 +57,11 @@ def computed(results, stage):
     return sorted(r["dt"] for r, ref in zip(results["plan"], results[stage]) if not ref["reused"])
 
 
-def window_posts(config, window_ref) -> pa.Table:
-    art = Artifact(config.open_store(), window_ref)
-    return pa.concat_tables([art.read_table(n) for n in art.names("posts/lang=*/part-0.parquet")])
+def window_posts(config, results) -> pa.Table:
+    """The window's posts: both sides of every prepared partition (all tags, before the filter)."""
+    store = config.open_store()
+    return pa.concat_tables([Artifact(store, ref).read_table(f"{side}.parquet")
+                             for ref in results["prepare"] for side in ("train", "heldout")])
 
 
 def test_a_new_partition_prepares_only_itself(tmp_path, raw):
@@ -70,7 +71,7 @@ def test_a_new_partition_prepares_only_itself(tmp_path, raw):
         (parked / table).mkdir(parents=True)
         shutil.move(raw / table / f"dt={newest}", parked / table / f"dt={newest}")
     config = config_for(tmp_path, raw)
-    first = run_until(config, "window")
+    first = run_until(config, "prepare")
     assert computed(first, "ingest") == days(raw) and len(days(raw)) == 7
 
     for table in ("posts", "bloggers"):  # next week's delivery arrives
@@ -82,7 +83,9 @@ def test_a_new_partition_prepares_only_itself(tmp_path, raw):
     assert not second["window"]["reused"]
     ingested = sum(r["counts"]["posts_out"] for r in second["ingest"])
     assert second["window"]["counts"]["posts_in"] == ingested  # the window holds every partition's posts
-    assert second["window"]["counts"]["posts_out"] == window_posts(config, second["window"]).num_rows == ingested
+    prepared = run_until(config, "prepare")
+    assert computed(prepared, "prepare") == [newest]  # the old partitions' shares of the split are reused
+    assert second["window"]["counts"]["posts_out"] == window_posts(config, prepared).num_rows == ingested
 
     # The incremental window is the one a fresh store computes from scratch (same key, same files).
     scratch = run_until(config_for(tmp_path / "fresh", raw), "filter")
@@ -114,9 +117,9 @@ def test_the_window_excludes_old_posts_and_moves_with_as_of(tmp_path, raw):
     all_days = days(raw)
     end = date.fromisoformat(all_days[-1]) + timedelta(days=7)
     config = config_for(tmp_path, raw, window_days=14)
-    latest = run_until(config, "window", as_of=end.isoformat())
+    latest = run_until(config, "prepare", as_of=end.isoformat())
     assert [p["dt"] for p in latest["plan"]] == all_days[-2:]
-    posts = window_posts(config, latest["window"])
+    posts = window_posts(config, latest)
     start = end - timedelta(days=14)
     created = posts.column("created_at")
     assert pc.min(created).as_py().date() >= start and pc.max(created).as_py().date() < end
@@ -212,3 +215,97 @@ def test_two_worker_processes_prepare_the_same_artifacts_as_one(tmp_path, raw):
         assert [r["key"] for r in two[stage]] == [r["key"] for r in one[stage]]
         assert not any(r["reused"] for r in two[stage])  # computed in the pool, not found in the store
     assert two["window"]["key"] == one["window"]["key"]
+
+
+@pytest.fixture
+def parquet_reads(monkeypatch):
+    """Every parquet file opened (ParquetFile, read_table, read_schema, read_metadata), by path."""
+    opened: list[str] = []
+    for name in ("ParquetFile", "read_table", "read_schema", "read_metadata"):
+        real = getattr(pq, name)
+
+        def spy(source, *args, _real=real, **kwargs):
+            opened.append(str(source))
+            return _real(source, *args, **kwargs)
+        monkeypatch.setattr(pq, name, spy)
+    return opened
+
+
+def test_a_new_weeks_preparation_reads_no_old_partitions_posts(tmp_path, raw, parquet_reads):
+    """Through the whole preparation (split included), the new week reads the new partition's posts
+    and the window's small tables; no old partition's posts (raw, ingested, normalised or prepared).
+    The split it ends with is the one a fresh store computes from scratch."""
+    newest = days(raw)[-1]
+    parked = tmp_path / "parked"
+    for table in ("posts", "bloggers"):
+        (parked / table).mkdir(parents=True)
+        shutil.move(raw / table / f"dt={newest}", parked / table / f"dt={newest}")
+    config = config_for(tmp_path, raw)
+    config.filter.generic_mode = "off"  # generic-tag scores recount every week: see the next test
+    first = run_until(config, "split")
+    old = {stage: {r["key"] for r in first[stage]} for stage in ("ingest", "normalize", "prepare")}
+    for table in ("posts", "bloggers"):
+        shutil.move(parked / table / f"dt={newest}", raw / table / f"dt={newest}")
+
+    parquet_reads.clear()
+    second = run_until(config, "split")
+    assert computed(second, "prepare") == [newest] and not second["split"]["reused"]
+    posts_files = ("posts.parquet", "train.parquet", "heldout.parquet")
+    read_old = [p for p in parquet_reads
+                if any(f"/artifacts/{stage}/{key}/" in p for stage, keys in old.items() for key in keys)
+                and p.endswith(posts_files)]
+    assert read_old == []
+    assert not [p for p in parquet_reads if "/posts/dt=" in p and f"dt={newest}" not in p]
+    assert [p for p in parquet_reads if f"dt={newest}" in p]  # the new partition was read (the spy works)
+    # nor the new one's: filter, reweight and split read small tables (the split is read by train)
+    assert [p for p in parquet_reads if "/artifacts/prepare/" in p and p.endswith(posts_files)] == []
+
+    fresh = config_for(tmp_path / "fresh", raw)
+    fresh.filter.generic_mode = "off"
+    scratch = run_until(fresh, "split")
+    assert scratch["split"]["key"] == second["split"]["key"]
+
+
+def test_generic_tag_scores_recount_the_prepared_partitions_when_their_candidates_move(tmp_path, raw):
+    """The trade-off of exact generic-tag scores: the co-occurrences of the review candidates are
+    counted again in every partition when the candidate list of a language moves (here: a new week
+    brings new tags into a vocabulary smaller than review_top_n), reading only the prepared
+    partitions' tags; the partitions' split itself is not redone."""
+    config = config_for(tmp_path, raw, window_days=21)
+    all_days = days(raw)
+    before = run_until(config, "filter", as_of=all_days[-1])
+    after = run_until(config, "filter")
+    assert computed(after, "prepare") == [all_days[-1]]
+    assert sorted(r["dt"] for r, ref in zip(after["plan"], after["cooccur"]) if not ref["reused"]) == all_days[-3:]
+    assert {r["key"] for r in before["prepare"]} & {r["key"] for r in after["prepare"]}
+
+
+def test_a_post_redelivered_in_a_newer_partition_is_kept_once_from_the_newest(tmp_path, raw):
+    """Duplicates across partitions: the newer partition's copy wins; the older partition's share of
+    the split is redone (its dropped rows changed) and rejects its copies, naming them; every other
+    partition is reused."""
+    from topictensor import contract
+
+    all_days = days(raw)
+    oldest, newest = all_days[0], all_days[-1]
+    config = config_for(tmp_path, raw)
+    first = run_until(config, "split")
+    source = next((raw / "posts" / f"dt={oldest}").glob("part-*.parquet"))
+    again = pq.read_table(source).slice(0, 3)
+    pq.write_table(again, raw / "posts" / f"dt={newest}" / "part-redelivered.parquet")
+
+    second = run_until(config, "split")
+    assert computed(second, "ingest") == [newest] and computed(second, "prepare") == [oldest, newest]
+    counts = second["window"]["counts"]
+    assert counts["posts_duplicate_across_partitions"] == 3
+    assert counts["posts_in"] == first["window"]["counts"]["posts_in"] + 3
+    assert counts["posts_out"] == first["window"]["counts"]["posts_out"]
+    posts = window_posts(config, second)
+    ids = posts.column("post_id").to_pylist()
+    assert len(ids) == len(set(ids)) == counts["posts_out"]  # each post once
+    old = next(ref for p, ref in zip(second["plan"], second["prepare"]) if p["dt"] == oldest)
+    rejects = Artifact(config.open_store(), old).read_table("rejects.parquet").to_pylist()
+    assert sorted(r["reason"] for r in rejects) == [contract.REASON_DUPLICATE_ACROSS_PARTITIONS] * 3
+    assert {r["source_file"] for r in rejects} == {f"posts/dt={oldest}/{source.name}"}
+    assert all(pid in r["record"] for r, pid in zip(sorted(rejects, key=lambda r: r["source_row"]),
+                                                    again.column("post_id").to_pylist()))

@@ -33,12 +33,14 @@ def test_task_graph_is_the_stage_graph(dagbag):
     # the shape the issue asks for, spelled out so that a wrong graph fails too
     for up, down in [("plan", "ingest"), ("ingest", "normalize"), ("normalize", "window"), ("bloggers", "window"),
                      ("window", "filter"), ("filter", "reweight"), ("split", "tune"), ("tune", "train"),
+                     ("normalize", "prepare"), ("window", "prepare"), ("prepare", "cooccur"), ("cooccur", "filter"),
+                     ("prepare", "split"), ("reweight", "split"),
                      ("train", "evaluate"), ("evaluate", "gate"), ("gate", "blogger_vectors"),
                      ("blogger_vectors", "index"), ("gate", "clusters"), ("index", "publish"), ("clusters", "publish"),
                      ("publish", "cleanup")]:
         assert (up, down) in edges, f"{up} -> {down} missing"
     mapped = {t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)}
-    assert mapped == {"ingest", "normalize", "filter"} == {s.name for s in graph.GRAPH if s.mapped}
+    assert mapped == {"ingest", "normalize", "prepare", "cooccur", "filter"} == {s.name for s in graph.GRAPH if s.mapped}
 
 
 def test_schedule_and_operational_settings(dagbag):

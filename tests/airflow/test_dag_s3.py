@@ -101,8 +101,8 @@ def test_dag_reads_raw_from_s3_writes_every_artifact_there_then_reruns_as_a_no_o
         for listed in manifest["files"]:
             assert f"{prefix}/{listed['name']}" in stored, f"{prefix}/{listed['name']} missing from the bucket"
     stages_in_bucket = {k.split("/")[2] for k in stored if k.startswith(f"{STORE_PREFIX}/artifacts/")}
-    assert stages_in_bucket == {"bloggers", "ingest", "normalize", "window", "filter", "reweight", "split", "train",
-                                "evaluate", "blogger_vectors", "index", "clusters"}
+    assert stages_in_bucket == {"bloggers", "ingest", "normalize", "window", "prepare", "cooccur", "filter", "reweight",
+                                "split", "train", "evaluate", "blogger_vectors", "index", "clusters"}
     # The version and the production pointer are in the bucket too, and the pointer names the new version.
     version = read_json(s3_client, bucket, f"{STORE_PREFIX}/versions/{report['version']}.json")
     assert {name for name in version["stages"]} >= stages_in_bucket

@@ -12,7 +12,11 @@ def build_demo(out_dir, seed=3, n_bloggers=1000, posts_per_blogger_mean=25):
     from topictensor import synth
     from topictensor.embeddings import Embeddings
     from topictensor.modeldir import train_to_dir
-    from topictensor.stages.reweight import add_habit_weights
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from helpers.prep import add_habit_weights
     from topictensor.tags import extract_caption_tags, normalize_tags
     from topictensor.train.params import TrainConfig
 
@@ -78,12 +82,24 @@ def demo_store(tmp_path_factory, demo_model):
             return StageResult()
         return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
 
+    def planted_pairs(store):
+        """The reweight artifact of ``posts``: their kept (blogger, tag) pairs and counts."""
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from helpers.prep import write_habit_pairs
+
+        def compute(ws):
+            return StageResult(extra=write_habit_pairs(posts, 0.5, ws.path))
+        return run_stage(store, "reweight", code="planted", params={"stage": "reweight"}, inputs={}, compute=compute)
+
     def build(name):
         root = tmp_path_factory.mktemp(name)
         config = load_config(overrides={"store": {"uri": str(root / "store")}}, use_env=False)
         store = config.open_store()
         model = planted(store, "train", {"embeddings.parquet": lambda p: emb.save(p.parent)})
-        weighted = planted(store, "reweight", {"posts.parquet": lambda p: pq.write_table(posts, p)})
+        weighted = planted_pairs(store)
         normalized = planted(store, "normalize", {"bloggers.parquet": lambda p: pq.write_table(bloggers, p)})
         vectors = blogger_vectors(model, weighted, normalized, config)
         index = build_index(vectors, config, SearchConfig(index_threads=1))  # 1 thread: the same graph every run

@@ -1,13 +1,19 @@
 """Per-language filtering: thresholds on distinct bloggers, blacklist, review candidates."""
 
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from topictensor.artifacts import ArtifactRef, StageResult, run_stage
+from topictensor.artifacts import Artifact, ArtifactRef, StageResult, run_stage
 from topictensor.config import load_config
-from topictensor.stages.filter import filter_language, filter_posts
-from topictensor.stages.normalize import language_posts_file
+from topictensor.stages.filter import KEPT, filter_language
+from topictensor.stages.window import TAG_STATS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.prep import filter_posts, tag_stats  # noqa: E402
 
 
 def _posts(rows):
@@ -52,27 +58,41 @@ def test_a_higher_threshold_keeps_fewer_tags():
 
 
 @pytest.fixture
-def normalized_ref(tmp_path):
-    cfg = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
+def window_ref(tmp_path):
+    """A window artifact holding only what the filter reads: the per-language tag statistics."""
+    cfg = load_config(overrides={"store": {"uri": str(tmp_path / "store")}, "filter": {"generic_mode": "off"}},
+                      use_env=False)
 
     def compute(ws):
+        parts = []
         for lang in ("en", "ru"):
-            pq.write_table(_posts([r for r in ROWS if r[3] == lang]), ws.path(language_posts_file(lang)))
+            stats = tag_stats(_posts([r for r in ROWS if r[3] == lang]))
+            parts.append(stats.add_column(0, "lang", pa.array([lang] * stats.num_rows, pa.string())))
+        pq.write_table(pa.concat_tables(parts), ws.path(TAG_STATS))
         return StageResult(extra={"languages": ["en", "ru"]})
 
-    ref = run_stage(cfg.open_store(), "normalize", code="test", params={}, inputs={}, compute=compute)
+    ref = run_stage(cfg.open_store(), "window", code="test", params={}, inputs={}, compute=compute)
     return cfg, ref
 
 
-def test_stage_filters_one_language_with_its_own_threshold(normalized_ref):
-    cfg, ref = normalized_ref
+def test_stage_filters_one_language_with_its_own_threshold(window_ref):
+    cfg, ref = window_ref
     cfg.filter.min_bloggers_by_lang = {"ru": 1}
     cfg.filter.min_bloggers = 2
-    ru = filter_language(ref, "ru", cfg)
-    en = filter_language(ref, "en", cfg)
-    assert ru.counts["posts_out"] == 1 and ru.counts["tags_kept"] == 2
-    assert en.counts["posts_in"] == 5
-    again = filter_language(ArtifactRef.from_dict(ref.to_dict()), "en", cfg)
+    ru = filter_language(ref, [], "ru", cfg)
+    en = filter_language(ref, [], "en", cfg)
+    store = cfg.open_store()
+    assert sorted(Artifact(store, ru).read_table(KEPT).column("tag").to_pylist()) == ["bmw", "машина"]
+    assert sorted(Artifact(store, en).read_table(KEPT).column("tag").to_pylist()) == ["audi", "bmw", "love", "mything"]
+    assert ru.counts["tags_kept"] == 2 and en.counts["occurrences_in"] == 11
+    again = filter_language(ArtifactRef.from_dict(ref.to_dict()), [], "en", cfg)
     assert again.reused and again.key == en.key
     cfg.filter.blacklist = {"*": ["love"]}
-    assert filter_language(ref, "en", cfg).key != en.key  # a new blacklist is a new artifact
+    assert filter_language(ref, [], "en", cfg).key != en.key  # a new blacklist is a new artifact
+
+
+def test_generic_scores_without_prepared_partitions_fail_clearly(window_ref):
+    cfg, ref = window_ref
+    cfg.filter.generic_mode = "suggest"
+    with pytest.raises(ValueError, match="co-occurrences, and no prepared partition.s count"):
+        filter_language(ref, [], "en", cfg)

@@ -1,13 +1,19 @@
 """Generic-tag detection in the filter stage's review, on planted spam (synth's topic-free tags)."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from topictensor import synth
 from topictensor.generic_tags import cooccurrence, generic_scores
-from topictensor.stages.filter import GenericDetection, filter_posts
+from topictensor.stages.filter import GenericDetection
 from topictensor.tags import normalize_tags
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.prep import filter_posts  # noqa: E402
 
 PLANTED = {t for words in synth.SPAM_TAGS.values() for t in words} | set(synth.JUNK_TAGS)
 

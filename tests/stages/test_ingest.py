@@ -232,15 +232,30 @@ def test_every_kind_of_broken_row_is_rejected_with_its_reason_and_row(tmp_path):
     assert art.manifest["counts"] == counts
     assert art.manifest["extra"]["reject_reasons"][contract.REASON_INVALID_LIKES] == 2
 
-    # The window rejects the post of a blogger missing from the snapshot, naming its file and row.
+    # The window counts the post of a blogger missing from the snapshot; the partition's prepare
+    # artifact rejects it, naming its file and row.
     from topictensor.stages.normalize import normalize_partition
+    from topictensor.stages.prepare import prepare_partition
     from topictensor.stages.window import build_window
 
-    window = build_window(people, [normalize_partition(ref, _config(tmp_path))], _config(tmp_path, max_reject_share=1.0))
-    window_rejects = Artifact(store, window).read_table("rejects.parquet").to_pylist()
-    assert [(r["source_file"], r["source_row"], r["reason"]) for r in window_rejects] == [
-        ("posts/broken.jsonl", 12, contract.REASON_UNKNOWN_BLOGGER)]
+    normalized = normalize_partition(ref, _config(tmp_path))
+    window = build_window(people, [normalized], _config(tmp_path, max_reject_share=1.0))
+    assert window.counts["posts_unknown_blogger"] == 1 == window.counts["rejected"]
     assert window.counts["posts_in"] == window.counts["posts_out"] + window.counts["rejected"]
+    prepared = prepare_partition(normalized, window, _config(tmp_path, max_reject_share=1.0))
+    prepare_rejects = Artifact(store, prepared).read_table("rejects.parquet").to_pylist()
+    assert [(r["source_file"], r["source_row"], r["reason"]) for r in prepare_rejects] == [
+        ("posts/broken.jsonl", 12, contract.REASON_UNKNOWN_BLOGGER)]
+    assert prepared.counts["posts_in"] == (prepared.counts["train_posts"] + prepared.counts["heldout_posts"]
+                                           + prepared.counts["rejected"])
+
+    # Above max_reject_share the window fails and leaves the rejected rows for the operator.
+    from topictensor.errors import ContractError
+
+    with pytest.raises(ContractError, match="window of 1 partitions: rejected 1 of"):
+        build_window(people, [normalized], _config(tmp_path, max_reject_share=0.0))
+    left = [k for k in store.list("rejects") if k.endswith("rejects.parquet")]
+    assert any(pq.read_table(store.local_path(k)).num_rows == 1 for k in left)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import pytest
 
 from topictensor.artifacts import Artifact, ArtifactRef
 from topictensor.config import NormalizeConfig, load_config
-from topictensor.stages.normalize import BLOGGERS_SCHEMA, POSTS_SCHEMA, assign_languages, language_posts_file
+from topictensor.stages.normalize import BLOGGERS_SCHEMA, assign_languages
+from topictensor.stages.prepare import PREPARED_SCHEMA
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from graph_prefix import run_until  # noqa: E402
@@ -55,19 +56,21 @@ def normalized(tmp_path):
     ])
     config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}, "ingest": {"input_uri": str(raw)}},
                          use_env=False)
-    results = run_until(config, "window")
-    return config, ArtifactRef.from_dict(results["window"]), ArtifactRef.from_dict(results["normalize"][0])
+    results = run_until(config, "prepare")
+    return (config, ArtifactRef.from_dict(results["window"]), ArtifactRef.from_dict(results["normalize"][0]),
+            ArtifactRef.from_dict(results["prepare"][0]))
 
 
-def _all_posts(art: Artifact) -> pa.Table:
-    return pa.concat_tables([art.read_table(name) for name in art.names("posts/lang=*/part-0.parquet")])
+def _all_posts(config, prepared) -> pa.Table:
+    """The window's posts: both sides of the (one) prepared partition."""
+    art = Artifact(config.open_store(), prepared)
+    return pa.concat_tables([art.read_table(f"{side}.parquet") for side in ("train", "heldout")])
 
 
 def test_tags_are_normalised_and_empty_posts_dropped(normalized):
-    config, window, ref = normalized
-    art = Artifact(config.open_store(), window)
-    posts = _all_posts(art)
-    assert posts.schema == POSTS_SCHEMA
+    config, window, ref, prepared = normalized
+    posts = _all_posts(config, prepared)
+    assert posts.schema == PREPARED_SCHEMA
     tags = dict(zip(posts.column("post_id").to_pylist(), posts.column("tags").to_pylist()))
     assert tags == {
         "1": ["bmw", "auto", "strasse"],
@@ -86,7 +89,7 @@ def test_tags_are_normalised_and_empty_posts_dropped(normalized):
 
 
 def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized):
-    config, ref, _ = normalized
+    config, ref, _, prepared = normalized
     art = Artifact(config.open_store(), ref)
     bloggers = art.read_table("bloggers.parquet")
     assert bloggers.schema == BLOGGERS_SCHEMA
@@ -101,14 +104,16 @@ def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized)
     assert (rows["voted"]["posts"], rows["voted"]["likes_total"]) == (3, 7)
     assert (rows["mute"]["posts"], rows["mute"]["likes_total"]) == (0, 0)
 
-    posts = _all_posts(art)
-    for post in posts.to_pylist():
-        assert post["lang"] == rows[post["blogger_id"]]["lang"]  # post 1 said 'en': the blogger's 'de' wins
-    for lang in ("de", "fr", "ru", "es"):  # one file per language, holding only that language's posts
-        part = art.read_table(language_posts_file(lang))
-        assert set(part.column("lang").to_pylist()) == {lang}
-    assert art.read_table(language_posts_file("fr")).column("post_id").to_pylist() == ["2", "3", "4"]
-    assert art.names("posts/*") == sorted(language_posts_file(lang) for lang in ("de", "fr", "ru", "es"))
+    # Every tag use counts in its blogger's language: post 1 said 'en', the blogger's 'de' wins.
+    habit = pa.concat_tables([art.read_table(n) for n in art.names("habit/*.parquet")])
+    for pair in habit.to_pylist():
+        assert pair["lang"] == rows[pair["blogger_id"]]["lang"]
+    assert {p["tag"] for p in habit.to_pylist() if p["lang"] == "fr"} == {"cafe", "paris", "london"}
+    stats = art.read_table("stats/tags.parquet").to_pylist()
+    assert {(r["lang"], r["tag"], r["posts"], r["bloggers"]) for r in stats if r["lang"] in ("fr", "de")} == {
+        ("fr", "cafe", 1, 1), ("fr", "paris", 1, 1), ("fr", "london", 1, 1),
+        ("de", "bmw", 1, 1), ("de", "auto", 1, 1), ("de", "strasse", 1, 1)}
+    assert sorted(_all_posts(config, prepared).column("post_id").to_pylist()) == ["1", "2", "3", "4", "5", "6"]
 
     counts = ref.counts
     assert counts["bloggers_detected"] == 2
@@ -121,7 +126,7 @@ def test_language_per_blogger_with_its_source_and_every_post_gets_it(normalized)
 
 
 def test_rerun_reuses_the_artifact(normalized):
-    config, ref, _ = normalized
+    config, ref, _, _ = normalized
     again = run_until(config, "window")
     assert again["window"]["reused"] and again["window"]["key"] == ref.key
     assert all(r["reused"] for r in again["normalize"] + again["ingest"])
@@ -149,7 +154,10 @@ def test_detection_reads_captions_and_tags_with_underscores_as_spaces_and_unsure
     })
     bloggers = pa.table({"blogger_id": ["b"], "username": ["u"], "followers": [1], "lang": pa.array([None], pa.string())})
     identifier = _FixedIdentifier((None, 0.3))
-    from topictensor.stages.normalize import normalize_table
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from helpers.prep import normalize_table
 
     _, summary, _ = normalize_table(posts.append_column("source_file", pa.array(["f"]))
                                     .append_column("source_row", pa.array([0])), NormalizeConfig())

@@ -1,10 +1,14 @@
 """Habit down-weighting: the documented formula on hand-computed values."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from topictensor.stages.reweight import add_habit_weights, habit_weights
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.prep import add_habit_weights, habit_weights  # noqa: E402
 
 
 def test_formula_on_hand_computed_values():
@@ -39,35 +43,73 @@ def test_weights_align_with_tags_per_post():
         np.testing.assert_allclose(got, np.array(want) / mean, rtol=1e-6)
 
 
-def test_languages_merge_in_language_order_whatever_their_keys(tmp_path):
-    """The merged order is the order training reads posts in: it must not follow the filter
-    artifacts' keys, which change with the raw input's mtimes (a rerun of the same corpus then
-    trained a different model)."""
+def _planted_window_and_filters(store, salt):
+    """A window with every blogger's tag counts, and the filters of two languages."""
     import pyarrow.parquet as pq
 
-    from topictensor.artifacts import Artifact, StageResult, run_stage
+    from topictensor.artifacts import StageResult, run_stage
+    from topictensor.stages.filter import KEPT
+    from topictensor.stages.normalize import PAIR_BUCKETS
+    from topictensor.stages.window import HABIT_SCHEMA, habit_file
+
+    habit = {"en": [("en-a", "x", 4), ("en-a", "y", 1), ("en-b", "x", 1), ("en-b", "gone", 3)],
+             "ru": [("ru-a", "x", 9)]}
+
+    def window(ws):
+        rows = [(b, t, lang, n) for lang, pairs in habit.items() for b, t, n in pairs]
+        for bucket in range(PAIR_BUCKETS):  # all in bucket 0 is fine: the reader does not care
+            mine = rows if bucket == 0 else []
+            pq.write_table(pa.table({"blogger_id": [r[0] for r in mine], "tag": [r[1] for r in mine],
+                                     "lang": [r[2] for r in mine], "posts": [r[3] for r in mine]}, schema=HABIT_SCHEMA),
+                           ws.path(habit_file(bucket)))
+        return StageResult()
+
+    def filtered(lang, tags):
+        def compute(ws):
+            pq.write_table(pa.table({"tag": pa.array(tags, pa.string())}), ws.path(KEPT))
+            return StageResult()
+        return run_stage(store, "filter", code="planted", params={"lang": lang, "salt": salt}, inputs={},
+                         compute=compute)
+
+    win = run_stage(store, "window", code="planted", params={"salt": salt}, inputs={}, compute=window)
+    return win, filtered("en", ["x", "y"]), filtered("ru", ["x"])
+
+
+def test_the_stage_weighs_the_kept_pairs_of_the_window_by_the_formula(tmp_path):
+    from topictensor.artifacts import Artifact
+    from topictensor.config import load_config
+    from topictensor.stages.reweight import habit_file, reweight
+
+    config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
+    store = config.open_store()
+    window, en, ru = _planted_window_and_filters(store, 0)
+    ref = reweight([en, ru], window, config)
+    art = Artifact(store, ref)
+    pairs = pa.concat_tables([art.read_table(habit_file(b)) for b in range(16)]).to_pylist()
+    assert {(p["blogger_id"], p["tag"], p["count"]) for p in pairs} == {
+        ("en-a", "x", 4), ("en-a", "y", 1), ("en-b", "x", 1), ("ru-a", "x", 9)}  # "gone" is not kept in en
+    counts = np.array([4, 1, 1, 9])
+    raw = counts ** -0.5
+    mean = float((counts * raw).sum() / counts.sum())  # the mean over occurrences: a pair counts c times
+    assert art.manifest["extra"]["raw_mean"] == pytest.approx(mean)
+    assert ref.counts["occurrences"] == 15 and ref.counts["pairs"] == 4
+    assert ref.metrics["weight_max"] == pytest.approx(1 / mean) and ref.metrics["weight_min"] == pytest.approx(9 ** -0.5 / mean)
+
+
+def test_the_order_of_the_languages_given_does_not_change_the_artifact(tmp_path):
+    """Filter artifacts' keys change with the raw input's mtimes: the same corpus must give the same
+    habit table whatever order its languages come in (once, training read posts in that order)."""
+    from topictensor.artifacts import Artifact
     from topictensor.config import load_config
     from topictensor.stages.reweight import reweight
 
     config = load_config(overrides={"store": {"uri": str(tmp_path / "store")}}, use_env=False)
     store = config.open_store()
-
-    def filtered(lang, salt):
-        posts = pa.table({"post_id": [f"{lang}1", f"{lang}2"], "blogger_id": [f"{lang}-a", f"{lang}-b"],
-                          "tags": pa.array([["x", "y"], ["y"]], type=pa.list_(pa.string())),
-                          "likes": pa.array([1, 2], pa.int64()), "lang": [lang, lang]})
-
-        def compute(ws):
-            pq.write_table(posts, ws.path("posts.parquet"))
-            return StageResult()
-        return run_stage(store, "filter", code="planted", params={"lang": lang, "salt": salt}, inputs={},
-                         compute=compute)
-
     orders = set()
     for salt in range(12):  # both key orders of the two languages occur among these
-        en, ru = filtered("en", salt), filtered("ru", salt)
+        window, en, ru = _planted_window_and_filters(store, salt)
         orders.add(en.key < ru.key)
-        for given in ([en, ru], [ru, en]):
-            out = Artifact(store, reweight(given, config)).read_table("posts.parquet")
-            assert out.column("lang").to_pylist() == ["en", "en", "ru", "ru"], (salt, en.key, ru.key)
+        one, two = reweight([en, ru], window, config), reweight([ru, en], window, config)
+        assert one.key == two.key and two.reused
+        assert Artifact(store, one).manifest["inputs"]["filtered"][0].endswith(en.key)
     assert orders == {True, False}

@@ -18,12 +18,12 @@ from topictensor.artifacts import Artifact, ArtifactRef
 from topictensor.config import load_config
 from topictensor.stages import ingest as ingest_module
 from topictensor.stages import streaming
-from topictensor.stages.normalize import language_posts_file
-from topictensor.stages.reweight import habit_weights
-from topictensor.stages.split import heldout_mask
+from topictensor.stages.split import SplitPosts, heldout_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graph_prefix import run_until  # noqa: E402
+from helpers.prep import habit_weights  # noqa: E402
 
 TINY_BATCH = 7
 TINY_BUCKET = 60
@@ -43,9 +43,10 @@ def _run(raw: Path, store: Path) -> dict:
                                     "filter": {"min_bloggers": 2, "blacklist": {"*": ["love"]}}}, use_env=False)
     s = config.open_store()
     results = run_until(config, "split")
-    refs = [ArtifactRef.from_dict(r) for name in ("bloggers", "ingest", "normalize", "window", "filter", "reweight", "split")
+    refs = [ArtifactRef.from_dict(r) for name in ("bloggers", "ingest", "normalize", "window", "prepare", "filter",
+                                                  "reweight", "split")
             for r in (results[name] if isinstance(results[name], list) else [results[name]])]
-    out = {"refs": refs, "languages": results["languages"], "files": {}}
+    out = {"refs": refs, "languages": results["languages"], "files": {}, "config": config, "split": results["split"]}
     for ref in out["refs"]:
         art = Artifact(s, ref)
         params = art.manifest["params"] if isinstance(art.manifest["params"], dict) else {}
@@ -105,53 +106,59 @@ def test_tiny_batches_and_buckets_give_the_same_artifacts(one_chunk, many_chunks
 
 def test_batch_rows_and_spill_buckets_are_honoured(one_chunk, many_chunks):
     for name, path in many_chunks["files"].items():
-        if name.endswith(("rejects.parquet", "bloggers.parquet", "review.parquet")) or "/summary/" in name \
-                or "/stats/" in name:
-            continue  # small tables (bloggers: one row per blogger; a partition's summary), held whole by design
+        if name.endswith(("rejects.parquet", "bloggers.parquet", "review.parquet", "kept.parquet", "cooc.parquet",
+                          "dropped.parquet")) or "/summary/" in name or "/stats/" in name or "/habit/" in name:
+            continue  # small tables (bloggers: one row per blogger; a partition's summary; a bucket of pairs)
         meta = pq.ParquetFile(path).metadata
         assert max((meta.row_group(g).num_rows for g in range(meta.num_row_groups)), default=0) <= TINY_BATCH, name
     bucketed = [(buckets, n) for buckets, n in many_chunks["spill_reads"] if buckets > 1]
-    assert len(bucketed) > 10  # filter's and reweight's pairs and ingest's post ids went through many buckets
+    assert len(bucketed) > 10  # normalize's pairs, ingest's and the window's post ids went through many buckets
     occurrences = sum(pc.sum(pc.list_value_length(_table(p).column("tags"))).as_py()
-                      for name, p in many_chunks["files"].items() if name.startswith("filter/") and "posts" in name)
+                      for name, p in many_chunks["files"].items()
+                      if name.startswith("prepare/") and name.endswith(("/train.parquet", "/heldout.parquet")))
     assert max(n for _, n in bucketed) < occurrences / 2  # no bucket holds the whole input
 
 
 def test_streamed_outputs_match_the_in_memory_formulas(many_chunks):
     files = many_chunks["files"]
+    # The window's posts: every prepared partition's two sides (all tags, the blogger's language).
+    window = pa.concat_tables([_table(p) for name, p in sorted(files.items())
+                               if name.startswith("prepare/") and name.endswith(("/train.parquet", "/heldout.parquet"))])
+    people = _table(files["window/bloggers.parquet"])
+    lang_of = dict(zip(people.column("blogger_id").to_pylist(), people.column("lang").to_pylist()))
+    window = window.append_column("lang", pa.array([lang_of[b] for b in window.column("blogger_id").to_pylist()]))
+    expected = {}
     for lang in many_chunks["languages"]:
-        posts = _table(files[f"window/{language_posts_file(lang)}"])
-        assert set(posts.column("lang").to_pylist()) == {lang}
+        posts = window.filter(pc.equal(window.column("lang"), lang))
         # Distinct bloggers per tag on the whole table at once (the stage before streaming).
         flat = pc.list_flatten(posts.column("tags"))
         bloggers = pc.take(posts.column("blogger_id"), pc.list_parent_indices(posts.column("tags")))
         per_tag = pa.table({"tag": flat, "blogger_id": bloggers}).group_by("tag").aggregate(
             [("blogger_id", "count_distinct")]).to_pydict()
         kept = {t for t, n in zip(per_tag["tag"], per_tag["blogger_id_count_distinct"]) if n >= 2 and t != "love"}
-        expected = {}
         for row in posts.select(["post_id", "tags"]).to_pylist():
             tags = [t for t in row["tags"] if t in kept]
             if tags:
                 expected[row["post_id"]] = tags
-        filtered = _table(files[f"filter/{lang}/posts.parquet"])
-        assert dict(zip(filtered.column("post_id").to_pylist(), filtered.column("tags").to_pylist())) == expected
-        assert filtered.column("post_id").to_pylist() == list(expected)  # the input's order is kept
+    split = SplitPosts(many_chunks["config"].open_store(), many_chunks["split"])
+    read = pa.concat_tables([split.table(side) for side in ("train", "heldout")])
+    assert dict(zip(read.column("post_id").to_pylist(), read.column("tags").to_pylist())) == expected
+    assert read.num_rows == len(expected)
 
-    weighted = _table(files["reweight/posts.parquet"])
-    tags = weighted.column("tags").combine_chunks()
+    tags = read.column("tags").combine_chunks()
     parent = pc.list_parent_indices(tags).to_numpy()
-    blogger_codes = pc.dictionary_encode(weighted.column("blogger_id")).combine_chunks().indices.to_numpy()
+    blogger_codes = pc.dictionary_encode(read.column("blogger_id")).combine_chunks().indices.to_numpy()
     tag_codes = pc.dictionary_encode(pc.list_flatten(tags)).indices.to_numpy()
     want = habit_weights(blogger_codes[parent], tag_codes, power=0.5)
-    got = pc.list_flatten(weighted.column("weights")).to_numpy()
+    got = pc.list_flatten(read.column("weights")).to_numpy()
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
-    held = set(_table(files["split/heldout.parquet"]).column("post_id").to_pylist())
-    ids = weighted.column("post_id").to_pylist()
+    ids = window.column("post_id").to_pylist()
     mask = heldout_mask(ids, 0.05, "topictensor")
-    assert held == {pid for pid, m in zip(ids, mask) if m}
-    train = _table(files["split/train.parquet"]).column("post_id").to_pylist()
-    assert train == [pid for pid, m in zip(ids, mask) if not m]
+    held = set(split.table("heldout", ["post_id"]).column("post_id").to_pylist())
+    assert held == {pid for pid, m in zip(ids, mask) if m and pid in expected}
+    train = split.table("train", ["post_id"]).column("post_id").to_pylist()
+    assert set(train) == {pid for pid, m in zip(ids, mask) if not m and pid in expected}
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -192,15 +199,3 @@ def test_vocabulary_codes_follow_first_appearance_across_batches_and_dictionarie
     for start in range(0, 3000, 500):
         assert big.codes(pa.array(words[start:start + 500])).tolist() == list(range(start, start + 500))
     assert big.codes(pa.array(["w2999", "w0"])).tolist() == [2999, 0] and len(big) == 3000
-
-
-def test_spill_reader_returns_each_buckets_values_in_step_with_the_input(tmp_path):
-    bucket_of = np.array([2, 0, 2, 1, 0, 2])
-    with streaming.BucketSpill(3, np.int64, directory=tmp_path) as spill:
-        spill.append(bucket_of, np.arange(6) * 10)
-        assert [spill.read(b).tolist() for b in range(3)] == [[10, 40], [30], [0, 20, 50]]
-        for b in range(3):
-            spill.write_result(b, spill.read(b) + 1)
-        with spill.reader(np.int64) as reader:
-            assert reader.take(bucket_of[:3]).tolist() == [1, 11, 21]
-            assert reader.take(bucket_of[3:]).tolist() == [31, 41, 51]

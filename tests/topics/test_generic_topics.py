@@ -3,6 +3,9 @@ the topic, keeps it out of the tree, and /topics lists it only when asked."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,10 +14,13 @@ import pytest
 from topictensor.artifacts import Artifact, StageResult, run_stage
 from topictensor.config import FilterConfig, load_config
 from topictensor.stages.clusters import clusters
-from topictensor.stages.filter import GenericDetection, filter_posts
+from topictensor.stages.filter import GenericDetection
 from topictensor.topics.build import build_topics
 from topictensor.topics.label import GENERIC
 from topictensor.topics.params import TopicsConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.prep import filter_posts  # noqa: E402
 
 SECTION = TopicsConfig(reducer="pca", min_cluster_size=5)
 GENERIC_TOPIC = 1  # planted topic whose tags are used like #love: on posts of every other topic

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import time
 
 import numpy as np
@@ -14,6 +17,9 @@ from topictensor.cli import app
 from topictensor.config import load_config
 from topictensor.train.params import TrainConfig
 from topictensor.train.tune import MAX_DIM, SEARCHED, SearchSpace, split_validation, tune
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.prep import plant_split  # noqa: E402
 
 # A deliberately weak starting point (1 epoch at a learning rate that barely moves the random
 # vectors), so that a search has something to find.
@@ -103,22 +109,13 @@ def test_tune_command_prints_the_table_and_writes_the_config(tmp_path):
 
 
 def test_tune_stage_writes_the_choice_reuses_it_and_feeds_train(tmp_path):
-    from topictensor.artifacts import StageResult, run_stage
     from topictensor.stages.train import train_model
     from topictensor.stages.tune import apply_tuned, tune_config
 
     config = load_config(overrides={"store": {"uri": str(tmp_path / "store")},
                                     "train": WEAK.model_dump(mode="json")}, use_env=False)
 
-    def weighted(posts):  # the split stage's columns: tags and their weights
-        return _table(posts).append_column("weights", pa.array([[1.0] * len(p) for p in posts], pa.list_(pa.float32())))
-
-    def compute(ws):
-        pq.write_table(weighted(planted_posts(400, seed=4)), ws.path("train.parquet"))
-        pq.write_table(weighted(planted_posts(50, seed=5)), ws.path("heldout.parquet"))
-        return StageResult()
-
-    splits = run_stage(config.open_store(), "split", code="test", params={}, inputs={}, compute=compute)
+    splits = plant_split(config, planted_posts(400, seed=4), planted_posts(50, seed=5))
     tuned = tune_config(splits, config, budget_seconds=2)
     assert not tuned.reused and tuned.metrics["chosen_quality"] >= tuned.metrics["baseline_quality"]
     again = tune_config(splits, config, budget_seconds=2)

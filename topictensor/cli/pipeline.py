@@ -212,7 +212,8 @@ def _window_lines(report: dict) -> list[str]:
     if not window:
         return []
     days = [d or "all" for d in window.get("partitions", [])]
-    fresh = [s["label"] or "all" for s in report["stages"] if s["stage"] == "ingest" and not s["reused"]]
+    fresh = sorted({s["label"] or "all" for s in report["stages"]  # a partition read again by any of them
+                    if s["stage"] in ("ingest", "normalize", "prepare") and not s["reused"]})
     span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else (days[0] if days else "-")
     return [f"window: {len(days)} partitions ({span}), ending {window.get('as_of') or 'after the newest'}; "
             f"prepared now: {', '.join(fresh) if fresh else 'none'} ({len(days) - len(fresh)} reused)"]

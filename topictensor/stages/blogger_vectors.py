@@ -3,9 +3,15 @@ vectors, with the blogger's profile numbers the ranking needs. Writes ``bloggers
 (blogger_id, username, lang, followers, likes = mean likes per post, likes_total, posts,
 tags = tag uses known to the model, vector list<float32>, and each blogger's ``search.profile_tags``
 largest tag weights: profile_tags, profile_weights, profile_rest); see ``topictensor.search.vectors``
-and ``topictensor.search.explain``. The reweight stage's posts are streamed once, in batches, into
-per-blogger sums: peak memory grows with bloggers x dim and the distinct (blogger, tag) pairs, not
-with posts."""
+and ``topictensor.search.explain``.
+
+A blogger's vector is the sum over their posts' kept tag uses of weight x unit tag vector; a pair
+(blogger, tag) used in ``c`` posts contributes ``c`` uses of the same weight, so the sums come from
+the reweight stage's table of kept pairs and counts (the habit weights' own input), not from the
+posts: one hash bucket of bloggers at a time (``PAIR_BUCKETS``), each through
+:class:`~topictensor.search.vectors.BloggerVectorSums` fed a pair's ``c`` uses in chunks of
+``streaming.BATCH_ROWS`` uses. Peak memory: one bucket's pairs and bloggers x dim; no posts are
+read. Posts, likes and language come from the window's bloggers table."""
 
 from __future__ import annotations
 
@@ -15,14 +21,15 @@ from topictensor.search.params import SearchConfig
 
 STAGE = "blogger_vectors"
 ENGINE_MODULES = ("topictensor.search.vectors", "topictensor.search.table", "topictensor.search.explain",
-                  "topictensor.embeddings", "topictensor.stages.streaming", "topictensor.vocabulary")
+                  "topictensor.embeddings", "topictensor.stages.streaming", "topictensor.vocabulary",
+                  "topictensor.stages.reweight")
 # The profiles' weights must rebuild the stored (float32) vectors.
 MAX_PROFILE_GAP = 1e-4
 
 
 def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, normalized: ArtifactRef | dict,
                     config: PipelineConfig, section: SearchConfig | None = None) -> ArtifactRef:
-    """``model``: the train artifact; ``weighted``: the reweight artifact (posts with habit weights);
+    """``model``: the train artifact; ``weighted``: the reweight artifact (kept pairs and counts);
     ``normalized``: the window artifact (its bloggers.parquet: followers, likes, posts, language)."""
     params = section or config.search
     store = config.open_store()
@@ -37,28 +44,44 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         from topictensor.search.table import FILENAME, read_vectors
         from topictensor.search.vectors import BloggerVectorSums
         from topictensor.search.explain import profiles_from_weights
-        from topictensor.stages import streaming
+        from topictensor.stages.normalize import PAIR_BUCKETS
+        from topictensor.stages.reweight import habit_file, pair_weights
 
         emb = Embeddings.load(model_art.path("embeddings.parquet"))
-        columns = ["blogger_id", "tags", "likes", "lang"] + (["weights"] if params.vector_weights == "reweight" else [])
-        sums = BloggerVectorSums(emb, params.vector_weights)
-        for batch in streaming.parquet_batches(weighted_art.path("posts.parquet"), columns,
-                                               dictionary=("blogger_id", "tags"))():
-            sums.add(pa.Table.from_batches([batch]))  # memory: bloggers x dim, not posts
-        table = sums.table(normalized_art.read_table("bloggers.parquet"))
-        profiles, gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
-                                              table.column("blogger_id").to_pylist(),
-                                              read_vectors(table.column("vector")), params.profile_tags)
+        extra = weighted_art.manifest.get("extra", {})
+        power, mean = float(extra["habit_power"]), float(extra["raw_mean"])
+        bloggers = normalized_art.read_table("bloggers.parquet")
+        tables, gap, without = [], 0.0, 0
+        for bucket in range(PAIR_BUCKETS):
+            pairs = weighted_art.read_table(habit_file(bucket))
+            if not pairs.num_rows:
+                continue
+            sums = BloggerVectorSums(emb, params.vector_weights)
+            for uses in _pair_uses(pairs, pair_weights(pairs.column("count").to_numpy(), power, mean)):
+                sums.add(uses)
+            table = sums.table(bloggers)
+            profiles, bucket_gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
+                                                         table.column("blogger_id").to_pylist(),
+                                                         read_vectors(table.column("vector")), params.profile_tags)
+            for name, column in profiles.items():
+                table = table.append_column(name, column)
+            tables.append(table)
+            gap, without = max(gap, bucket_gap), without + len(sums.ids) - table.num_rows
         if gap > MAX_PROFILE_GAP:
             raise ValueError(f"blogger profiles: the tag weights rebuild the blogger vectors only up to a cosine "
                              f"gap of {gap:.2e} (> {MAX_PROFILE_GAP:g}): explanations would not add up")
-        for name, column in profiles.items():
-            table = table.append_column(name, column)
+        if not tables:
+            raise ValueError(f"reweight artifact {weighted_art.ref.key} holds no (blogger, tag) pair")
+        table = pa.concat_tables(tables)
+        # Grouped by language, then by id, as BloggerVectorSums.table orders one table.
+        langs, ids = table.column("lang").to_pylist(), table.column("blogger_id").to_pylist()
+        order = sorted(range(table.num_rows), key=lambda i: (str(langs[i] or "").lower(), ids[i]))
+        table = table.take(pa.array(order, pa.int64()))
         pq.write_table(table, ws.path(FILENAME))
         stored = pc.list_value_length(table.column("profile_tags")).to_numpy(zero_copy_only=False)
         return StageResult(
-            counts={"bloggers": table.num_rows, "bloggers_without_vector": len(sums.ids) - table.num_rows,
-                    "posts": sums.posts, "profile_tags": int(stored.sum())},
+            counts={"bloggers": table.num_rows, "bloggers_without_vector": without,
+                    "posts": int(pc.sum(table.column("posts")).as_py() or 0), "profile_tags": int(stored.sum())},
             metrics={"profile_gap": gap},
             extra={"dim": emb.dim, "profile_tags": params.profile_tags},
         )
@@ -67,3 +90,33 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
                      params={"vector_weights": params.vector_weights, "profile_tags": params.profile_tags},
                      inputs={"model": model_art.ref, "weighted": weighted_art.ref, "normalized": normalized_art.ref},
                      compute=compute)
+
+
+def _pair_uses(pairs, weights, chunk_uses: int | None = None):
+    """Each (blogger, tag, count) pair as ``count`` uses of its tag with its weight, in tables of about
+    ``chunk_uses`` uses (one row per pair: blogger_id, tags, weights, likes 0): what the posts give
+    BloggerVectorSums, grouped by pair."""
+    import numpy as np
+    import pyarrow as pa
+
+    from topictensor.stages import streaming
+
+    count = pairs.column("count").to_numpy().astype(np.int64)
+    ends = np.cumsum(count)
+    limit = chunk_uses or streaming.BATCH_ROWS
+    start = 0
+    while start < len(count):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + limit, side="right")))
+        n = count[start:stop]
+        offsets = np.zeros(len(n) + 1, dtype=np.int32)
+        np.cumsum(n, out=offsets[1:])
+        rows = np.repeat(np.arange(start, stop), n)
+        tags = pairs.column("tag").combine_chunks().take(pa.array(rows))
+        yield pa.table({
+            "blogger_id": pairs.column("blogger_id").slice(start, stop - start),
+            "tags": pa.ListArray.from_arrays(pa.array(offsets), tags),
+            "likes": pa.array(np.zeros(len(n), dtype=np.int64)),
+            "weights": pa.ListArray.from_arrays(pa.array(offsets), pa.array(weights[rows], pa.float32())),
+        })
+        start = stop

@@ -51,7 +51,9 @@ def evaluate_model(model: ArtifactRef | dict, splits: ArtifactRef | dict, config
         from topictensor.quality import quality
 
         emb = Embeddings.load(model_art.path("embeddings.parquet"))
-        heldout = split_art.read_table("heldout.parquet", columns=["tags"]).column("tags").to_pylist()
+        from topictensor.stages.split import SplitPosts
+
+        heldout = SplitPosts(store, split_art).table("heldout", ["tags"]).column("tags").to_pylist()
         limit = config.evaluate.max_posts
         if limit is not None and len(heldout) > limit:
             picked = np.random.default_rng(0).choice(len(heldout), size=limit, replace=False)

@@ -4,15 +4,17 @@ A tag used by a handful of bloggers carries no shared meaning (one-off tags, a b
 name), and the most frequent tags of a language are often non-thematic (``love``, ``instagood``):
 those go to a curated blacklist, for which this stage writes the top tags as review candidates.
 
-Bounded memory (see ``topictensor.stages.streaming``): the language's posts are read twice in
-batches. The first pass counts posts per tag (vocab-sized) and spills the distinct
-(blogger, tag) pairs to disk bucketed by blogger, so "distinct bloggers per tag" is summed bucket
-by bucket; the second pass drops the tags that did not make it, keeping the rows' order.
+The stage decides on small tables only: the window's per-language tag statistics (posts and
+distinct bloggers of every tag, merged from the partitions' summaries) and, for generic-tag
+scores, the review candidates' co-occurrences counted in each prepared partition
+(``topictensor.stages.prepare.count_cooccurrence``) and summed. It writes ``kept.parquet`` (the kept tags) and ``review.parquet``;
+the posts are filtered when the split is read (``topictensor.stages.split``), so a tag crossing the
+threshold rewrites no partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,17 +24,16 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
-from topictensor.stages import streaming
-from topictensor.stages.streaming import Batches, BucketSpill, Vocabulary
 
 STAGE = "filter"
-_TAG_BITS = 31  # a (blogger, tag) pair is one int64: blogger code << 31 | tag code
+KEPT = "kept.parquet"
 
 
-def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineConfig) -> ArtifactRef:
-    """Posts of bloggers of ``lang`` with only the kept tags; plus ``review.parquet`` of top tags."""
+def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[ArtifactRef | dict], lang: str,
+                    config: PipelineConfig) -> ArtifactRef:
+    """The kept tags of ``lang`` (``kept.parquet``) and ``review.parquet`` of its top tags."""
     store = config.open_store()
-    source = Artifact(store, normalized)
+    source = Artifact(store, window)
     fc = config.filter
     params = {
         "lang": lang,
@@ -42,27 +43,38 @@ def filter_language(normalized: ArtifactRef | dict, lang: str, config: PipelineC
         "generic": {"mode": fc.generic_mode_for(lang), "threshold": fc.generic_threshold,
                     "keep": sorted(fc.generic_keep_for(lang))},
     }
+    generic = GenericDetection(**params["generic"])
+    parts = [Artifact(store, ref) for ref in cooccurrences] if generic.mode != "off" else []
 
     def compute(ws: Workspace) -> StageResult:
-        from topictensor.stages.normalize import language_posts_file
+        from topictensor.stages.prepare import summed_cooccurrence
         from topictensor.stages.window import tag_stats_for
 
-        path = source.path(language_posts_file(lang))
-        schema = pq.ParquetFile(path).schema_arrow
-        with pq.ParquetWriter(ws.path("posts.parquet"), schema, **streaming.WRITE_OPTIONS) as writer:
-            review, counts = filter_batches(
-                streaming.parquet_batches(path, dictionary=("blogger_id", "tags")),
-                lambda table: writer.write_table(table.cast(schema)),
-                min_bloggers=params["min_bloggers"], blacklist=set(params["blacklist"]),
-                review_top_n=params["review_top_n"], occurrences=streaming.parquet_values(path, "tags"),
-                generic=GenericDetection(**params["generic"]), stats=tag_stats_for(source, lang),
-            )
+        stats = tag_stats_for(source, lang)
+        if stats is None:
+            raise ValueError(f"window artifact {source.ref.key} has no tag statistics (an artifact of older code)")
+        n = min(len(stats), params["review_top_n"])
+        cooc = summed_cooccurrence(parts, lang, n) if generic.mode != "off" else None
+        per_tag, review, counts = decide_tags(stats, min_bloggers=params["min_bloggers"],
+                                              blacklist=set(params["blacklist"]),
+                                              review_top_n=params["review_top_n"], generic=generic, cooccurrence=cooc)
+        pq.write_table(per_tag.filter(per_tag.column("kept")).select(["tag"]), ws.path(KEPT))
         pq.write_table(review, ws.path("review.parquet"))
         return StageResult(counts=counts)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.vocabulary", "topictensor.generic_tags"),
-                     params=params,
-                     inputs={"normalized": source.ref}, compute=compute)
+    inputs = {"window": source.ref, **({"cooccurrences": [a.ref for a in parts]} if parts else {})}
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags"), params=params,
+                     inputs=inputs, compute=compute)
+
+
+def candidate_tags(stats: pa.Table, review_top_n: int) -> pa.Array:
+    """The review candidates: the ``review_top_n`` tags with most posts (ties by tag), in that order."""
+    return stats.column("tag").combine_chunks().take(_review_rows(stats, review_top_n))
+
+
+def _review_rows(stats: pa.Table, review_top_n: int) -> np.ndarray:
+    order = pc.sort_indices(stats.select(["tag", "posts"]), sort_keys=[("posts", "descending"), ("tag", "ascending")])
+    return order.to_numpy()[:review_top_n]
 
 
 @dataclass(frozen=True)
@@ -74,99 +86,35 @@ class GenericDetection:
     keep: Sequence[str] = ()
 
 
-def filter_posts(posts: pa.Table, *, min_bloggers: int, blacklist: set[str], review_top_n: int,
-                 generic: GenericDetection = GenericDetection()):
-    """Pure core of the stage on an in-memory Arrow table with ``blogger_id`` and ``tags`` columns:
-    (kept posts, review table, counts)."""
-    kept: list[pa.Table] = []
-    occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
-    review, counts = filter_batches(streaming.table_batches(posts), kept.append, min_bloggers=min_bloggers,
-                                    blacklist=blacklist, review_top_n=review_top_n, occurrences=occurrences,
-                                    generic=generic)
-    out = pa.concat_tables(kept).cast(posts.schema) if kept else posts.schema.empty_table()
-    return out, review, counts
-
-
-def filter_batches(batches: Batches, write: Callable[[pa.Table], None], *, min_bloggers: int,
-                   blacklist: set[str], review_top_n: int, occurrences: int,
-                   generic: GenericDetection = GenericDetection(),
-                   stats: pa.Table | None = None) -> tuple[pa.Table, dict[str, int]]:
-    """Stream ``batches`` twice: per-tag counts, then the posts with only kept tags go to ``write``
-    (posts left without a tag are dropped). ``occurrences`` sizes the spill's buckets.
-    ``stats`` (tag, posts, bloggers: the window stage's, merged from partition summaries) replaces
-    the counting pass. Unless ``generic.mode`` is off, a pass before the writing one counts the review
-    candidates' co-occurrences and scores them (``topictensor.generic_tags``); under ``apply`` those at
-    or above the threshold are dropped too, except ``generic.keep``; the curated blacklist drops its
-    tags whatever their score."""
-    if stats is not None:
-        return _filter_with_stats(batches, write, stats, min_bloggers=min_bloggers, blacklist=blacklist,
-                                  review_top_n=review_top_n, generic=generic)
-    tags_vocab, bloggers_vocab = Vocabulary(), Vocabulary()
-    posts_per_tag = np.zeros(0, dtype=np.int64)
-    posts_in = occurrences_in = 0
-    with BucketSpill(streaming.bucket_count(occurrences), np.int64, name="filter-pairs") as spill:
-        for batch in batches():
-            flat, parent = streaming.list_parts(batch.column("tags"))
-            tag_codes = tags_vocab.codes(flat)
-            blogger_codes = bloggers_vocab.codes(batch.column("blogger_id"))
-            posts_per_tag = _add_counts(posts_per_tag, tag_codes, len(tags_vocab))
-            pairs = streaming.sorted_unique((blogger_codes[parent] << _TAG_BITS) | tag_codes)
-            spill.append((pairs >> _TAG_BITS) % spill.buckets, pairs)
-            posts_in += batch.num_rows
-            occurrences_in += len(flat)
-        bloggers_per_tag = np.zeros(len(tags_vocab), dtype=np.int64)
-        for bucket in range(spill.buckets):
-            pairs = streaming.sorted_unique(spill.read(bucket))  # a blogger's pairs are all in one bucket: exact
-            bloggers_per_tag += np.bincount(pairs & ((1 << _TAG_BITS) - 1), minlength=len(tags_vocab))
-
-    review, counts = _write_kept(batches, write, tags_vocab, bloggers_vocab, posts_per_tag, bloggers_per_tag,
-                                 min_bloggers=min_bloggers, blacklist=blacklist, review_top_n=review_top_n,
-                                 generic=generic)
-    counts.update(posts_in=posts_in, occurrences_in=occurrences_in)
-    return review, counts
-
-
-def _filter_with_stats(batches: Batches, write: Callable[[pa.Table], None], stats: pa.Table, *,
-                       min_bloggers: int, blacklist: set[str], review_top_n: int,
-                       generic: GenericDetection) -> tuple[pa.Table, dict[str, int]]:
-    tags_vocab = Vocabulary(stats.column("tag").combine_chunks())
-    return _write_kept(batches, write, tags_vocab, Vocabulary(),
-                       stats.column("posts").to_numpy().astype(np.int64),
-                       stats.column("bloggers").to_numpy().astype(np.int64),
-                       min_bloggers=min_bloggers, blacklist=blacklist, review_top_n=review_top_n, generic=generic)
-
-
-def _write_kept(batches: Batches, write: Callable[[pa.Table], None], tags_vocab: Vocabulary,
-                bloggers_vocab: Vocabulary, posts_per_tag: np.ndarray, bloggers_per_tag: np.ndarray, *,
-                min_bloggers: int, blacklist: set[str], review_top_n: int,
-                generic: GenericDetection = GenericDetection()) -> tuple[pa.Table, dict[str, int]]:
-    """The writing pass, given every tag's post and distinct-blogger counts."""
-    tags = tags_vocab.values()
+def decide_tags(stats: pa.Table, *, min_bloggers: int, blacklist: set[str], review_top_n: int,
+                generic: GenericDetection = GenericDetection(),
+                cooccurrence: np.ndarray | None = None) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """The filter's decision on one language's ``stats`` (tag, posts, bloggers): (every tag with
+    ``blacklisted`` and ``kept``, the review table, counts). Unless ``generic.mode`` is off,
+    ``cooccurrence`` (posts carrying both of two review candidates, in :func:`candidate_tags` order)
+    scores the candidates (``topictensor.generic_tags``); under ``apply`` those at or above the
+    threshold are dropped too, except ``generic.keep``; the curated blacklist drops its tags whatever
+    their score."""
+    tags = stats.column("tag").combine_chunks()
+    posts_per_tag = stats.column("posts").to_numpy().astype(np.int64)
+    bloggers_per_tag = stats.column("bloggers").to_numpy().astype(np.int64)
     blacklisted = pc.is_in(tags, value_set=pa.array(sorted(blacklist), type=pa.string()))
     blacklisted_np = np.asarray(blacklisted.to_numpy(zero_copy_only=False), dtype=bool)
     keep_tag = (bloggers_per_tag >= min_bloggers) & ~blacklisted_np
-    per_tag = pa.table({"tag": tags, "posts": posts_per_tag[:len(tags)], "bloggers": bloggers_per_tag})
-    review_rows = pc.sort_indices(per_tag, sort_keys=[("posts", "descending"), ("tag", "ascending")]) \
-        .to_numpy()[:review_top_n]
+    per_tag = pa.table({"tag": tags, "posts": posts_per_tag, "bloggers": bloggers_per_tag})
+    review_rows = _review_rows(per_tag, review_top_n)
     extra: dict[str, np.ndarray] = {}
     n_generic = n_auto = 0
     if generic.mode != "off" and len(review_rows):
-        from topictensor.generic_tags import DECIDING_SCORE, cooccurrence, generic_scores
+        from topictensor.generic_tags import DECIDING_SCORE, generic_scores
 
-        candidate = np.full(len(tags_vocab), -1, dtype=np.int64)
-        candidate[review_rows] = np.arange(len(review_rows))
-        cooc = np.zeros((len(review_rows), len(review_rows)))
-        for batch in batches():
-            flat, parent = streaming.list_parts(batch.column("tags"))
-            codes = tags_vocab.codes(flat) if len(flat) else np.zeros(0, dtype=np.int64)
-            codes = np.where(codes < len(candidate), candidate[np.minimum(codes, len(candidate) - 1)], -1)
-            inside = codes >= 0  # a review candidate (a tag without counts is caught by the writing pass)
-            pairs = np.unique(parent[inside] * len(review_rows) + codes[inside])  # a tag once per post
-            cooc += cooccurrence([(pairs // len(review_rows), pairs % len(review_rows))], len(review_rows))
-        scores = generic_scores(cooc, posts_per_tag[review_rows])
+        if cooccurrence is None or cooccurrence.shape != (len(review_rows), len(review_rows)):
+            raise ValueError(f"generic-tag scores need the {len(review_rows)} review candidates' co-occurrences, got "
+                             f"{None if cooccurrence is None else cooccurrence.shape}")
+        scores = generic_scores(cooccurrence, posts_per_tag[review_rows])
         flagged = scores[DECIDING_SCORE] >= generic.threshold
         n_generic = int(flagged.sum())
-        auto = np.zeros(len(tags_vocab), dtype=bool)
+        auto = np.zeros(len(tags), dtype=bool)
         if generic.mode == "apply":
             protected = np.isin(np.asarray(tags.take(pa.array(review_rows)).to_pylist(), dtype=object),
                                 np.asarray(sorted(generic.keep), dtype=object))
@@ -175,66 +123,23 @@ def _write_kept(batches: Batches, write: Callable[[pa.Table], None], tags_vocab:
             keep_tag &= ~auto
             n_auto = int(auto.sum())
         for name, values in scores.items():
-            full = np.full(len(tags_vocab), np.nan)
+            full = np.full(len(tags), np.nan)
             full[review_rows] = values
             extra[name] = full
-        extra["generic"] = np.zeros(len(tags_vocab), dtype=bool)
+        extra["generic"] = np.zeros(len(tags), dtype=bool)
         extra["generic"][review_rows] = flagged
         extra["auto_blacklisted"] = auto
     per_tag = per_tag.append_column("blacklisted", blacklisted).append_column("kept", pa.array(keep_tag))
     for name, values in extra.items():
         per_tag = per_tag.append_column(name, pa.array(values))
-
-    posts_in = posts_out = occurrences_in = occurrences_out = 0
-    blogger_out = np.zeros(len(bloggers_vocab), dtype=bool)
-    n_counted = len(tags_vocab)
-    for batch in batches():
-        flat, parent = streaming.list_parts(batch.column("tags"))
-        codes = tags_vocab.codes(flat)
-        if len(codes) and codes.max() >= n_counted:
-            unknown = pc.filter(streaming.plain_strings(flat), pa.array(codes >= n_counted)).to_pylist()[:5]
-            raise ValueError(f"tags without counts (the statistics do not match the posts): {unknown}")
-        keep = keep_tag[codes] if len(flat) else np.zeros(0, dtype=bool)
-        kept_flat = streaming.plain_strings(flat.filter(pa.array(keep)))
-        lengths = np.bincount(parent[keep], minlength=batch.num_rows)
-        offsets = np.zeros(batch.num_rows + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        columns = {name: streaming.plain_strings(batch.column(name)) for name in batch.schema.names}
-        columns["tags"] = pa.ListArray.from_arrays(pa.array(offsets), kept_flat)
-        has_tags = lengths > 0
-        out = pa.table(columns).filter(pa.array(has_tags))
-        blogger_codes = bloggers_vocab.codes(batch.column("blogger_id"))
-        if len(blogger_out) < len(bloggers_vocab):
-            blogger_out = np.pad(blogger_out, (0, len(bloggers_vocab) - len(blogger_out)))
-        blogger_out[blogger_codes[has_tags]] = True
-        posts_in += batch.num_rows
-        occurrences_in += len(flat)
-        posts_out += out.num_rows
-        occurrences_out += len(kept_flat)
-        if out.num_rows:
-            write(out)
-
     review = per_tag.take(pa.array(review_rows, type=pa.int64()))
     counts = {
-        "posts_in": posts_in,
-        "posts_out": posts_out,
-        "bloggers_in": len(bloggers_vocab),
-        "bloggers_out": int(blogger_out.sum()),
         "tags_in": len(tags),
         "tags_kept": int(keep_tag.sum()),
         "tags_blacklisted": int(blacklisted_np.sum()),
         "tags_generic": n_generic,
         "tags_auto_blacklisted": n_auto,
-        "occurrences_in": occurrences_in,
-        "occurrences_out": occurrences_out,
+        "occurrences_in": int(posts_per_tag.sum()),
+        "occurrences_out": int(posts_per_tag[keep_tag].sum()),
     }
-    return review, counts
-
-
-def _add_counts(total: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
-    """``total`` (grown to ``size``) plus the number of times each code occurs."""
-    if len(total) < size:
-        total = np.concatenate([total, np.zeros(size - len(total), dtype=np.int64)])
-    if len(codes):
-        total += np.bincount(codes, minlength=size)
-    return total
+    return per_tag, review, counts

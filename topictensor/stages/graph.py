@@ -12,9 +12,9 @@ pool: training goes to the dedicated many-core worker). Every function is called
 Shape (the window ends at the run's data interval end)::
 
     plan -> bloggers ---------------------------------------.
-         -> ingest[partition] -> normalize[partition] -> window -> languages -> filter[lang]
-    -> reweight -> split -> tune -> train -> evaluate -> gate -> {blogger_vectors -> index, clusters}
-    -> drift -> publish -> cleanup (optional retention)
+         -> ingest[partition] -> normalize[partition] -> window -> {prepare[partition], languages}
+    -> cooccur[partition] -> filter[lang] -> reweight -> split -> tune -> train -> evaluate -> gate
+    -> {blogger_vectors -> index, clusters} -> drift -> publish -> cleanup (optional retention)
 
 evaluate scores the candidate and production on the same held-out posts; gate decides on that
 and on the model's own drift; drift measures ranking and topic churn once bloggers and topics
@@ -84,17 +84,24 @@ GRAPH: tuple[Stage, ...] = (
           doc="Normalise one partition's tags and write its summary (per-blogger counts, language votes, "
               "(blogger, tag) counts) for the window."),
     Stage("window", f"{_HERE}:_window", inputs=("bloggers", "normalize"),
-          doc="Merge the partitions' summaries (languages, tag statistics) and write the window's posts "
-              "per language; newer partitions win duplicated post_ids."),
+          doc="Merge the partitions' summaries into the window's small tables (bloggers' languages, tag "
+              "statistics, each blogger's tag counts); newer partitions win duplicated post_ids. Reads no posts."),
     Stage("languages", f"{_HERE}:_languages", inputs=("window",), versioned=False,
           doc="Languages present in the window and allowed by the config: one filter task each."),
-    Stage("filter", f"{_HERE}:_filter", inputs=("window", "languages"), mapped="languages",
+    Stage("prepare", f"{_HERE}:_prepare", inputs=("normalize", "window"), mapped="normalize",
+          doc="One partition's share of the split: drop older copies and unknown bloggers' posts, set the "
+              "bloggers' languages, hold out posts by a salted hash of post_id. Keyed by what it uses of the "
+              "window: an old partition is not read again."),
+    Stage("cooccur", f"{_HERE}:_cooccur", inputs=("prepare", "window", "languages"), mapped="prepare",
+          doc="One prepared partition's co-occurrences of the review candidates of each language scoring "
+              "generic tags (none: an empty table, nothing read). Keyed by the candidate lists."),
+    Stage("filter", f"{_HERE}:_filter", inputs=("window", "cooccur", "languages"), mapped="languages",
           doc="Keep tags used by enough distinct bloggers of one language; drop its blacklist; "
-              "write the top tags for blacklist review."),
-    Stage("reweight", f"{_HERE}:_reweight", inputs=("filter",),
-          doc="Merge languages; down-weight each blogger's habitual tags."),
-    Stage("split", f"{_HERE}:_split", inputs=("reweight",),
-          doc="Hold out posts for evaluation by a salted hash of post_id."),
+              "write the top tags for blacklist review (from the window's statistics)."),
+    Stage("reweight", f"{_HERE}:_reweight", inputs=("filter", "window"),
+          doc="The kept (blogger, tag) pairs with their counts: each blogger's habitual tags down-weighted."),
+    Stage("split", f"{_HERE}:_split", inputs=("prepare", "reweight"),
+          doc="The window's split: its prepared partitions and habit weights (read filtered and weighted)."),
     Stage("tune", f"{_HERE}:_tune", inputs=("split",), queue="train", pool="train", versioned=False,
           limits={"retries": 1, "hours": 72},
           doc="Optional hyperparameter search (successive halving) on a validation part of the training "
@@ -204,22 +211,34 @@ def _languages(config, run, window):
     return select_languages(window, config)
 
 
-def _filter(config, run, window, languages):
+def _prepare(config, run, normalize, window):
+    from topictensor.stages.prepare import prepare_partition
+
+    return prepare_partition(normalize, window, config).to_dict()
+
+
+def _cooccur(config, run, prepare, window, languages):
+    from topictensor.stages.prepare import count_cooccurrence
+
+    return count_cooccurrence(prepare, window, list(languages), config).to_dict()
+
+
+def _filter(config, run, window, cooccur, languages):
     from topictensor.stages.filter import filter_language
 
-    return filter_language(window, languages, config).to_dict()
+    return filter_language(window, list(cooccur), languages, config).to_dict()
 
 
-def _reweight(config, run, filter):
+def _reweight(config, run, filter, window):
     from topictensor.stages.reweight import reweight
 
-    return reweight(list(filter), config).to_dict()
+    return reweight(list(filter), window, config).to_dict()
 
 
-def _split(config, run, reweight):
+def _split(config, run, prepare, reweight):
     from topictensor.stages.split import split
 
-    return split(reweight, config).to_dict()
+    return split(list(prepare), reweight, config).to_dict()
 
 
 def _tune(config, run, split):

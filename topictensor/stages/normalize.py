@@ -15,7 +15,9 @@ it, this stage writes, next to ``posts.parquet``, a summary of the partition (``
   and tags of each blogger none of whose posts here states a lang (the identifier's input);
 - ``pairs/bucket=NN.parquet``: blogger_id, tag, posts (how many of the blogger's posts here use the
   tag), split into ``PAIR_BUCKETS`` files by a stable hash of blogger_id so the window merges
-  them bucket by bucket: distinct bloggers per tag and language, and the habit counts.
+  them bucket by bucket: distinct bloggers per tag and language, and the habit counts;
+- ``post_ids.parquet``: the 64-bit hash of every kept post's post_id, in row order (8 bytes a
+  post), so the window finds post_ids repeated across partitions without reading their posts.
 
 Posts are streamed in batches (see ``topictensor.stages.streaming``); every tag use's (blogger,
 tag) pair goes through a disk spill and is counted one spill bucket at a time; what is held at the
@@ -39,7 +41,8 @@ from topictensor.config import NormalizeConfig, PipelineConfig
 from topictensor.contract.schema import RAW_POSTS_SCHEMA
 from topictensor.langid import LanguageIdentifier, identifier_for
 from topictensor.stages import streaming
-from topictensor.stages.streaming import BucketSpill, ReadColumns, Vocabulary
+from topictensor.stages.ingest import post_id_hashes
+from topictensor.stages.streaming import TAG_BITS, BucketSpill, ReadColumns, Vocabulary
 from topictensor.tags import normalize_tag_column
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,6 @@ log = logging.getLogger(__name__)
 STAGE = "normalize"
 POSTS_PER_BLOGGER_FOR_DETECTION = 20  # enough text to be sure; the identifier caps the length anyway
 PAIR_BUCKETS = 16  # summary pair files per partition; the window merges one bucket of all partitions at a time
-_TAG_BITS = 31
 
 # The window's posts (what filter reads): the raw posts' columns but the caption; lang is the blogger's language.
 POSTS_SCHEMA = RAW_POSTS_SCHEMA.remove(RAW_POSTS_SCHEMA.get_field_index("caption"))
@@ -68,6 +70,7 @@ BLOGGERS_SCHEMA = pa.schema([
 SUMMARY_BLOGGERS = "summary/bloggers.parquet"
 SUMMARY_VOTES = "summary/votes.parquet"
 SUMMARY_TEXTS = "summary/texts.parquet"
+SUMMARY_POST_IDS = "summary/post_ids.parquet"
 PAIRS_SCHEMA = pa.schema([("blogger_id", pa.string()), ("tag", pa.string()), ("posts", pa.int64())])
 
 
@@ -81,11 +84,6 @@ def pair_bucket(blogger_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         blogger_ids = blogger_ids.combine_chunks()
     ids = np.asarray(streaming.plain_strings(blogger_ids).to_numpy(zero_copy_only=False), dtype=object)
     return (pd.util.hash_array(ids) % np.uint64(PAIR_BUCKETS)).astype(np.int64)
-
-
-def language_posts_file(lang: str) -> str:
-    """Name of the window's posts of one language inside the window artifact."""
-    return f"posts/lang={lang}/part-0.parquet"
 
 
 def normalize_partition(raw: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
@@ -128,6 +126,7 @@ def write_summary(summary: dict[str, Any], path_of: Callable[[str], Any]) -> Non
     pq.write_table(summary["bloggers"], path_of(SUMMARY_BLOGGERS))
     pq.write_table(summary["votes"], path_of(SUMMARY_VOTES))
     pq.write_table(summary["texts"], path_of(SUMMARY_TEXTS))
+    pq.write_table(summary["post_ids"], path_of(SUMMARY_POST_IDS))
     for bucket, table in summary["pairs"].items():
         pq.write_table(table, path_of(summary_pairs_file(bucket)))
 
@@ -142,6 +141,7 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
     likes_total = np.zeros(0, dtype=np.int64)
     tags_vocab = Vocabulary()
     vote_parts: list[pa.Table] = []
+    id_hashes: list[np.ndarray] = []
     tag_counts = {"tags_in": 0, "tags_out": 0, "tags_invalid": 0, "tags_duplicate": 0}
     kept = dropped = 0
     with BucketSpill(streaming.bucket_count(occurrences), np.int64, name="normalize-pairs") as spill:
@@ -165,6 +165,7 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
             kept += out.num_rows
             if not out.num_rows:
                 continue
+            id_hashes.append(post_id_hashes(out.column("post_id")))
             code = bloggers.codes(out.column("blogger_id"))
             if len(post_counts) < len(bloggers):
                 grow = len(bloggers) - len(post_counts)
@@ -176,7 +177,7 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
             if stated.num_rows:
                 vote_parts.append(stated.group_by(["blogger_id", "lang"]).aggregate([("lang", "count")]))
             flat, parent = streaming.list_parts(out.column("tags"))
-            pairs = (code[parent] << _TAG_BITS) | tags_vocab.codes(flat)  # tags are distinct within a post
+            pairs = (code[parent] << TAG_BITS) | tags_vocab.codes(flat)  # tags are distinct within a post
             spill.append(code[parent] % spill.buckets, pairs)
             write(out)
 
@@ -189,9 +190,9 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
             if not len(codes):
                 continue
             unique, per_pair = np.unique(codes, return_counts=True)
-            blogger_code = unique >> _TAG_BITS
+            blogger_code = unique >> TAG_BITS
             table = pa.table({"blogger_id": ids.take(pa.array(blogger_code)),
-                              "tag": tag_values.take(pa.array(unique & ((1 << _TAG_BITS) - 1))),
+                              "tag": tag_values.take(pa.array(unique & ((1 << TAG_BITS) - 1))),
                               "posts": pa.array(per_pair.astype(np.int64))}, schema=PAIRS_SCHEMA)
             target = bucket_of_blogger[blogger_code]
             for b in np.unique(target):
@@ -209,25 +210,14 @@ def normalize_batches(read: ReadColumns, params: NormalizeConfig, write: Callabl
     texts = _texts_for_detection(read, silent) if len(silent) else {}
     texts_table = pa.table({"blogger_id": pa.array([b for b, ts in texts.items() for _ in ts], pa.string()),
                             "text": pa.array([t for ts in texts.values() for t in ts], pa.string())})
+    hashes = np.concatenate(id_hashes) if id_hashes else np.zeros(0, dtype=np.uint64)
     summary = {"bloggers": summary_bloggers, "votes": votes, "texts": texts_table,
+               "post_ids": pa.table({"hash": pa.array(hashes, pa.uint64())}),
                "pairs": {b: pa.concat_tables(parts).sort_by([("blogger_id", "ascending"), ("tag", "ascending")])
                          for b, parts in sorted(pair_parts.items())}}  # sorted: the same bytes for any spill size
     counts = {"posts": kept, "bloggers": len(ids), **tag_counts, "posts_dropped_empty": dropped,
               "pairs": sum(t.num_rows for t in summary["pairs"].values())}
     return summary, counts
-
-
-def normalize_table(posts: pa.Table, params: NormalizeConfig) -> tuple[pa.Table, dict[str, Any], dict[str, int]]:
-    """Pure core of the stage on an in-memory table in ingest's schema: (posts, summary, counts)."""
-    parts: list[pa.Table] = []
-
-    def read(columns):
-        return streaming.table_batches(posts.select([c for c in columns if c in posts.column_names]))()
-
-    occurrences = int(pc.sum(pc.list_value_length(posts.column("tags"))).as_py() or 0)
-    summary, counts = normalize_batches(read, params, parts.append, occurrences=occurrences)
-    out = pa.concat_tables(parts) if parts else PARTITION_POSTS_SCHEMA.empty_table()
-    return out, summary, counts
 
 
 def assign_languages(bloggers: pa.Table, votes: Callable[[pd.Series], pd.DataFrame],

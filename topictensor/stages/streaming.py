@@ -33,6 +33,10 @@ SPILL_BUCKET_ROWS = 4_000_000  # values per spill bucket aggregated at once (~10
 # tags (cheap to map to codes) instead of strings to hash again.
 WRITE_OPTIONS = {"dictionary_pagesize_limit": 64 << 20, "compression": "snappy"}
 
+# A (blogger, tag) pair as one int64: blogger code << TAG_BITS | tag code (tag vocabularies stay < 2**31).
+TAG_BITS = 31
+TAG_MASK = (1 << TAG_BITS) - 1
+
 Batches = Callable[[], Iterator[pa.RecordBatch]]  # a source of batches that can be read again
 ReadColumns = Callable[[list[str]], Iterator[pa.RecordBatch]]  # the same, for the columns asked
 
@@ -50,11 +54,6 @@ def parquet_batches(path: Path, columns: Sequence[str] | None = None,
                                             columns=list(columns) if columns else None)
 
     return batches
-
-
-def table_batches(table: pa.Table) -> Batches:
-    """The same for an in-memory table (the stages' pure cores are tested on tables)."""
-    return lambda: iter(table.to_batches(max_chunksize=BATCH_ROWS))
 
 
 def parquet_values(path: Path, column: str = "tags") -> int:
@@ -94,11 +93,8 @@ def list_parts(tags: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 class BucketSpill:
-    """Numbers appended to ``buckets`` files on local disk, each bucket read back alone, in order.
-
-    Appending keeps each bucket in arrival order, so a later pass over the same input, reading
-    the same buckets' results sequentially (:meth:`reader`), finds its values in step.
-    """
+    """Numbers appended to ``buckets`` files on local disk, each bucket read back alone (in arrival
+    order)."""
 
     def __init__(self, buckets: int, dtype: np.dtype | type, directory: Path | None = None, name: str = "spill"):
         self.buckets = buckets
@@ -135,13 +131,6 @@ class BucketSpill:
         path = self.path(bucket)
         return np.fromfile(path, dtype=self.dtype) if path.exists() else np.zeros(0, dtype=self.dtype)
 
-    def write_result(self, bucket: int, values: np.ndarray) -> None:
-        """Store a per-value result of a bucket (same order), for :meth:`reader`."""
-        values.tofile(self.path(bucket, ".result"))
-
-    def reader(self, dtype: np.dtype | type) -> "SpillReader":
-        return SpillReader(self, np.dtype(dtype))
-
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -167,84 +156,6 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
     return values[keep]
-
-
-class SpillReader:
-    """Reads each bucket's results sequentially: ``take(bucket_of)`` returns the next value of
-    bucket ``bucket_of[i]`` for every i, in the order the values were appended."""
-
-    def __init__(self, spill: BucketSpill, dtype: np.dtype):
-        self.dtype = dtype
-        self.files = {}
-        self.spill = spill
-
-    def take(self, bucket_of: np.ndarray) -> np.ndarray:
-        out = np.empty(len(bucket_of), dtype=self.dtype)
-        if len(bucket_of) == 0:
-            return out
-        order = _bucket_order(bucket_of, self.spill.buckets)
-        counts = np.bincount(bucket_of, minlength=self.spill.buckets)
-        start = 0
-        for bucket in np.flatnonzero(counts):
-            end = start + counts[bucket]
-            f = self.files.get(bucket)
-            if f is None:
-                f = self.files[bucket] = open(self.spill.path(int(bucket), ".result"), "rb")
-            chunk = np.fromfile(f, dtype=self.dtype, count=int(counts[bucket]))
-            if len(chunk) != counts[bucket]:
-                raise RuntimeError(f"spill bucket {bucket} of {self.spill.root} ended early: "
-                                   f"{len(chunk)} values instead of {counts[bucket]}")
-            out[order[start:end]] = chunk
-            start = end
-        return out
-
-    def close(self) -> None:
-        for f in self.files.values():
-            f.close()
-        self.files.clear()
-
-    def __enter__(self) -> "SpillReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class LanguageWriters:
-    """One parquet file per language, rows buffered to ``BATCH_ROWS`` per row group."""
-
-    def __init__(self, path_of: Callable[[str], Path], schema: pa.Schema):
-        self.path_of = path_of
-        self.schema = schema
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        self.buffers: dict[str, list[pa.Table]] = {}
-        self.buffered: dict[str, int] = {}
-        self.rows: dict[str, int] = {}
-
-    def write(self, lang: str, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        self.buffers.setdefault(lang, []).append(table)
-        self.buffered[lang] = self.buffered.get(lang, 0) + table.num_rows
-        self.rows[lang] = self.rows.get(lang, 0) + table.num_rows
-        if self.buffered[lang] >= BATCH_ROWS:
-            self._flush(lang)
-
-    def _flush(self, lang: str) -> None:
-        parts = self.buffers.pop(lang, [])
-        self.buffered[lang] = 0
-        if not parts:
-            return
-        writer = self.writers.get(lang)
-        if writer is None:
-            writer = self.writers[lang] = pq.ParquetWriter(self.path_of(lang), self.schema, **WRITE_OPTIONS)
-        writer.write_table(pa.concat_tables(parts), row_group_size=BATCH_ROWS)
-
-    def close(self) -> None:
-        for lang in list(self.buffers):
-            self._flush(lang)
-        for writer in self.writers.values():
-            writer.close()
 
 
 def repeated_hash_records(spill: "BucketSpill") -> list[np.ndarray]:

@@ -51,7 +51,9 @@ def train_model(splits: ArtifactRef | dict, config: PipelineConfig, *,
             origin = {"version": version, "artifact": f"{baseline.ref.stage}/{baseline.ref.key}"}
             optimizer = baseline.path("adagrad.npy") if "adagrad.npy" in baseline.files else None
             init = load_warm_start(baseline.path("embeddings.parquet"), origin, adagrad_path=optimizer)
-        table = source.read_table("train.parquet", columns=["tags", "weights"])
+        from topictensor.stages.split import SplitPosts
+
+        table = SplitPosts(store, source).table("train", ["tags", "weights"])
         warm = {"init": init} if init is not None else {}  # a cold call is the plain three-argument one
         summary = train_to_dir(table, config.train, ws.root, **warm)
         counts = {"vocabulary": summary["vocabulary"], "posts": summary["posts"],

@@ -47,7 +47,9 @@ def tune_config(splits: ArtifactRef | dict, config: PipelineConfig, budget_secon
 
         from topictensor.train.tune import split_validation, tune
 
-        table = source.read_table("train.parquet", columns=["tags", "weights"])
+        from topictensor.stages.split import SplitPosts
+
+        table = SplitPosts(store, source).table("train", ["tags", "weights"])
         train_part, held = split_validation(table, validation_share, config.train.seed)
         result = tune(train_part, held.column("tags").to_pylist(), budget_seconds, config.train,
                       seed=config.train.seed)

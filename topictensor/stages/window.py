@@ -1,23 +1,29 @@
 """Window: the normalised partitions of the training window + the bloggers snapshot -> the window's
-posts, one file per language, bloggers with a language, and per-language tag statistics.
+small tables. It reads the partitions' summaries (``topictensor.stages.normalize``), never their
+posts, so its cost grows with bloggers and distinct (blogger, tag) pairs, not with posts:
 
-Window-wide statistics come from the partitions' summaries (``topictensor.stages.normalize``),
-never from their posts: per-blogger post and like totals and language votes are summed, the
-identifier's texts are the first ones of the blogger's oldest partitions, and the (blogger, tag)
-pair counts are merged one hash bucket of all partitions at a time, giving the number of posts
-and of distinct bloggers of every tag in every language (``stats/tags.parquet``, which the filter
-stage reads instead of counting). Memory: one bucket of pairs and the bloggers table.
+- ``bloggers.parquet``: every blogger of the snapshot with its language (the snapshot's, else the
+  majority of its posts' stated languages, else the identifier's reading of the texts of its oldest
+  partitions, else the fallback) and its window totals (posts, likes);
+- ``stats/tags.parquet``: the number of posts and of distinct bloggers of every tag in every
+  language (what the filter decides on);
+- ``habit/bucket=NN.parquet``: each known blogger's tag counts over the window (blogger_id, tag,
+  lang, posts), one file per ``PAIR_BUCKETS`` hash bucket of blogger_id (what reweight's habit
+  weights and blogger_vectors are computed from);
+- ``dropped.parquet``: the rows (partition, row) of older copies of post_ids that a newer
+  partition holds again (``duplicate post_id (newer partition wins)``), found from the
+  partitions' post_id hashes; their summary contributions are subtracted so the statistics count
+  each post once (the posts of those few rows are read to subtract them).
 
-The posts are then streamed once, partition by partition, into ``posts/lang=<lang>/part-0.parquet``
-(the blogger's language on every post), dropping and rejecting:
+The window's posts themselves are not rewritten: each partition is prepared on its own by the
+``prepare`` stage (``topictensor.stages.prepare``) with these tables, and the filter and the habit
+weights are applied when the training split is read (``topictensor.stages.split``).
 
-- posts of bloggers missing from the snapshot (``blogger_id not among the valid bloggers``);
-- older copies of a post_id that a newer partition holds again (``duplicate post_id (newer
-  partition wins)``): found by a spill of post_id hashes, their summary contributions subtracted
-  so the statistics count each post once.
-
-When rejects exceed ``ingest.max_reject_share`` of the window's posts the stage fails, leaves its
-rejects under ``rejects/<key>/`` and writes no artifact.
+Posts of bloggers missing from the snapshot (``blogger_id not among the valid bloggers``) and the
+older copies are rejected; their rows are listed by each partition's prepare artifact. When they
+exceed ``ingest.max_reject_share`` of the window's posts the stage fails, leaves the rejected rows
+under ``rejects/<key>/`` (reading the partitions that hold them: the failure path) and writes no
+artifact.
 """
 
 from __future__ import annotations
@@ -38,14 +44,17 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import PipelineConfig
 from topictensor.stages import streaming
 from topictensor.stages.normalize import (BLOGGERS_SCHEMA, PAIR_BUCKETS, PAIRS_SCHEMA, POSTS_PER_BLOGGER_FOR_DETECTION,
-                                          POSTS_SCHEMA, SUMMARY_BLOGGERS, SUMMARY_TEXTS, SUMMARY_VOTES,
-                                          assign_languages, language_posts_file, pair_bucket, summary_pairs_file)
-from topictensor.stages.streaming import BucketSpill, LanguageWriters, Vocabulary
+                                          SUMMARY_BLOGGERS, SUMMARY_POST_IDS, SUMMARY_TEXTS, SUMMARY_VOTES,
+                                          assign_languages, pair_bucket, summary_pairs_file)
+from topictensor.stages.streaming import BucketSpill
 
 log = logging.getLogger(__name__)
 
 STAGE = "window"
 TAG_STATS = "stats/tags.parquet"
+DROPPED = "dropped.parquet"
+HABIT_SCHEMA = pa.schema([("blogger_id", pa.string()), ("tag", pa.string()), ("lang", pa.string()),
+                          ("posts", pa.int64())])
 _ID_RECORD = np.dtype([("hash", "<u8"), ("source", "<i8"), ("row", "<i8")])
 ID_BUCKET_RECORDS = 10_000_000  # post_id hash records per bucket of the cross-partition duplicate check
 
@@ -129,54 +138,35 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
     }, schema=BLOGGERS_SCHEMA)
     pq.write_table(out_bloggers, ws.path("bloggers.parquet"))
 
+    dropped_table = pa.table({
+        "partition": pa.array([sources[i].ref.key for i, rows in sorted(dropped.items()) for _ in rows], pa.string()),
+        "row": pa.array(np.concatenate([rows for _, rows in sorted(dropped.items())]) if dropped
+                        else np.zeros(0, dtype=np.int64), pa.int64())})
+    pq.write_table(dropped_table, ws.path(DROPPED))
     tag_stats = _tag_stats(sources, correction, pa.table({"blogger_id": people.column("blogger_id"),
-                                                          "lang": lang_of_blogger}))
+                                                          "lang": lang_of_blogger}), ws)
     pq.write_table(tag_stats, ws.path(TAG_STATS))
 
-    rejects: list[dict[str, Any]] = []
-    posts_in = 0
-    posts_by_lang: Counter = Counter()
-    positions = Vocabulary(people.column("blogger_id").combine_chunks())
-    n_known = people.num_rows
-    writers = LanguageWriters(lambda lang: ws.path(language_posts_file(lang)), POSTS_SCHEMA)
-    try:
-        for index, source in enumerate(sources):
-            drop_rows = dropped.get(index, np.zeros(0, dtype=np.int64))
-            offset = 0
-            for batch in streaming.parquet_batches(source.path("posts.parquet"))():
-                table = pa.Table.from_batches([batch])
-                posts_in += table.num_rows
-                position = positions.codes(table.column("blogger_id"))
-                keep = position < n_known
-                lo, hi = np.searchsorted(drop_rows, [offset, offset + table.num_rows])
-                duplicate = np.zeros(table.num_rows, dtype=bool)
-                duplicate[drop_rows[lo:hi] - offset] = True
-                offset += table.num_rows
-                for mask, reason in ((~keep, contract.REASON_UNKNOWN_BLOGGER),
-                                     (keep & duplicate, contract.REASON_DUPLICATE_ACROSS_PARTITIONS)):
-                    if mask.any():
-                        rejects.extend(_rejects(table.filter(pa.array(mask)), reason))
-                keep &= ~duplicate
-                if not keep.any():
-                    continue
-                kept = table.filter(pa.array(keep))
-                langs = lang_of_blogger.take(pa.array(position[keep]))
-                out = pa.table({"post_id": kept.column("post_id"), "blogger_id": kept.column("blogger_id"),
-                                "created_at": kept.column("created_at"), "tags": kept.column("tags"),
-                                "likes": kept.column("likes"), "lang": langs}, schema=POSTS_SCHEMA)
-                for lang in pc.unique(langs).to_pylist():
-                    part = out.filter(pc.equal(langs, lang))
-                    writers.write(lang, part)
-                    posts_by_lang[lang] += part.num_rows
-    finally:
-        writers.close()
-    _check_reject_share(store, rejects, posts_in, config.ingest.max_reject_share, rejects_key,
-                        f"window of {len(sources)} partitions")
-    pq.write_table(contract.rejects_table(rejects), ws.path("rejects.parquet"))
-    reasons = Counter(r["reason"] for r in rejects)
+    # Post counts from the summaries: every partition's posts, less the older copies, less the posts of
+    # bloggers missing from the snapshot (their rows are listed by the partitions' prepare artifacts).
+    posts_in = sum(int(a.manifest.get("counts", {}).get("posts", 0)) for a in sources)
+    n_duplicate = dropped_table.num_rows
+    all_totals = totals.to_pandas()
+    unknown = ~all_totals["blogger_id"].isin(set(known))
+    n_unknown = int(all_totals.loc[unknown, "posts"].sum())
+    n_rejected = n_unknown + n_duplicate
+    share = config.ingest.max_reject_share
+    if posts_in and n_rejected / posts_in > share:  # the failure path: list the rows for the operator
+        rejected = _rejected_rows(sources, dropped, set(all_totals.loc[unknown, "blogger_id"]))
+        _check_reject_share(store, rejected, posts_in, share, rejects_key, f"window of {len(sources)} partitions")
+    reasons = Counter({contract.REASON_UNKNOWN_BLOGGER: n_unknown,
+                       contract.REASON_DUPLICATE_ACROSS_PARTITIONS: n_duplicate})
+    reasons = Counter({k: v for k, v in reasons.items() if v})
     for reason, n in reasons.most_common():
         log.warning("window: rejected %d posts: %s", n, reason)
 
+    posts_of = pd.Series(out_bloggers.column("posts").to_numpy(), index=languages["lang"].to_numpy())
+    posts_by_lang = Counter({str(k): int(v) for k, v in posts_of.groupby(level=0).sum().items() if v > 0})
     bloggers_by_lang = languages["lang"].value_counts()
     ordered = sorted(set(posts_by_lang) | set(bloggers_by_lang.index),
                      key=lambda lang: (-int(posts_by_lang.get(lang, 0)), lang))
@@ -186,14 +176,15 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
     source_counts = languages["source"].value_counts()
     counts = {
         "posts_in": posts_in,
-        "posts_out": sum(posts_by_lang.values()),
+        "posts_out": posts_in - n_rejected,
         "bloggers": out_bloggers.num_rows,
         "partitions": len(sources),
-        "rejected": len(rejects),
-        "posts_unknown_blogger": reasons.get(contract.REASON_UNKNOWN_BLOGGER, 0),
-        "posts_duplicate_across_partitions": reasons.get(contract.REASON_DUPLICATE_ACROSS_PARTITIONS, 0),
+        "rejected": n_rejected,
+        "posts_unknown_blogger": n_unknown,
+        "posts_duplicate_across_partitions": n_duplicate,
         "bloggers_detected": int(source_counts.get("detected", 0)),
         "bloggers_fallback": int(source_counts.get("fallback", 0)),
+        "pairs": sum(pq.ParquetFile(ws.path(habit_file(b))).metadata.num_rows for b in range(PAIR_BUCKETS)),
     }
     counts.update({f"bloggers_{lang}": int(n) for lang, n in bloggers_by_lang.items()})
     extra = {
@@ -206,6 +197,34 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
     return StageResult(counts=counts, extra=extra)
 
 
+def habit_file(bucket: int) -> str:
+    """The window's (blogger_id, tag, lang, posts) of the bloggers of one hash bucket."""
+    return f"habit/bucket={bucket:02d}.parquet"
+
+
+def dropped_rows_of(window: Artifact, partition_key: str) -> np.ndarray:
+    """Sorted rows of one normalised partition that the window drops as older copies."""
+    table = pq.read_table(window.path(DROPPED), filters=[("partition", "=", partition_key)])
+    return np.sort(table.column("row").to_numpy().astype(np.int64))
+
+
+def _rejected_rows(sources: list[Artifact], dropped: dict[int, np.ndarray], unknown: set) -> list[dict[str, Any]]:
+    """The rejected posts' rows (only when the window fails for too many of them)."""
+    rejects: list[dict[str, Any]] = []
+    wanted = pa.array(sorted(unknown), pa.string())
+    for index, source in enumerate(sources):
+        table = pq.read_table(source.path("posts.parquet"))
+        drop = np.zeros(table.num_rows, dtype=bool)
+        drop[dropped.get(index, np.zeros(0, dtype=np.int64))] = True
+        missing = np.asarray(pc.is_in(table.column("blogger_id"), value_set=wanted).to_numpy(zero_copy_only=False),
+                             dtype=bool)
+        for mask, reason in ((missing, contract.REASON_UNKNOWN_BLOGGER),
+                             (drop & ~missing, contract.REASON_DUPLICATE_ACROSS_PARTITIONS)):
+            if mask.any():
+                rejects.extend(rejects_of(table.filter(pa.array(mask)), reason))
+    return rejects
+
+
 def _sum_by(tables: list[pa.Table], keys: list[str], values: list[str]) -> pa.Table:
     tables = [t.select(keys + values).cast(tables[0].select(keys + values).schema) for t in tables]
     merged = pa.concat_tables(tables).group_by(keys).aggregate([(v, "sum") for v in values])
@@ -216,15 +235,13 @@ def older_copies(sources: list[Artifact]) -> dict[int, np.ndarray]:
     """Rows (sorted, per source index) whose post_id a newer partition of ``sources`` holds again."""
     if len(sources) < 2:
         return {}
-    from topictensor.stages.ingest import post_id_hashes
-
-    total = sum(pq.ParquetFile(a.path("posts.parquet")).metadata.num_rows for a in sources)
+    total = sum(pq.ParquetFile(a.path(SUMMARY_POST_IDS)).metadata.num_rows for a in sources)
     with BucketSpill(streaming.bucket_count(total, ID_BUCKET_RECORDS), _ID_RECORD, name="window-ids") as spill:
-        for index, source in enumerate(sources):
+        for index, source in enumerate(sources):  # the summaries' post_id hashes, not the posts
             row = 0
-            for batch in streaming.parquet_batches(source.path("posts.parquet"), ["post_id"])():
+            for batch in streaming.parquet_batches(source.path(SUMMARY_POST_IDS))():
                 records = np.empty(batch.num_rows, dtype=_ID_RECORD)
-                records["hash"] = post_id_hashes(batch.column("post_id"))
+                records["hash"] = batch.column("hash").to_numpy()
                 records["source"] = index
                 records["row"] = np.arange(row, row + batch.num_rows)
                 row += batch.num_rows
@@ -258,8 +275,9 @@ def _dropped_rows(sources: list[Artifact], dropped: dict[int, np.ndarray]) -> pa
     return pa.concat_tables(parts)
 
 
-def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.Table) -> pa.Table:
-    """(lang, tag, posts, bloggers) over the window, merged one pair bucket of all partitions at a time."""
+def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.Table, ws: Workspace) -> pa.Table:
+    """(lang, tag, posts, bloggers) over the window, merged one pair bucket of all partitions at a time;
+    each bucket's merged pairs (the bloggers' tag counts) are written as ``habit_file(bucket)``."""
     flat, parent = streaming.list_parts(correction.column("tags"))
     minus = pa.table({"blogger_id": correction.column("blogger_id").take(pa.array(parent)), "tag": flat,
                       "posts": pa.array(np.full(len(flat), -1, dtype=np.int64))}, schema=PAIRS_SCHEMA)
@@ -272,11 +290,15 @@ def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.T
         if minus.num_rows:
             parts.append(minus.filter(pa.array(minus_bucket == bucket)))
         if not parts:
+            pq.write_table(HABIT_SCHEMA.empty_table(), ws.path(habit_file(bucket)))
             continue
         pairs = pa.concat_tables(parts).group_by(["blogger_id", "tag"]).aggregate([("posts", "sum")])
         pairs = pairs.filter(pc.and_(pc.greater(pairs.column("posts_sum"), 0),
                                      pc.is_in(pairs.column("blogger_id"), value_set=known)))
         pairs = pairs.join(blogger_lang, "blogger_id")
+        habit = pa.table({"blogger_id": pairs.column("blogger_id"), "tag": pairs.column("tag"),
+                          "lang": pairs.column("lang"), "posts": pairs.column("posts_sum")}, schema=HABIT_SCHEMA)
+        pq.write_table(habit.sort_by([("blogger_id", "ascending"), ("tag", "ascending")]), ws.path(habit_file(bucket)))
         per_bucket.append(pairs.group_by(["lang", "tag"]).aggregate([("posts_sum", "sum"), ("blogger_id", "count")]))
     if not per_bucket:
         return pa.table({"lang": pa.array([], pa.string()), "tag": pa.array([], pa.string()),
@@ -287,7 +309,7 @@ def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.T
     return stats.sort_by([("lang", "ascending"), ("tag", "ascending")])
 
 
-def _rejects(table: pa.Table, reason: str) -> list[dict[str, Any]]:
+def rejects_of(table: pa.Table, reason: str) -> list[dict[str, Any]]:
     out = []
     for row in table.to_pylist():
         source_file, source_row = row.pop("source_file"), row.pop("source_row")

@@ -1,0 +1,251 @@
+"""Prepare: one normalised partition + the window's small tables -> that partition's share of the
+training split. A mapped stage (one task per partition), so a week's preparation reads the new
+partition's posts and the window's tables, not the old partitions' posts.
+
+For each post of the partition it drops the older copies of post_ids a newer partition holds and
+the posts of bloggers missing from the snapshot (listing both in ``rejects.parquet``), and writes
+the post to ``train.parquet`` or ``heldout.parquet`` by the split's salted hash of its post_id
+(``topictensor.stages.split.heldout_mask``); ``bloggers.parquet`` lists its bloggers. Tags are
+written unfiltered and without weights, and without the blogger's language: the filter's choices,
+the habit weights and the languages decided from the window's texts change every week at the
+margin (a tag crossing ``min_bloggers``, a blogger's tag count, the texts of the window's oldest
+weeks), so they are applied when the split is read (``topictensor.stages.split.SplitPosts``) from
+the reweight stage's table of kept (blogger, tag) counts, which holds them all; a partition's
+artifact then stays valid week after week.
+
+Key: the partition's normalize artifact, the split's parameters, and digests of exactly what it
+uses of the window: its dropped rows and which of its bloggers the snapshot lacks. A new week
+changes neither for an old partition unless a newer partition repeats one of its post_ids or a
+blogger leaves the snapshot.
+
+:func:`count_cooccurrence` (the ``cooccur`` stage, mapped over the prepared partitions) counts, for
+every language whose filter scores generic tags, the co-occurrences of that language's review
+candidates in one prepared partition (``cooc.parquet``: lang, a, b, posts for a < b, indices into
+the candidate list), which the filter sums over the partitions. It is keyed by the candidate lists
+and its bloggers' languages; the lists move at the margin most weeks (the ``review_top_n`` most
+frequent tags of a language): then every partition's tags are counted again, reading the prepared
+posts' ``blogger_id`` and ``tags`` columns.
+That is the price of exact generic-tag scores; ``filter.generic_mode: off`` removes it (measured in
+the README's weekly table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from topictensor import contract
+from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
+from topictensor.config import PipelineConfig
+from topictensor.stages import streaming
+from topictensor.stages.normalize import POSTS_SCHEMA, SUMMARY_BLOGGERS
+
+STAGE = "prepare"
+COOC = "cooc.parquet"
+COOC_SCHEMA = pa.schema([("lang", pa.string()), ("a", pa.int32()), ("b", pa.int32()), ("posts", pa.int64())])
+SIDES = ("train", "heldout")
+# A prepared partition's posts: the window's posts without the blogger's language (applied when read).
+PREPARED_SCHEMA = pa.schema([f for f in POSTS_SCHEMA if f.name != "lang"])
+BLOGGERS = "bloggers.parquet"
+
+
+def side_file(side: str) -> str:
+    if side not in SIDES:
+        raise ValueError(f"unknown split side {side!r}: use one of {SIDES}")
+    return f"{side}.parquet"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def review_candidates(config: PipelineConfig, window: Artifact, languages: Sequence[str]) -> dict[str, list[str]]:
+    """Per language (of ``languages``) whose filter scores generic tags: its review candidates, in the
+    filter's order."""
+    from topictensor.stages.filter import candidate_tags
+    from topictensor.stages.window import TAG_STATS
+
+    fc = config.filter
+    scored = [lang for lang in languages if fc.generic_mode_for(lang) != "off"]
+    if not scored:
+        return {}
+    stats = window.read_table(TAG_STATS)  # read once for every language
+    return {lang: candidate_tags(stats.filter(pc.equal(stats.column("lang"), lang)), fc.review_top_n).to_pylist()
+            for lang in scored}
+
+
+def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
+    from topictensor.stages.window import dropped_rows_of
+
+    store = config.open_store()
+    source, window_art = Artifact(store, normalized), Artifact(store, window)
+    dropped = dropped_rows_of(window_art, source.ref.key)
+    mine = source.read_table(SUMMARY_BLOGGERS, columns=["blogger_id"]).column("blogger_id")
+    people = window_art.read_table("bloggers.parquet", columns=["blogger_id", "lang"])
+    known = set(people.column("blogger_id").to_pylist())
+    params = {
+        "dt": source.manifest.get("params", {}).get("dt"),
+        "split": config.split.model_dump(mode="json"),
+        "dropped_rows": _digest(dropped.tolist()),
+        "bloggers_missing": _digest(sorted(b for b in mine.to_pylist() if b not in known)),
+    }
+
+    def compute(ws: Workspace) -> StageResult:
+        return _prepare(source, people, dropped, config, ws)
+
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.split", "topictensor.stages.streaming"),
+                     params=params, inputs={"normalized": source.ref}, compute=compute)
+
+
+def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict, languages: Sequence[str],
+                       config: PipelineConfig) -> ArtifactRef:
+    """The review candidates' co-occurrences in one prepared partition (``languages``: those the
+    filter runs for). No language scoring generic tags: an empty table, and no posts read."""
+    store = config.open_store()
+    source, window_art = Artifact(store, prepared), Artifact(store, window)
+    candidates = review_candidates(config, window_art, languages)
+    people = window_art.read_table("bloggers.parquet", columns=["blogger_id", "lang"])
+    mine = source.read_table(BLOGGERS).column("blogger_id")
+    params = {"candidates": {lang: _digest(tags) for lang, tags in sorted(candidates.items())},
+              "blogger_languages": _digest(sorted(zip(mine.to_pylist(), _languages_of(mine, people))))}
+
+    def compute(ws: Workspace) -> StageResult:
+        from scipy import sparse
+
+        from topictensor.stages.streaming import Vocabulary
+
+        index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
+        cooc = {lang: sparse.csr_matrix((len(tags), len(tags)), dtype=np.int64) for lang, tags in index.items()}
+        positions = Vocabulary(people.column("blogger_id").combine_chunks())
+        lang_code, lang_names = pd.factorize(pd.Series(people.column("lang").to_numpy(zero_copy_only=False)))
+        wanted = {lang: (int(np.flatnonzero(lang_names == lang)[0]) if lang in set(lang_names) else -1)
+                  for lang in index}
+        posts, last = 0, None
+        for side in (SIDES if index else ()):
+            for batch in streaming.parquet_batches(source.path(side_file(side)), ["blogger_id", "tags"],
+                                                   dictionary=("blogger_id", "tags"))():
+                posts += batch.num_rows
+                flat, parent = streaming.list_parts(batch.column("tags"))
+                if not pa.types.is_dictionary(flat.type):
+                    flat = pc.dictionary_encode(flat)
+                if last is None or not last[0].equals(flat.dictionary):  # a row group's dictionary, mapped once
+                    strings = np.asarray(flat.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+                    last = (flat.dictionary, {lang: tags.get_indexer(strings) for lang, tags in index.items()})
+                indices = flat.indices.to_numpy(zero_copy_only=False)
+                use_lang = lang_code[positions.codes(batch.column("blogger_id"))][parent]  # all known (prepare)
+                for lang, tags in index.items():
+                    codes = last[1][lang][indices]
+                    inside = (use_lang == wanted[lang]) & (codes >= 0)  # tags are distinct within a post
+                    if not inside.any():
+                        continue
+                    x = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64), (parent[inside], codes[inside])),
+                                          shape=(batch.num_rows, len(tags)))
+                    cooc[lang] = cooc[lang] + (x.T @ x).tocsr()  # sparse: pairs that occur, not K x K
+        parts = []
+        for lang, matrix in sorted(cooc.items()):
+            upper = sparse.triu(matrix, 1).tocoo()
+            order = np.lexsort((upper.col, upper.row))
+            parts.append(pa.table({"lang": pa.array([lang] * upper.nnz, pa.string()),
+                                   "a": pa.array(upper.row[order], pa.int32()), "b": pa.array(upper.col[order], pa.int32()),
+                                   "posts": pa.array(upper.data[order].astype(np.int64))}, schema=COOC_SCHEMA))
+        pq.write_table(pa.concat_tables(parts) if parts else COOC_SCHEMA.empty_table(), ws.path(COOC))
+        return StageResult(counts={"posts": posts, "pairs": sum(t.num_rows for t in parts)},
+                           extra={"dt": source.manifest.get("extra", {}).get("dt"),
+                                  "candidates": {lang: len(t) for lang, t in candidates.items()}})
+
+    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.filter"),
+                     params=params, inputs={"prepared": source.ref}, compute=compute)
+
+
+def _languages_of(ids: pa.ChunkedArray, people: pa.Table) -> list[str | None]:
+    lang = pd.Series(people.column("lang").to_numpy(zero_copy_only=False),
+                     index=np.asarray(people.column("blogger_id").to_numpy(zero_copy_only=False), dtype=object))
+    found = lang.reindex(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+    return [None if pd.isna(v) else str(v) for v in found.to_numpy()]
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary-coded columns (as read) as the plain strings the contract's records hold."""
+    return pa.table({name: streaming.plain_tags(column.combine_chunks()) if name == "tags"
+                     else streaming.plain_strings(column.combine_chunks())
+                     for name, column in zip(table.column_names, table.columns)})
+
+
+def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, config: PipelineConfig,
+             ws: Workspace) -> StageResult:
+    from topictensor.stages.split import heldout_mask
+    from topictensor.stages.streaming import Vocabulary
+    from topictensor.stages.window import rejects_of
+
+    positions = Vocabulary(people.column("blogger_id").combine_chunks())
+    n_known = people.num_rows
+    rejects: list[dict[str, Any]] = []
+    counts = {"posts_in": 0, "train_posts": 0, "heldout_posts": 0, "posts_unknown_blogger": 0,
+              "posts_duplicate_across_partitions": 0}
+    split = config.split
+    offset = 0
+    seen = np.zeros(n_known, dtype=bool)
+    with pq.ParquetWriter(ws.path(side_file("train")), PREPARED_SCHEMA, **streaming.WRITE_OPTIONS) as train, \
+            pq.ParquetWriter(ws.path(side_file("heldout")), PREPARED_SCHEMA, **streaming.WRITE_OPTIONS) as heldout:
+        for batch in streaming.parquet_batches(source.path("posts.parquet"), dictionary=("blogger_id", "tags"))():
+            table = pa.Table.from_batches([batch])
+            counts["posts_in"] += table.num_rows
+            position = positions.codes(table.column("blogger_id"))
+            keep = position < n_known
+            lo, hi = np.searchsorted(dropped, [offset, offset + table.num_rows])
+            duplicate = np.zeros(table.num_rows, dtype=bool)
+            duplicate[dropped[lo:hi] - offset] = True
+            offset += table.num_rows
+            for mask, reason, name in ((~keep, contract.REASON_UNKNOWN_BLOGGER, "posts_unknown_blogger"),
+                                       (keep & duplicate, contract.REASON_DUPLICATE_ACROSS_PARTITIONS,
+                                        "posts_duplicate_across_partitions")):
+                if mask.any():
+                    rejects.extend(rejects_of(_plain(table.filter(pa.array(mask))), reason))
+                    counts[name] += int(mask.sum())
+            keep &= ~duplicate
+            if not keep.any():
+                continue
+            kept = table.filter(pa.array(keep))
+            seen[position[keep]] = True
+            out = pa.table({"post_id": streaming.plain_strings(kept.column("post_id").combine_chunks()),
+                            "blogger_id": streaming.plain_strings(kept.column("blogger_id").combine_chunks()),
+                            "created_at": kept.column("created_at"),
+                            "tags": streaming.plain_tags(kept.column("tags")),
+                            "likes": kept.column("likes")}, schema=PREPARED_SCHEMA)
+            held = heldout_mask(out.column("post_id").to_pylist(), split.heldout_share, split.salt)
+            if (~held).any():
+                train.write_table(out.filter(pa.array(~held)))
+            if held.any():
+                heldout.write_table(out.filter(pa.array(held)))
+            counts["train_posts"] += int((~held).sum())
+            counts["heldout_posts"] += int(held.sum())
+    pq.write_table(contract.rejects_table(rejects), ws.path("rejects.parquet"))
+    ids = people.column("blogger_id").combine_chunks()
+    pq.write_table(pa.table({"blogger_id": ids.take(pa.array(np.flatnonzero(seen)))}), ws.path(BLOGGERS))
+    counts["rejected"] = len(rejects)
+    return StageResult(counts=counts, extra={"dt": source.manifest.get("params", {}).get("dt")})
+
+
+def summed_cooccurrence(prepared: Sequence[Artifact], lang: str, n: int) -> np.ndarray:
+    """The n x n co-occurrence of ``lang``'s review candidates over the prepared partitions."""
+    if not prepared and n:
+        raise ValueError(f"generic-tag scores of {lang!r} need the review candidates' co-occurrences, and no prepared "
+                         "partition's count was given")
+    total = np.zeros((n, n))
+    for art in prepared:
+        got = art.manifest.get("extra", {}).get("candidates", {}).get(lang)
+        if got != n:
+            raise ValueError(f"cooccur artifact {art.ref.key} counted {got} review candidates of {lang!r}, "
+                             f"the filter has {n}: the window's tables and the prepared partitions disagree")
+        table = pq.read_table(art.path(COOC), filters=[("lang", "=", lang)])
+        a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
+        np.add.at(total, (a, b), table.column("posts").to_numpy().astype(np.float64))
+    return total + total.T
