@@ -11,10 +11,10 @@ quality on the same posts is ~1 - s/50, a drop of 0.02 per group.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -27,6 +27,9 @@ from topictensor.registry import Registry
 from topictensor.stages.evaluate import evaluate_model
 from topictensor.stages.gate import gate
 from topictensor.stages.publish import publish
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers.prep import plant_split  # noqa: E402
 
 GROUPS = [[f"g{g}t{i}" for i in range(4)] for g in range(50)]
 DIM = 16
@@ -57,14 +60,8 @@ def make_model(config, emb, name):
 
 
 def make_split(config, heldout, name):
-    def compute(ws):
-        table = pa.table({"tags": pa.array(heldout, type=pa.list_(pa.string())),
-                          "weights": pa.array([[1.0] * len(p) for p in heldout], type=pa.list_(pa.float32()))})
-        pq.write_table(table, ws.path("train.parquet"))
-        pq.write_table(table, ws.path("heldout.parquet"))
-        return StageResult(counts={"heldout_posts": len(heldout)})
-
-    return run_stage(config.open_store(), "split", code="planted", params={"name": name}, inputs={}, compute=compute)
+    """A split whose training and held-out posts are ``heldout`` (``name``: the week, for reading)."""
+    return plant_split(config, heldout, heldout)
 
 
 CLEAN_POSTS = [list(g) for g in GROUPS]

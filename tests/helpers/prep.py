@@ -11,7 +11,8 @@ import pyarrow.compute as pc
 
 from topictensor.generic_tags import cooccurrence
 from topictensor.stages import streaming
-from topictensor.stages.filter import GenericDetection, candidate_tags, decide_tags
+from topictensor.stages.filter import GenericDetection, decide_tags
+from topictensor.stages.review import candidate_tags
 from topictensor.stages.reweight import WEIGHTS_FIELD, pair_weights, raw_mean
 
 

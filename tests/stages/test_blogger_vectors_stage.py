@@ -122,7 +122,7 @@ def test_an_index_of_other_vectors_is_refused(upstream, tmp_path):
 
 def test_a_pair_used_in_many_posts_gives_the_vector_of_its_posts_whatever_the_chunk(upstream):
     """The stage feeds each pair's c uses in chunks: any chunk size gives the per-post formula."""
-    from topictensor.search.bloggers import BloggerVectorSums
+    from topictensor.search.vectors import BloggerVectorSums
     from topictensor.stages.blogger_vectors import _pair_uses
 
     config, model, weighted, normalized = upstream

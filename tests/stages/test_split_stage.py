@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from topictensor.stages.split import heldout_mask
+from topictensor.stages.prepare import heldout_mask
 
 
 def test_split_share_and_determinism():

@@ -18,7 +18,8 @@ from topictensor.artifacts import Artifact, ArtifactRef
 from topictensor.config import load_config
 from topictensor.stages import ingest as ingest_module
 from topictensor.stages import streaming
-from topictensor.stages.split import SplitPosts, heldout_mask
+from topictensor.stages.prepare import heldout_mask
+from topictensor.stages.split import SplitPosts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.stages.review import review_rows, summed_cooccurrence
 
 STAGE = "filter"
 KEPT = "kept.parquet"
@@ -47,7 +48,6 @@ def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[Artifact
     parts = [Artifact(store, ref) for ref in cooccurrences] if generic.mode != "off" else []
 
     def compute(ws: Workspace) -> StageResult:
-        from topictensor.stages.prepare import summed_cooccurrence
         from topictensor.stages.window import tag_stats_for
 
         stats = tag_stats_for(source, lang)
@@ -63,18 +63,8 @@ def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[Artifact
         return StageResult(counts=counts)
 
     inputs = {"window": source.ref, **({"cooccurrences": [a.ref for a in parts]} if parts else {})}
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags"), params=params,
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.review"), params=params,
                      inputs=inputs, compute=compute)
-
-
-def candidate_tags(stats: pa.Table, review_top_n: int) -> pa.Array:
-    """The review candidates: the ``review_top_n`` tags with most posts (ties by tag), in that order."""
-    return stats.column("tag").combine_chunks().take(_review_rows(stats, review_top_n))
-
-
-def _review_rows(stats: pa.Table, review_top_n: int) -> np.ndarray:
-    order = pc.sort_indices(stats.select(["tag", "posts"]), sort_keys=[("posts", "descending"), ("tag", "ascending")])
-    return order.to_numpy()[:review_top_n]
 
 
 @dataclass(frozen=True)
@@ -91,7 +81,7 @@ def decide_tags(stats: pa.Table, *, min_bloggers: int, blacklist: set[str], revi
                 cooccurrence: np.ndarray | None = None) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     """The filter's decision on one language's ``stats`` (tag, posts, bloggers): (every tag with
     ``blacklisted`` and ``kept``, the review table, counts). Unless ``generic.mode`` is off,
-    ``cooccurrence`` (posts carrying both of two review candidates, in :func:`candidate_tags` order)
+    ``cooccurrence`` (posts carrying both of two review candidates, in :func:`topictensor.stages.review.candidate_tags` order)
     scores the candidates (``topictensor.generic_tags``); under ``apply`` those at or above the
     threshold are dropped too, except ``generic.keep``; the curated blacklist drops its tags whatever
     their score."""
@@ -102,37 +92,37 @@ def decide_tags(stats: pa.Table, *, min_bloggers: int, blacklist: set[str], revi
     blacklisted_np = np.asarray(blacklisted.to_numpy(zero_copy_only=False), dtype=bool)
     keep_tag = (bloggers_per_tag >= min_bloggers) & ~blacklisted_np
     per_tag = pa.table({"tag": tags, "posts": posts_per_tag, "bloggers": bloggers_per_tag})
-    review_rows = _review_rows(per_tag, review_top_n)
+    reviewed = review_rows(per_tag, review_top_n)
     extra: dict[str, np.ndarray] = {}
     n_generic = n_auto = 0
-    if generic.mode != "off" and len(review_rows):
+    if generic.mode != "off" and len(reviewed):
         from topictensor.generic_tags import DECIDING_SCORE, generic_scores
 
-        if cooccurrence is None or cooccurrence.shape != (len(review_rows), len(review_rows)):
-            raise ValueError(f"generic-tag scores need the {len(review_rows)} review candidates' co-occurrences, got "
+        if cooccurrence is None or cooccurrence.shape != (len(reviewed), len(reviewed)):
+            raise ValueError(f"generic-tag scores need the {len(reviewed)} review candidates' co-occurrences, got "
                              f"{None if cooccurrence is None else cooccurrence.shape}")
-        scores = generic_scores(cooccurrence, posts_per_tag[review_rows])
+        scores = generic_scores(cooccurrence, posts_per_tag[reviewed])
         flagged = scores[DECIDING_SCORE] >= generic.threshold
         n_generic = int(flagged.sum())
         auto = np.zeros(len(tags), dtype=bool)
         if generic.mode == "apply":
-            protected = np.isin(np.asarray(tags.take(pa.array(review_rows)).to_pylist(), dtype=object),
+            protected = np.isin(np.asarray(tags.take(pa.array(reviewed)).to_pylist(), dtype=object),
                                 np.asarray(sorted(generic.keep), dtype=object))
-            auto[review_rows[flagged & ~protected]] = True
+            auto[reviewed[flagged & ~protected]] = True
             auto &= keep_tag  # counted only where it changed something
             keep_tag &= ~auto
             n_auto = int(auto.sum())
         for name, values in scores.items():
             full = np.full(len(tags), np.nan)
-            full[review_rows] = values
+            full[reviewed] = values
             extra[name] = full
         extra["generic"] = np.zeros(len(tags), dtype=bool)
-        extra["generic"][review_rows] = flagged
+        extra["generic"][reviewed] = flagged
         extra["auto_blacklisted"] = auto
     per_tag = per_tag.append_column("blacklisted", blacklisted).append_column("kept", pa.array(keep_tag))
     for name, values in extra.items():
         per_tag = per_tag.append_column(name, pa.array(values))
-    review = per_tag.take(pa.array(review_rows, type=pa.int64()))
+    review = per_tag.take(pa.array(reviewed, type=pa.int64()))
     counts = {
         "tags_in": len(tags),
         "tags_kept": int(keep_tag.sum()),

@@ -5,7 +5,7 @@ partition's posts and the window's tables, not the old partitions' posts.
 For each post of the partition it drops the older copies of post_ids a newer partition holds and
 the posts of bloggers missing from the snapshot (listing both in ``rejects.parquet``), and writes
 the post to ``train.parquet`` or ``heldout.parquet`` by the split's salted hash of its post_id
-(``topictensor.stages.split.heldout_mask``); ``bloggers.parquet`` lists its bloggers. Tags are
+(``heldout_mask``); ``bloggers.parquet`` lists its bloggers. Tags are
 written unfiltered and without weights, and without the blogger's language: the filter's choices,
 the habit weights and the languages decided from the window's texts change every week at the
 margin (a tag crossing ``min_bloggers``, a blogger's tag count, the texts of the window's oldest
@@ -47,14 +47,27 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import PipelineConfig
 from topictensor.stages import streaming
 from topictensor.stages.normalize import POSTS_SCHEMA, SUMMARY_BLOGGERS
+from topictensor.stages.review import COOC, COOC_SCHEMA, candidate_tags
 
 STAGE = "prepare"
-COOC = "cooc.parquet"
-COOC_SCHEMA = pa.schema([("lang", pa.string()), ("a", pa.int32()), ("b", pa.int32()), ("posts", pa.int64())])
 SIDES = ("train", "heldout")
 # A prepared partition's posts: the window's posts without the blogger's language (applied when read).
 PREPARED_SCHEMA = pa.schema([f for f in POSTS_SCHEMA if f.name != "lang"])
 BLOGGERS = "bloggers.parquet"
+
+
+_BUCKETS = 1_000_000  # held-out hash buckets: a share is a whole number of millionths
+
+
+def heldout_mask(post_ids: list[str], share: float, salt: str) -> np.ndarray:
+    """True for held-out posts: hash(salt, post_id) falls in the first ``share`` of the buckets."""
+    limit = int(share * _BUCKETS)
+    salt_b = salt.encode()
+    out = np.empty(len(post_ids), dtype=bool)
+    for i, pid in enumerate(post_ids):
+        h = hashlib.blake2b(salt_b + b"\0" + str(pid).encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(h, "little") % _BUCKETS < limit
+    return out
 
 
 def side_file(side: str) -> str:
@@ -70,7 +83,6 @@ def _digest(value: Any) -> str:
 def review_candidates(config: PipelineConfig, window: Artifact, languages: Sequence[str]) -> dict[str, list[str]]:
     """Per language (of ``languages``) whose filter scores generic tags: its review candidates, in the
     filter's order."""
-    from topictensor.stages.filter import candidate_tags
     from topictensor.stages.window import TAG_STATS
 
     fc = config.filter
@@ -101,7 +113,7 @@ def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict
     def compute(ws: Workspace) -> StageResult:
         return _prepare(source, people, dropped, config, ws)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.split", "topictensor.stages.streaming"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"),
                      params=params, inputs={"normalized": source.ref}, compute=compute)
 
 
@@ -161,7 +173,7 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
                            extra={"dt": source.manifest.get("extra", {}).get("dt"),
                                   "candidates": {lang: len(t) for lang, t in candidates.items()}})
 
-    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.filter"),
+    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.review"),
                      params=params, inputs={"prepared": source.ref}, compute=compute)
 
 
@@ -181,7 +193,6 @@ def _plain(table: pa.Table) -> pa.Table:
 
 def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, config: PipelineConfig,
              ws: Workspace) -> StageResult:
-    from topictensor.stages.split import heldout_mask
     from topictensor.stages.streaming import Vocabulary
     from topictensor.stages.window import rejects_of
 
@@ -232,20 +243,3 @@ def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, config: Pi
     pq.write_table(pa.table({"blogger_id": ids.take(pa.array(np.flatnonzero(seen)))}), ws.path(BLOGGERS))
     counts["rejected"] = len(rejects)
     return StageResult(counts=counts, extra={"dt": source.manifest.get("params", {}).get("dt")})
-
-
-def summed_cooccurrence(prepared: Sequence[Artifact], lang: str, n: int) -> np.ndarray:
-    """The n x n co-occurrence of ``lang``'s review candidates over the prepared partitions."""
-    if not prepared and n:
-        raise ValueError(f"generic-tag scores of {lang!r} need the review candidates' co-occurrences, and no prepared "
-                         "partition's count was given")
-    total = np.zeros((n, n))
-    for art in prepared:
-        got = art.manifest.get("extra", {}).get("candidates", {}).get(lang)
-        if got != n:
-            raise ValueError(f"cooccur artifact {art.ref.key} counted {got} review candidates of {lang!r}, "
-                             f"the filter has {n}: the window's tables and the prepared partitions disagree")
-        table = pq.read_table(art.path(COOC), filters=[("lang", "=", lang)])
-        a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
-        np.add.at(total, (a, b), table.column("posts").to_numpy().astype(np.float64))
-    return total + total.T

@@ -15,7 +15,6 @@ float32 weight) and the vocabularies of bloggers and kept tags.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 
@@ -29,7 +28,6 @@ from topictensor.stages import streaming
 
 STAGE = "split"
 PARTS = "parts.json"
-_BUCKETS = 1_000_000
 
 
 def split(prepared: Sequence[ArtifactRef | dict], weighted: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
@@ -50,17 +48,6 @@ def split(prepared: Sequence[ArtifactRef | dict], weighted: ArtifactRef | dict, 
 
     return run_stage(store, STAGE, code=code_version(__name__), params=config.split,
                      inputs={"prepared": [a.ref for a in parts], "weighted": habit.ref}, compute=compute)
-
-
-def heldout_mask(post_ids: list[str], share: float, salt: str) -> np.ndarray:
-    """True for held-out posts: hash(salt, post_id) falls in the first ``share`` of the buckets."""
-    limit = int(share * _BUCKETS)
-    salt_b = salt.encode()
-    out = np.empty(len(post_ids), dtype=bool)
-    for i, pid in enumerate(post_ids):
-        h = hashlib.blake2b(salt_b + b"\0" + str(pid).encode(), digest_size=8).digest()
-        out[i] = int.from_bytes(h, "little") % _BUCKETS < limit
-    return out
 
 
 class HabitTable:
