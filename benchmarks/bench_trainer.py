@@ -191,6 +191,18 @@ def fmt_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(out)
 
 
+def parse_sets(items: list[str]) -> dict:
+    """``--set key=value`` options as TrainConfig overrides (a value is JSON when it parses, else a string)."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", default=str(DEFAULT_BENCH / "train.parquet"))
@@ -209,13 +221,7 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = parse_sets(args.set)
     print(f"corpus: {args.train} / {args.heldout}; dim {args.dim}; threads {args.threads}; "
           f"ours: {overrides or 'defaults'}", flush=True)
     rows = []

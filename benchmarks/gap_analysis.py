@@ -28,7 +28,6 @@ All figures are the source project's metric (``topictensor.quality``). Prints on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -110,15 +109,9 @@ def main() -> None:
     from topictensor.quality import CooccurrenceCounts, count_ranking_quality, nearest_ids, quality
     from topictensor.train.params import TrainConfig
     from topictensor.train.trainer import train
-    from topictensor.train.vocab import build_vocabulary_arrow, encode_arrow
+    from topictensor.train.vocab import encode_table
 
-    over = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            over[key] = json.loads(value)
-        except json.JSONDecodeError:
-            over[key] = value
+    over = bench_trainer.parse_sets(args.set)
 
     for spec in args.corpora.split(","):
         d = bench_trainer.DEFAULT_BENCH if spec == "bench" else Path(spec)
@@ -161,8 +154,7 @@ def main() -> None:
         # ours
         table = pq.read_table(str(d / "train.parquet"), columns=["tags"])
         cfg = TrainConfig(**{"dim": args.dim, "threads": args.threads, **over})
-        vocab = build_vocabulary_arrow(table.column("tags"), cfg.min_count)
-        posts = encode_arrow(table.column("tags"), vocab, None)
+        vocab, posts = encode_table(table, cfg.min_count)
         res = train(posts, vocab, cfg)
         # align our rows to the count table's index
         vec = np.zeros((V, args.dim), dtype=np.float32)
