@@ -21,26 +21,9 @@ import numpy as np
 
 from topictensor.config import load_config
 from topictensor.embeddings import Embeddings
-from topictensor.quality import nearest_ids
+from topictensor.quality import universe_post_scores
 from topictensor.registry import Registry
-
-
-def per_post(emb: Embeddings, posts: list[list[str]], universe: set[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(hits, slots) of every post with >= 2 universe tags, under quality_on_universe's rule."""
-    kept = [list(dict.fromkeys(t for t in p if t in universe)) for p in posts]
-    kept = [p for p in kept if len(p) >= 2]
-    unit = emb.normalized()
-    queries = np.asarray(sorted({emb.index[t] for p in kept for t in p if t in emb.index}), dtype=np.int64)
-    k = max(len(p) for p in kept) - 1
-    neigh = nearest_ids(unit, queries, k)
-    row = {int(q): r for r, q in enumerate(queries.tolist())}
-    hits, slots = np.zeros(len(kept)), np.zeros(len(kept))
-    for i, p in enumerate(kept):
-        n = len(p)
-        members = {emb.index[t] for t in p if t in emb.index}
-        slots[i] = n * (n - 1)
-        hits[i] = sum(sum(1 for j in neigh[row[m], : n - 1].tolist() if j in members) for m in members)
-    return hits, slots
+from topictensor.stages.split import SplitPosts
 
 
 def main() -> None:
@@ -52,14 +35,14 @@ def main() -> None:
     versions = [m["version"] for m in registry.list_versions()]
     if production is None or len(versions) < 2:
         raise SystemExit("needs a store with a production model and another version (run `make demo` first)")
-    posts = registry.artifact(production, "split").read_table("heldout.parquet", columns=["tags"])
+    posts = SplitPosts(registry.store, registry.artifact(production, "split")).table("heldout", ["tags"])
     posts = [p for p in posts.column("tags").to_pylist() if p]
     models = {v: Embeddings.load(registry.artifact(v, "train").path("embeddings.parquet")) for v in versions}
     universe = set().union(*(set(e.index) for e in models.values()))
     scored, seconds = {}, {}
     for vid, emb in models.items():
         started = time.perf_counter()
-        scored[vid] = per_post(emb, posts, universe)
+        scored[vid] = universe_post_scores(emb, posts, universe)[:2]  # the evaluate stage's rule, per post
         seconds[vid] = time.perf_counter() - started
     hits_p, slots = scored[production]
     rng = np.random.default_rng(0)

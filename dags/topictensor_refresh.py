@@ -53,6 +53,8 @@ MAP_INDEX_TEMPLATES = {  # how the UI names each mapped task instance
     "filter": "{{ task.op_kwargs['languages'] }}",
 }
 
+_CALLBACKS = failure_callbacks()  # built once per parse: none unless a webhook is configured
+
 DEFAULT_ARGS = {
     "owner": "mlops",
     "retries": 2,
@@ -60,7 +62,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(hours=2),
-    **({"on_failure_callback": failure_callbacks()} if failure_callbacks() else {}),
+    **({"on_failure_callback": _CALLBACKS} if _CALLBACKS else {}),
 }
 
 # Publish's outlet: the alias resolves, per run, to the Asset of the store the run published to.

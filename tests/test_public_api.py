@@ -59,6 +59,7 @@ def test_trained_model_finds_each_tags_theme(trained):
     assert sorted(model.tags.tolist()) == sorted(THEME_OF)  # normalised: "#BMW" -> "bmw"
     for tag in ("bmw", "sushi", "kitten", "deadlift"):
         near = [t for t, _ in model.neighbours(tag, k=5)]
+        assert len(near) == 5
         assert all(THEME_OF[t] == THEME_OF[tag] for t in near), (tag, near)
 
 
@@ -76,8 +77,9 @@ def test_bloggers_of_a_theme_rank_first(trained):
     assert {h.blogger_id for h in hits} == {f"b{b}" for b in range(0, 40, 4)}  # the ten car bloggers
     assert all(h.username.startswith("cars_fan") for h in hits)
     # A negative weight subtracts a meaning: "cars, minus bmw" still ranks car bloggers, other themes never.
-    assert all(h.blogger_id in {f"b{b}" for b in range(0, 40, 4)}
-               for h in tt.rank_bloggers(model, posts, "garage, bmw:-0.2", top=5))
+    minus = tt.rank_bloggers(model, posts, "garage, bmw:-0.2", top=5)
+    assert len(minus) == 5
+    assert all(h.blogger_id in {f"b{b}" for b in range(0, 40, 4)} for h in minus)
 
 
 def test_topics_are_the_planted_themes(trained):

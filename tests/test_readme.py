@@ -80,7 +80,8 @@ def test_use_it_from_python_runs_and_finds_the_planted_answer(tmp_path, monkeypa
     scope: dict = {}
     exec(compile(block, "README.md (Use it from Python)", "exec"), scope)
     cars, food = set(scope["themes"]["cars"]), set(scope["themes"]["food"])
-    assert {t for t, _ in scope["model"].neighbours("bmw", k=3)} <= cars
+    near = {t for t, _ in scope["model"].neighbours("bmw", k=3)}
+    assert len(near) == 3 and near <= cars
     assert {h.blogger_id for h in scope["hits"]} <= {f"b{b}" for b in range(0, 20, 2)} and len(scope["hits"]) == 5
     members = scope["topics"].members
     labelled = members[members.topic_id >= 0].groupby("topic_id").tag.apply(set).tolist()

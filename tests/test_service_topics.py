@@ -184,6 +184,11 @@ def test_a_swap_changes_topics_tree_and_map_with_the_model_and_no_request_reads_
                 real = getattr(Artifact, method)
                 monkeypatch.setattr(Artifact, method, lambda self, *a, _real=real, _m=method, **k:
                                     reads.append((_m, a)) or _real(self, *a, **k))
+            registry.promote(production)  # the spy sees a load's reads ...
+            assert _topics_view(c)["versions"] == {production} and reads
+            registry.promote("swapped")
+            assert _topics_view(c)["versions"] == {"swapped"}
+            reads.clear()
             for _ in range(3):  # the loaded version answers: no artifact file is opened per request
                 assert c.get("/topics/tree").status_code == 200
                 assert c.get("/topics").status_code == 200 and c.get("/topics/map").status_code == 200

@@ -260,6 +260,16 @@ def quality_on_universe(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequenc
     A post keeps its distinct tags in ``universe``; with n >= 2 of them each tag has n-1 slots. A tag
     this model does not know scores 0 on its slots, and can never be found among another tag's
     neighbours: knowing fewer tags costs hits instead of skipping the hard posts."""
+    hits, slots, skipped = universe_post_scores(emb, heldout_tag_lists, universe)
+    total = int(slots.sum())
+    return QualityResult(quality=int(hits.sum()) / total if total else 0.0, hits=int(hits.sum()), total=total,
+                         posts=len(slots), posts_skipped=skipped)
+
+
+def universe_post_scores(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]],
+                         universe: Set[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`quality_on_universe` per post: (hits, slots) of every post it scores, in order, and
+    how many posts it skipped (fewer than 2 tags in ``universe``); for paired comparisons."""
     unit, index = _unpack(emb)
     posts: list[list[str]] = []
     skipped = 0
@@ -269,21 +279,20 @@ def quality_on_universe(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequenc
             posts.append(kept)
         else:
             skipped += 1
+    hits, slots = np.zeros(len(posts), dtype=np.int64), np.zeros(len(posts), dtype=np.int64)
     if not posts:
-        return QualityResult(quality=0.0, hits=0, total=0, posts=0, posts_skipped=skipped)
+        return hits, slots, skipped
     known = sorted({index[t] for p in posts for t in p if t in index})
     queries = np.asarray(known, dtype=np.int64)
     k = max(len(p) for p in posts) - 1
     neigh = nearest_ids(unit, queries, k) if len(queries) else np.zeros((0, 0), dtype=np.int64)
     row_of = {int(q): r for r, q in enumerate(queries.tolist())}
-    hits = total = 0
-    for p in posts:
+    for n_post, p in enumerate(posts):
         n = len(p)
-        total += n * (n - 1)
+        slots[n_post] = n * (n - 1)
         members = {index[t] for t in p if t in index}
-        for i in members:
-            hits += sum(1 for j in neigh[row_of[i], : n - 1].tolist() if j in members)
-    return QualityResult(quality=hits / total, hits=hits, total=total, posts=len(posts), posts_skipped=skipped)
+        hits[n_post] = sum(sum(1 for j in neigh[row_of[i], : n - 1].tolist() if j in members) for i in members)
+    return hits, slots, skipped
 
 
 def neighbour_overlap(a: EmbeddingsLike, b: EmbeddingsLike, shared: Sequence[str],

@@ -184,10 +184,6 @@ class Registry:
             raise DamagedPointer(f"production pointer {where} is damaged: {exc}; {repair}") from None
         return event
 
-    def production_manifest(self) -> dict[str, Any] | None:
-        vid = self.production()
-        return self.get_version(vid) if vid else None
-
     def promote(self, vid: str, *, by: str | None = None, reason: str = "", action: str = "promote",
                 expected: str | None | object = ...) -> dict[str, Any]:
         """Point production at ``vid`` atomically. ``expected`` (optional) = the version the caller

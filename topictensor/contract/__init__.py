@@ -57,7 +57,6 @@ from topictensor.contract.rules import (CheckedBatch, check_bloggers, check_post
                                         coerce_lang, coerce_optional_text, coerce_tags, coerce_timestamps,
                                         first_occurrences, rejects_table)
 from topictensor.contract.schema import *  # noqa: F403 (every name of the schema: folders, fields, REASON_*)
-from topictensor.contract.schema import undecodable_reason  # noqa: F401
 
 # The modules whose source decides what ingest accepts (its artifacts' code version).
 MODULES = ("topictensor.contract", "topictensor.contract.schema", "topictensor.contract.listing",

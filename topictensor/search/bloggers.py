@@ -31,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from topictensor.search.params import SearchConfig
-from topictensor.search.table import COLUMNS, FILENAME, BloggerHit, BloggerTable, guarded_log  # noqa: F401 (re-exported)
+from topictensor.search.table import FILENAME, BloggerHit, BloggerTable, guarded_log  # noqa: F401 (re-exported)
 from topictensor.search.themes import QueryError
 
 

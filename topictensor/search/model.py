@@ -95,8 +95,8 @@ class Exclusions:
         for name in out.bloggers:
             if name.startswith("@") and not name[1:].strip():
                 raise QueryError("exclude: '@' must be followed by a username")
-        for raw in out.tags:
-            if normalize_tag(raw) is None:
+        for raw in out.tags:  # the characters only: the length limit is the model's (its _excluded_rows)
+            if normalize_tag(raw, max_length=4 * len(raw) + 1) is None:
                 raise QueryError(f"exclude_tags: {raw!r} is not a valid tag (letters, digits and _ only)")
         return out
 

@@ -43,7 +43,7 @@ class BloggerVectorSums:
     the rows of the bloggers it holds."""
 
     def __init__(self, emb: Embeddings, weighting: str = "reweight"):
-        from topictensor.stages.streaming import Vocabulary
+        from topictensor.vocabulary import Vocabulary
 
         if weighting not in ("reweight", "uniform"):
             raise ValueError(f"unknown weighting {weighting!r}: use 'reweight' or 'uniform'")

@@ -43,7 +43,7 @@ from topictensor.search.model import ModelUnavailable, SearchModel
 from topictensor.search.params import SearchConfig
 from topictensor.search.themes import NotFoundError, QueryError
 from topictensor.service import bloggers_api, query_api, topics_api
-from topictensor.service.holder import ModelHolder, NoModel, ServedModel  # noqa: F401 (re-exported)
+from topictensor.service.holder import ModelHolder, ServedModel  # noqa: F401 (re-exported)
 from topictensor.service.strict import StrictQueryRoute
 
 STATIC_DIR = Path(__file__).with_name("static")  # the explorer page: index.html, app.js, app.css

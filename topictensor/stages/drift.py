@@ -53,7 +53,7 @@ def measure_drift(evaluation: ArtifactRef | dict, blogger_vectors: ArtifactRef |
         log.warning("drift: ranking and topic churn not measured against %s: %s", champion, exc)
         drift.update(ranking_churn=None, ranking_note=str(exc))
         return {"production_version": champion, "drift": drift, "passed": True}
-    model = Artifact(store, ArtifactRef(*ev.manifest["inputs"]["model"].split("/", 1)))
+    model = Artifact(store, ev.input_ref("model"))
     probes = config.drift.probe_themes or largest_topic_labels(prod_clusters, config.drift.probe_topics)
     drift.update(ranking_churn_of(probes, (model, Artifact(store, blogger_vectors)), (prod_model, prod_bloggers),
                                   config))

@@ -63,7 +63,8 @@ def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[Artifact
         return StageResult(counts=counts)
 
     inputs = {"window": source.ref, **({"cooccurrences": [a.ref for a in parts]} if parts else {})}
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.review"), params=params,
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.review",
+                                                        "topictensor.stages.window"), params=params,
                      inputs=inputs, compute=compute)
 
 

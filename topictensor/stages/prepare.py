@@ -113,7 +113,8 @@ def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict
     def compute(ws: Workspace) -> StageResult:
         return _prepare(source, people, dropped, config, ws)
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.vocabulary",
+                                                        "topictensor.stages.window", *contract.MODULES),
                      params=params, inputs={"normalized": source.ref}, compute=compute)
 
 
@@ -132,7 +133,7 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
     def compute(ws: Workspace) -> StageResult:
         from scipy import sparse
 
-        from topictensor.stages.streaming import Vocabulary
+        from topictensor.vocabulary import Vocabulary
 
         index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
         cooc = {lang: sparse.csr_matrix((len(tags), len(tags)), dtype=np.int64) for lang, tags in index.items()}
@@ -173,7 +174,8 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
                            extra={"dt": source.manifest.get("extra", {}).get("dt"),
                                   "candidates": {lang: len(t) for lang, t in candidates.items()}})
 
-    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.review"),
+    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.review", "topictensor.stages.streaming",
+                                                        "topictensor.vocabulary"),
                      params=params, inputs={"prepared": source.ref}, compute=compute)
 
 
@@ -193,7 +195,7 @@ def _plain(table: pa.Table) -> pa.Table:
 
 def _prepare(source: Artifact, people: pa.Table, dropped: np.ndarray, config: PipelineConfig,
              ws: Workspace) -> StageResult:
-    from topictensor.stages.streaming import Vocabulary
+    from topictensor.vocabulary import Vocabulary
     from topictensor.stages.window import rejects_of
 
     positions = Vocabulary(people.column("blogger_id").combine_chunks())

@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
@@ -145,8 +144,3 @@ class SplitPosts:
         schema = pa.schema([PREPARED_SCHEMA.append(WEIGHTS_FIELD).field(name) for name in columns])
         parts = [t.cast(schema) for t in self.batches(side, columns)]
         return pa.concat_tables(parts) if parts else schema.empty_table()
-
-    def evaluable(self, side: str = "heldout") -> int:
-        """Posts of a side with at least two kept tags (what the quality metric can use)."""
-        return sum(int(pc.sum(pc.greater_equal(pc.list_value_length(t.column("tags")), 2)).as_py() or 0)
-                   for t in self.batches(side, ["tags"]))

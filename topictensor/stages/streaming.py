@@ -35,7 +35,6 @@ WRITE_OPTIONS = {"dictionary_pagesize_limit": 64 << 20, "compression": "snappy"}
 
 # A (blogger, tag) pair as one int64: blogger code << TAG_BITS | tag code (tag vocabularies stay < 2**31).
 TAG_BITS = 31
-TAG_MASK = (1 << TAG_BITS) - 1
 
 Batches = Callable[[], Iterator[pa.RecordBatch]]  # a source of batches that can be read again
 ReadColumns = Callable[[list[str]], Iterator[pa.RecordBatch]]  # the same, for the columns asked
@@ -145,17 +144,6 @@ def _bucket_order(bucket_of: np.ndarray, buckets: int) -> np.ndarray:
     """Stable order of the values by bucket (a radix sort while bucket numbers fit 16 bits)."""
     keys = bucket_of.astype(np.uint16) if buckets <= 1 << 16 else bucket_of
     return np.argsort(keys, kind="stable")
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Distinct values, sorted (numpy's hash-based ``np.unique`` is several times slower here)."""
-    values = np.sort(values)
-    if len(values) < 2:
-        return values
-    keep = np.empty(len(values), dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 def repeated_hash_records(spill: "BucketSpill") -> list[np.ndarray]:
