@@ -73,3 +73,13 @@ def test_a_version_without_a_recorded_config_uses_the_default(tmp_path):
     registry.write_version({"version": "old", "created_at": "2026-01-01T00:00:00",
                             "stages": {"train": [{"stage": "train", "key": train.key}]}})
     assert SearchModel.load(registry, "old").max_tag_length == 64
+
+
+def test_an_exclusion_longer_than_the_default_is_not_refused_before_the_model_sees_it():
+    """Exclusions are parsed before a model is chosen: only their characters are checked there; the
+    length limit is the model's, applied when the excluded tags are matched."""
+    from topictensor.search import Exclusions, QueryError
+
+    assert Exclusions.parse(tags=LONG).tags == (LONG,)
+    with pytest.raises(QueryError, match="not a valid tag"):
+        Exclusions.parse(tags="no spaces!")
