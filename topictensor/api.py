@@ -200,15 +200,18 @@ def _posts_table(posts: Any, required: Sequence[str], *, normalize: bool) -> pa.
         raise ValueError(f"posts: no column {missing[0]!r} (columns: {table.column_names})")
     if not normalize:
         return table
+    if "weights" not in table.column_names:  # the pipeline's own normalisation of a tag column
+        from topictensor.tags import normalize_tag_column
+
+        return table.set_column(table.column_names.index("tags"), "tags",
+                                normalize_tag_column(table.column("tags")).tags)
     from topictensor.tags import normalize_tag
 
-    tags = table.column("tags").to_pylist()
-    weights = table.column("weights").to_pylist() if "weights" in table.column_names else None
+    tags, weights = table.column("tags").to_pylist(), table.column("weights").to_pylist()
     new_tags: list[list[str]] = []
     new_weights: list[list[float]] = []
-    for row, raw in enumerate(tags):
-        raw = raw or []
-        ws = (weights[row] or []) if weights is not None else [1.0] * len(raw)
+    for row, raw in enumerate(tags):  # with weights, a tag keeps its own (normalize_tags' rule, per weight)
+        raw, ws = raw or [], weights[row] or []
         if len(ws) != len(raw):
             raise ValueError(f"posts: row {row} has {len(raw)} tags but {len(ws)} weights; weights must be one per tag")
         kept: dict[str, float] = {}
@@ -219,7 +222,4 @@ def _posts_table(posts: Any, required: Sequence[str], *, normalize: bool) -> pa.
         new_tags.append(list(kept))
         new_weights.append(list(kept.values()))
     out = table.set_column(table.column_names.index("tags"), "tags", pa.array(new_tags, type=pa.list_(pa.string())))
-    if weights is not None:
-        out = out.set_column(out.column_names.index("weights"), "weights",
-                             pa.array(new_weights, type=pa.list_(pa.float32())))
-    return out
+    return out.set_column(out.column_names.index("weights"), "weights", pa.array(new_weights, type=pa.list_(pa.float32())))

@@ -140,14 +140,15 @@ class Registry:
                 rows.append(row)
         return rows
 
-    def statuses(self) -> dict[str, str]:
+    def statuses(self, manifests: list[dict[str, Any]] | None = None) -> dict[str, str]:
         """Each version's status: ``production``; ``candidate`` (registered by a manual gate, never
         promoted: waiting for a person); ``backfill`` (registered by a backfill run, never promoted);
-        ``retired`` (was in production); ``registered`` (anything else never promoted)."""
+        ``retired`` (was in production); ``registered`` (anything else never promoted).
+        ``manifests``: the versions' manifests when the caller has read them (else they are read)."""
         production = self.production()
         promoted = {e["version"] for e in self.history()}
         out = {}
-        for manifest in self.list_versions():
+        for manifest in self.list_versions() if manifests is None else manifests:
             vid = manifest["version"]
             published = manifest.get("publish") or {}
             if vid == production:
@@ -255,20 +256,26 @@ class Registry:
                  expected: str | None | object = ...) -> dict[str, Any]:
         """Go back to ``to``, or to the version that was in production before the current one.
         ``expected`` (optional) = the production version the caller saw when choosing to roll back."""
-        self.complete_history()
-        current = self.production()
+        current, to = self.rollback_plan(to)
         if expected is not ... and current != expected:
             raise RegistryError(f"production moved to {current!r} meanwhile (expected {expected!r}); nothing changed")
+        return self.promote(to, by=by, reason=reason or f"rollback from {current}", action="rollback",
+                            expected=current)
+
+    def rollback_plan(self, to: str | None = None) -> tuple[str, str]:
+        """(current production, the version a rollback now goes to: ``to``, else the one before the
+        current); raises RegistryError when there is nothing to roll back, so a UI can show the
+        move before anyone confirms it."""
+        self.complete_history()
+        current = self.production()
         if current is None:
             raise RegistryError("nothing is in production: there is nothing to roll back")
         if to is not None:
-            check_version_id(to)
-        if to is None:
-            to = self.rollback_target()
-            if to is None:
-                raise RegistryError(f"production {current} has no earlier version to roll back to")
-        return self.promote(to, by=by, reason=reason or f"rollback from {current}", action="rollback",
-                            expected=current)
+            return current, check_version_id(to)
+        target = self.rollback_target()
+        if target is None:
+            raise RegistryError(f"production {current} has no earlier version to roll back to")
+        return current, target
 
     def rollback_target(self) -> str | None:
         """The version a plain ``rollback()`` would go to now (None: there is none), so a UI can

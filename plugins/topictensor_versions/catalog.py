@@ -50,10 +50,11 @@ class VersionRow:
 
 def version_rows(registry: Registry) -> list[VersionRow]:
     """Every version, oldest first."""
+    manifests = registry.list_versions()
+    statuses = registry.statuses(manifests)
     production = registry.production()
-    statuses = registry.statuses()
     return [_row(registry, manifest, production, statuses.get(manifest["version"], "registered"))
-            for manifest in registry.list_versions()]
+            for manifest in manifests]
 
 
 def _row(registry: Registry, manifest: dict[str, Any], production: str | None, status: str) -> VersionRow:

@@ -22,14 +22,14 @@ def _registry(config: Path | None):
 def list_versions(as_json: bool = JsonOption, config: Path = ConfigOption) -> None:
     """Every model version, oldest first; * marks production; status says which wait for a promote."""
     registry = _registry(config)
-    prod = registry.production()
-    statuses = registry.statuses()
+    manifests = registry.list_versions()
+    statuses = registry.statuses(manifests)
     rows = []
-    for m in registry.list_versions():
+    for m in manifests:
         counts = m.get("counts", {})
         comparison = m.get("comparison") or {}
         rows.append({
-            "": "*" if m["version"] == prod else "",
+            "": "*" if statuses[m["version"]] == "production" else "",
             "version": m["version"],
             "status": statuses.get(m["version"]),
             "created_at": m.get("created_at", "")[:19],
@@ -129,16 +129,8 @@ def rollback(to: str = typer.Option(None, help="Version to go back to (default: 
              config: Path = ConfigOption) -> None:
     """Point production back at the version before the current one. Prints what will change and,
     on a terminal, asks first."""
-    from topictensor.registry import RegistryError
-
     registry = _registry(config)
-    registry.complete_history()
-    current = registry.production()
-    if current is None:
-        raise RegistryError("nothing is in production: there is nothing to roll back")
-    target = to or registry.rollback_target()
-    if target is None:
-        raise RegistryError(f"production {current} has no earlier version to roll back to")
+    current, target = registry.rollback_plan(to)
     _confirm(_plan(registry, current, target, "rollback"), yes)
     echo_json(registry.rollback(to=target, reason=reason, expected=current))
 
