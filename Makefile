@@ -57,9 +57,11 @@ demo: $(AIRFLOW_HOME)/.initialised
 	  $(BIN)/topictensor runs last; \
 	fi
 	@echo
-	@echo "== run 2: next week: one more partition (dt=$$(ls .data/raw/posts | sed -n 's/^dt=//p' | sort | tail -1)); only it is prepared =="
-	@start=$$(date +%s); \
-	$(BIN)/airflow dags test topictensor_refresh > .data/dag-run.log 2>&1; rc=$$?; \
+	@newest=$$(ls .data/raw/posts | sed -n 's/^dt=//p' | sort | tail -1); \
+	end=$$(date -u -d "$$newest + 7 days" +%F); \
+	echo "== run 2: next week: one more partition (dt=$$newest), window ending $$end; only it is prepared =="; \
+	start=$$(date +%s); \
+	$(BIN)/airflow dags test topictensor_refresh -c "{\"as_of\": \"$$end\"}" > .data/dag-run.log 2>&1; rc=$$?; \
 	echo "DAG run finished in $$(( $$(date +%s) - start )) s (log: .data/dag-run.log)"; \
 	if [ $$rc -ne 0 ]; then grep -E "ERROR|Error|error:" .data/dag-run.log | tail -20; exit $$rc; fi
 	@$(BIN)/topictensor runs last
