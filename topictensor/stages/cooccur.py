@@ -40,10 +40,11 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import PipelineConfig
 from topictensor.errors import ArtifactNotFound, ArtifactCorrupt
 from topictensor.stages import streaming
-from topictensor.stages.review import COOC_SCHEMA, candidate_tags, cooc_file, digest, tags_file
+from topictensor.stages.review import COOC_SCHEMA, TAGS, TAGS_SCHEMA, candidate_tags, cooc_file, counted_tags, digest
 
 STAGE = "cooccur"
 INDEX = "indexes/cooccur"
+_CANDIDATES: dict[tuple, dict[str, list[str]]] = {}
 
 
 def counted_top_n(config: PipelineConfig) -> int:
@@ -62,10 +63,15 @@ def review_candidates(config: PipelineConfig, window: Artifact, languages: Seque
     scored = [lang for lang in languages if fc.generic_mode_for(lang) != "off"]
     if not scored:
         return {}
-    stats = window.read_table(TAG_STATS)  # read once for every language
     n = fc.review_top_n if top_n is None else top_n
-    return {lang: candidate_tags(stats.filter(pc.equal(stats.column("lang"), lang)), n).to_pylist()
-            for lang in scored}
+    key = (window.store.uri, window.ref.key, tuple(scored), n)  # an artifact's tables never change
+    if key not in _CANDIDATES:  # one process maps many partitions over the same window (run --jobs 1)
+        stats = window.read_table(TAG_STATS)  # read once for every language
+        if len(_CANDIDATES) > 4:
+            _CANDIDATES.clear()
+        _CANDIDATES[key] = {lang: candidate_tags(stats.filter(pc.equal(stats.column("lang"), lang)), n).to_pylist()
+                            for lang in scored}
+    return {lang: list(tags) for lang, tags in _CANDIDATES[key].items()}
 
 
 def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict, languages: Sequence[str],
@@ -133,8 +139,8 @@ def _code() -> str:
 def _holds(art: Artifact, lang: str, tags: list[str]) -> bool:
     if not tags:
         return True
-    counted = set(art.read_table(tags_file(lang)).column("tag").to_pylist())
-    return all(t in counted for t in tags)
+    counted = counted_tags(art, lang)
+    return bool(pc.all(pc.is_in(pa.array(tags, pa.string()), value_set=counted)).as_py())
 
 
 def _count(source: Artifact, people: pa.Table, superset: dict[str, list[str]], ws: Workspace) -> StageResult:
@@ -171,8 +177,11 @@ def _count(source: Artifact, people: pa.Table, superset: dict[str, list[str]], w
                                       shape=(batch.num_rows, len(tags)))
                 cooc[lang] = cooc[lang] + (x.T @ x).tocsr()  # sparse: pairs that occur, not K x K
     pairs = 0
-    for lang, tags in sorted(superset.items()):
-        pq.write_table(pa.table({"tag": pa.array(tags, pa.string())}), ws.path(tags_file(lang)))
+    ordered = sorted(superset.items())
+    pq.write_table(pa.table({"lang": pa.array([lang for lang, tags in ordered for _ in tags], pa.string()),
+                             "tag": pa.array([t for _, tags in ordered for t in tags], pa.string())},
+                            schema=TAGS_SCHEMA), ws.path(TAGS))
+    for lang, tags in ordered:
         matrix = cooc.get(lang)
         if matrix is None:
             pq.write_table(COOC_SCHEMA.empty_table(), ws.path(cooc_file(lang)))

@@ -20,24 +20,36 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact
 
-# Per language: the counted tags (a superset of the candidates) in their order, and the posts carrying
-# both of two of them (a < b: positions in that list).
+# A count's tags (per language: a superset of the candidates, in its order) and, per language, the
+# posts carrying both of two of them (a < b: positions in that language's list).
+TAGS = "tags.parquet"
+TAGS_SCHEMA = pa.schema([("lang", pa.string()), ("tag", pa.string())])
 COOC_SCHEMA = pa.schema([("a", pa.int32()), ("b", pa.int32()), ("posts", pa.int64())])
 _LANG = re.compile(r"[A-Za-z0-9_-]{1,32}")
-
-
-def _lang_part(lang: str) -> str:
-    if not _LANG.fullmatch(lang):
-        raise ValueError(f"language code {lang!r} cannot name a file (letters, digits, '_' and '-' only)")
-    return f"lang={lang}.parquet"
-
-
-def tags_file(lang: str) -> str:
-    return f"tags/{_lang_part(lang)}"
+_COUNTED: dict[str, pa.Array] = {}  # a count's tag list by its digest (content-addressed: safe to share)
 
 
 def cooc_file(lang: str) -> str:
-    return f"cooc/{_lang_part(lang)}"
+    if not _LANG.fullmatch(lang):
+        raise ValueError(f"language code {lang!r} cannot name a file (letters, digits, '_' and '-' only)")
+    return f"cooc/lang={lang}.parquet"
+
+
+def counted_tags(art: Artifact, lang: str) -> pa.Array:
+    """The tags a cooccur artifact counted for ``lang``, in position order (read once per list)."""
+    key = art.manifest.get("params", {}).get("superset", {}).get(lang)
+    if key is None:
+        raise ValueError(f"cooccur artifact {art.ref.key} counted no tags of {lang!r}: the window's languages and "
+                         "the prepared partitions' counts disagree")
+    if key not in _COUNTED:
+        table = pq.read_table(art.path(TAGS))
+        for name in set(table.column("lang").to_pylist()):
+            tags = table.filter(pc.equal(table.column("lang"), name)).column("tag").combine_chunks()
+            _COUNTED[digest(tags.to_pylist())] = tags
+        if key not in _COUNTED:
+            raise ValueError(f"cooccur artifact {art.ref.key}: its {TAGS} does not hold the tags its key names "
+                             f"for {lang!r}")
+    return _COUNTED[key]
 
 
 def digest(value: Any) -> str:
@@ -62,25 +74,29 @@ def summed_cooccurrence(counted: Sequence[Artifact], lang: str, candidates: Sequ
     if not counted and n:
         raise ValueError(f"generic-tag scores of {lang!r} need the review candidates' co-occurrences, and no prepared "
                          "partition's count was given")
+    if n == 0:
+        return np.zeros((0, 0))
     want = pd.Index(list(candidates))
-    total = np.zeros((n, n))
+    slots: dict[str, np.ndarray] = {}  # superset digest -> candidate index of each position (-1 outside)
+    cells, weights = [], []
     for art in counted:
-        if n == 0:
-            break
-        if tags_file(lang) not in art.files:
-            raise ValueError(f"cooccur artifact {art.ref.key} counted no tags of {lang!r}: the window's languages and "
-                             "the prepared partitions' counts disagree")
-        tags = art.read_table(tags_file(lang)).column("tag").combine_chunks()
-        position = pd.Index(np.asarray(tags.to_numpy(zero_copy_only=False), dtype=object))
-        slot = want.get_indexer(position)  # superset position -> candidate index, -1 outside
-        if int((slot >= 0).sum()) != n:
-            missing = [t for t in candidates if t not in set(position)][:5]
-            raise ValueError(f"cooccur artifact {art.ref.key} counted {len(position)} tags of {lang!r} without the "
-                             f"review candidates {missing}: the window's tables and the prepared partitions disagree")
+        key = art.manifest.get("params", {}).get("superset", {}).get(lang)
+        if key not in slots:
+            tags = counted_tags(art, lang)
+            slot = want.get_indexer(pd.Index(np.asarray(tags.to_numpy(zero_copy_only=False), dtype=object)))
+            if int((slot >= 0).sum()) != n:
+                inside = set(tags.to_pylist())
+                missing = [t for t in candidates if t not in inside][:5]
+                raise ValueError(f"cooccur artifact {art.ref.key} counted {len(tags)} tags of {lang!r} without the "
+                                 f"review candidates {missing}: the window's tables and the prepared partitions "
+                                 "disagree")
+            slots[key] = slot
+        slot = slots[key]
         table = pq.read_table(art.path(cooc_file(lang)))
         a = slot[table.column("a").to_numpy()]
         b = slot[table.column("b").to_numpy()]
         inside = (a >= 0) & (b >= 0)
-        total += np.bincount(a[inside] * n + b[inside], weights=table.column("posts").to_numpy()[inside],
-                             minlength=n * n).reshape(n, n)
+        cells.append(a[inside].astype(np.int64) * n + b[inside])
+        weights.append(table.column("posts").to_numpy()[inside])
+    total = np.bincount(np.concatenate(cells), weights=np.concatenate(weights), minlength=n * n).reshape(n, n)
     return total + total.T
