@@ -145,7 +145,7 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
     pq.write_table(dropped_table, ws.path(DROPPED))
     tag_stats = _tag_stats(sources, correction, pa.table({"blogger_id": people.column("blogger_id"),
                                                           "lang": lang_of_blogger}), ws)
-    pq.write_table(tag_stats, ws.path(TAG_STATS))
+    _write_by_language(tag_stats, ws.path(TAG_STATS))
 
     # Post counts from the summaries: every partition's posts, less the older copies, less the posts of
     # bloggers missing from the snapshot (their rows are listed by the partitions' prepare artifacts).
@@ -195,6 +195,18 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
         "reject_reasons": dict(reasons.most_common()),
     }
     return StageResult(counts=counts, extra=extra)
+
+
+def _write_by_language(stats: pa.Table, path) -> None:
+    """The tag statistics (sorted by lang, tag), one row group per language, so that a filter task
+    reading its language (``tag_stats_for``) skips the others' row groups by their statistics."""
+    langs = stats.column("lang").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, langs[1:] != langs[:-1]]) if len(langs) else np.zeros(0, dtype=np.int64)
+    with pq.ParquetWriter(path, stats.schema) as writer:
+        if not len(starts):
+            writer.write_table(stats)
+        for start, end in zip(starts, np.r_[starts[1:], len(langs)]):
+            writer.write_table(stats.slice(int(start), int(end - start)))
 
 
 def habit_file(bucket: int) -> str:
