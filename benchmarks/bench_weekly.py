@@ -208,8 +208,9 @@ def main() -> None:
     ap.add_argument("--profile", default=None, metavar="DIR",
                     help="write a cProfile of every stage to DIR/<run>-<stage>.prof (times are then inflated)")
     ap.add_argument("--prep-only", action="store_true",
-                    help="only the preparation stages of the first and second runs, then target 1 (for iteration: "
-                         "no training, doubling, workers comparison nor projection)")
+                    help="only the preparation stages of the first and second runs, then target 1 (and with "
+                         "--doubling, a half-window run and the projection's window-wide term); no training, workers "
+                         "comparison nor full projection")
     args = ap.parse_args()
     if args.generic_mode:
         os.environ["BENCH_GENERIC_MODE"] = args.generic_mode
@@ -255,6 +256,21 @@ def main() -> None:
         per_stage = {r["stage"]: r["cpu"] for r in second if r["stage"] in PREP}
         print("  second run's preparation CPU by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in per_stage.items()))
         if args.prep_only:
+            if args.doubling:  # the projection's window-wide term, from the marginal CPU per post
+                half = root / "store-half"
+                shutil.rmtree(half, ignore_errors=True)
+                print("first run over half the window (preparation only)", file=sys.stderr)
+                small = run_graph(raw, half, root / "state-half.json", as_of=days[p // 2], jobs=1,
+                                  epochs=args.epochs, stages=only)
+                table(f"First run over half the window ({p // 2} partitions)", small)
+                cpu1, cpu_half = ({r["stage"]: r["cpu"] for r in rows} for rows in (first, small))
+                stages = ("bloggers", "window", "filter", "reweight", "split")
+                marginal = max(sum(cpu1.get(s, 0.0) - cpu_half.get(s, 0.0) for s in stages), 0.0) / (
+                    (p - p // 2) * args.posts)
+                print(f"\nPROJECTION term (not measured): window merge and small-table stages ({', '.join(stages)}; "
+                      f"one process each) for a 1,000,000,000-post window at the marginal CPU per post between the "
+                      f"{p // 2}- and {p}-partition first runs ({marginal * 1e6:.2f} CPU s per million posts): "
+                      f"{1e9 * marginal / 3600:.2f} h")
             return
 
         if args.doubling:
