@@ -106,8 +106,18 @@ def child(args: list[str]) -> None:
         # time, as a pool of `run --jobs N` pays it once a run), and time that start on its own.
         list(pool.map(_warm, [STAGES[stage_name].func] * int(jobs)))
         pool_start = time.perf_counter() - started
+    profile_dir = os.environ.get("BENCH_PROFILE")  # --profile DIR: a cProfile of each stage (its CPU is then inflated)
+    profiler = None
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     out = run_stage_of_graph(STAGES[stage_name], config, RunContext(run_id="bench", as_of=as_of or None),
                              state, pool)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(Path(profile_dir) / f"{Path(state_path).stem}-{stage_name}.prof"))
     seconds = time.perf_counter() - started
     if pool is not None:
         pool.shutdown()
@@ -195,9 +205,18 @@ def main() -> None:
     ap.add_argument("--generic-mode", choices=("off", "suggest", "apply"), default=None,
                     help="filter.generic_mode (default: the config's, suggest)")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--profile", default=None, metavar="DIR",
+                    help="write a cProfile of every stage to DIR/<run>-<stage>.prof (times are then inflated)")
+    ap.add_argument("--prep-only", action="store_true",
+                    help="only the preparation stages of the first and second runs, then target 1 (and with "
+                         "--doubling, a half-window run and the projection's window-wide term); no training, workers "
+                         "comparison nor full projection")
     args = ap.parse_args()
     if args.generic_mode:
         os.environ["BENCH_GENERIC_MODE"] = args.generic_mode
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        os.environ["BENCH_PROFILE"] = str(Path(args.profile).resolve())
     if args.nice:
         os.nice(args.nice)  # inherited by every stage process
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench-weekly-"))
@@ -215,9 +234,12 @@ def main() -> None:
         store = root / "store"
         shutil.rmtree(store, ignore_errors=True)
         print("first run", file=sys.stderr)
-        first = run_graph(raw, store, root / "state-first.json", as_of=first_end, jobs=1, epochs=args.epochs)
+        only = PREP if args.prep_only else None
+        first = run_graph(raw, store, root / "state-first.json", as_of=first_end, jobs=1, epochs=args.epochs,
+                          stages=only)
         print("second run (one more partition)", file=sys.stderr)
-        second = run_graph(raw, store, root / "state-second.json", as_of=second_end, jobs=1, epochs=args.epochs)
+        second = run_graph(raw, store, root / "state-second.json", as_of=second_end, jobs=1, epochs=args.epochs,
+                           stages=only)
         table(f"First run: window of {p} partitions x {args.posts:,} posts", first)
         table("Second run: one new partition, the window moved by a week", second)
 
@@ -233,6 +255,23 @@ def main() -> None:
               f"({wall2 / (wall1 * share):.1f}x wall); target <= 2x")
         per_stage = {r["stage"]: r["cpu"] for r in second if r["stage"] in PREP}
         print("  second run's preparation CPU by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in per_stage.items()))
+        if args.prep_only:
+            if args.doubling:  # the projection's window-wide term, from the marginal CPU per post
+                half = root / "store-half"
+                shutil.rmtree(half, ignore_errors=True)
+                print("first run over half the window (preparation only)", file=sys.stderr)
+                small = run_graph(raw, half, root / "state-half.json", as_of=days[p // 2], jobs=1,
+                                  epochs=args.epochs, stages=only)
+                table(f"First run over half the window ({p // 2} partitions)", small)
+                cpu1, cpu_half = ({r["stage"]: r["cpu"] for r in rows} for rows in (first, small))
+                stages = ("bloggers", "window", "filter", "reweight", "split")
+                marginal = max(sum(cpu1.get(s, 0.0) - cpu_half.get(s, 0.0) for s in stages), 0.0) / (
+                    (p - p // 2) * args.posts)
+                print(f"\nPROJECTION term (not measured): window merge and small-table stages ({', '.join(stages)}; "
+                      f"one process each) for a 1,000,000,000-post window at the marginal CPU per post between the "
+                      f"{p // 2}- and {p}-partition first runs ({marginal * 1e6:.2f} CPU s per million posts): "
+                      f"{1e9 * marginal / 3600:.2f} h")
+            return
 
         if args.doubling:
             half = root / "store-half"

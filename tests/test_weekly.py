@@ -309,3 +309,190 @@ def test_a_post_redelivered_in_a_newer_partition_is_kept_once_from_the_newest(tm
     assert {r["source_file"] for r in rejects} == {f"posts/dt={oldest}/{source.name}"}
     assert all(pid in r["record"] for r, pid in zip(sorted(rejects, key=lambda r: r["source_row"]),
                                                     again.column("post_id").to_pylist()))
+
+
+def review_candidates_of(config, results) -> dict[str, list[str]]:
+    """Each language's review candidates as its filter wrote them (most posts first)."""
+    store = config.open_store()
+    return {Artifact(store, ref).manifest["params"]["lang"]: Artifact(store, ref).read_table("review.parquet")
+            .column("tag").to_pylist() for ref in results["filter"]}
+
+
+def direct_cooccurrence(config, results, lang: str, candidates: list[str]):
+    """The candidates' co-occurrences counted directly on the window's prepared posts of ``lang``'s
+    bloggers (not through the cooccur artifacts)."""
+    import numpy as np
+
+    from topictensor.generic_tags import cooccurrence
+
+    store = config.open_store()
+    people = Artifact(store, results["window"]).read_table("bloggers.parquet", columns=["blogger_id", "lang"])
+    ours = set(people.filter(pc.equal(people.column("lang"), lang)).column("blogger_id").to_pylist())
+    posts = window_posts(config, results)
+    index = {t: i for i, t in enumerate(candidates)}
+    rows, codes = [], []
+    for row, (blogger, tags) in enumerate(zip(posts.column("blogger_id").to_pylist(), posts.column("tags").to_pylist())):
+        if blogger in ours:
+            for t in tags:
+                if t in index:
+                    rows.append(row)
+                    codes.append(index[t])
+    return cooccurrence([(np.array(rows, dtype=np.int64), np.array(codes, dtype=np.int64))], len(candidates))
+
+
+def margin_config(tmp_path, raw):
+    config = config_for(tmp_path, raw)
+    config.filter.generic_mode = "suggest"
+    config.filter.review_top_n = 15
+    config.filter.review_margin = 4.0  # 75 tags counted: this corpus' weekly moves of the top 15 stay inside
+    return config
+
+
+def test_review_candidates_moving_inside_the_margin_reuse_the_old_partitions_counts(tmp_path, raw, parquet_reads):
+    """A week whose review candidates moved, but stayed inside the superset each old partition
+    counted, counts only the new partition and opens no old partition's prepared posts; the
+    filter's review table is exactly the one of counting this week's candidates (a fresh store, and
+    a direct count on the window's posts)."""
+    import numpy as np
+
+    from topictensor.stages.review import summed_cooccurrence
+
+    all_days = days(raw)
+    config = margin_config(tmp_path, raw)
+    before = run_until(config, "filter", as_of=all_days[-1])
+    old_prepared = {r["key"] for r in before["prepare"]}
+    parquet_reads.clear()
+    after = run_until(config, "filter")
+    was, now = review_candidates_of(config, before), review_candidates_of(config, after)
+    assert [lang for lang in now if now[lang] != was.get(lang)], "the candidates did not move: the test shows nothing"
+    counted = [p["dt"] for p, ref in zip(after["plan"], after["cooccur"]) if not ref["reused"]]
+    assert counted == [all_days[-1]]
+    posts_files = ("train.parquet", "heldout.parquet")
+    read_old = [p for p in parquet_reads if p.endswith(posts_files)
+                and any(f"/artifacts/prepare/{key}/" in p for key in old_prepared)]
+    assert read_old == []
+    assert [p for p in parquet_reads if "/artifacts/cooccur/" in p]  # the old counts were read (the spy works)
+
+    fresh = margin_config(tmp_path / "fresh", raw)
+    scratch = run_until(fresh, "filter")
+    store, fresh_store = config.open_store(), fresh.open_store()
+    by_lang = {Artifact(store, r).manifest["params"]["lang"]: Artifact(store, r) for r in after["filter"]}
+    for ref in scratch["filter"]:
+        mine = Artifact(fresh_store, ref)
+        lang = mine.manifest["params"]["lang"]
+        assert by_lang[lang].read_table("review.parquet").equals(mine.read_table("review.parquet")), lang
+        assert by_lang[lang].read_table("kept.parquet").equals(mine.read_table("kept.parquet")), lang
+    counts = [Artifact(store, r) for r in after["cooccur"]]
+    for lang, candidates in now.items():
+        direct = direct_cooccurrence(config, after, lang, candidates)
+        assert direct.sum() > 0
+        assert np.array_equal(summed_cooccurrence(counts, lang, candidates), direct), lang
+
+    again = run_until(config, "filter")  # a rerun takes the same counts: a no-op
+    assert [r["key"] for r in again["cooccur"]] == [r["key"] for r in after["cooccur"]]
+    assert all(r["reused"] for r in again["filter"])
+
+
+def test_a_count_without_this_weeks_candidates_is_refused_by_name(tmp_path, raw):
+    from topictensor.stages.review import summed_cooccurrence
+
+    config = margin_config(tmp_path, raw)
+    results = run_until(config, "filter")
+    store = config.open_store()
+    art = Artifact(store, results["cooccur"][0])
+    lang = review_candidates_of(config, results)
+    lang = next(iter(lang))
+    with pytest.raises(ValueError, match=f"cooccur artifact {art.ref.key} counted .* without the review candidates"):
+        summed_cooccurrence([art], lang, ["no-such-tag-anywhere"])
+
+
+KILLED_COOCCUR = """
+import sys, time
+sys.path.insert(0, sys.argv[4])
+from graph_prefix import run_until
+from topictensor.config import load_config
+from topictensor.store.local import LocalStore
+
+real = LocalStore.upload_file
+def slow_upload(self, key, path):
+    real(self, key, path)
+    if key.startswith("artifacts/cooccur/"):
+        open(sys.argv[3], "w").write(key)  # one file of a count is up: now kill me
+        time.sleep(120)
+LocalStore.upload_file = slow_upload
+config = load_config(overrides={"store": {"uri": sys.argv[1]}, "ingest": {"input_uri": sys.argv[2]},
+                                "filter": {"min_bloggers": 2, "generic_mode": "suggest"}}, use_env=False)
+run_until(config, "cooccur")
+"""
+
+
+def test_a_count_killed_mid_stage_leaves_no_manifest_and_the_rerun_completes(tmp_path, raw):
+    config = config_for(tmp_path, raw)
+    config.filter.generic_mode = "suggest"
+    marker = tmp_path / "uploading"
+    helpers = str(Path(__file__).resolve().parent / "stages")
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_COOCCUR, config.store.uri, str(raw), str(marker), helpers])
+    try:
+        deadline = time.time() + 300
+        while not marker.exists():
+            assert worker.poll() is None, "the worker ended before it was killed"
+            assert time.time() < deadline, "the worker never reached its upload"
+            time.sleep(0.1)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == -signal.SIGKILL
+    store = config.open_store()
+    left = store.list("artifacts/cooccur")
+    assert left and not [k for k in left if k.endswith("_MANIFEST.json")]
+    assert store.list("indexes/cooccur") == []  # recorded for reuse only once complete
+
+    results = run_until(config, "filter")
+    assert not any(r["reused"] for r in results["cooccur"])
+    assert len(store.list("indexes/cooccur")) == len(results["prepare"])
+    fresh = config_for(tmp_path / "fresh", raw)
+    fresh.filter.generic_mode = "suggest"
+    assert [r["key"] for r in run_until(fresh, "filter")["filter"]] == [r["key"] for r in results["filter"]]
+
+
+def test_the_windows_tables_equal_a_direct_count_after_changed_deleted_and_redelivered_partitions(tmp_path, raw):
+    """The window's merged tables (each blogger's tag counts, per bucket in (blogger_id, tag) order,
+    and the tag statistics per language) equal a direct count on the window's posts, after a week
+    in which an old partition was rewritten, another deleted, and posts of the oldest redelivered
+    in the newest (the newer copy wins)."""
+    import pandas as pd
+
+    from topictensor.stages.normalize import PAIR_BUCKETS
+    from topictensor.stages.window import TAG_STATS, habit_file
+
+    all_days = days(raw)
+    config = config_for(tmp_path, raw)
+    run_until(config, "window")
+    changed = next((raw / "posts" / f"dt={all_days[2]}").glob("part-*.parquet"))
+    pq.write_table(pq.read_table(changed).slice(5), changed)
+    shutil.rmtree(raw / "posts" / f"dt={all_days[4]}")
+    source = next((raw / "posts" / f"dt={all_days[0]}").glob("part-*.parquet"))
+    pq.write_table(pq.read_table(source).slice(0, 3), raw / "posts" / f"dt={all_days[-1]}" / "part-again.parquet")
+    results = run_until(config, "prepare")
+    assert results["window"]["counts"]["posts_duplicate_across_partitions"] == 3
+
+    store = config.open_store()
+    window = Artifact(store, results["window"])
+    people = window.read_table("bloggers.parquet", columns=["blogger_id", "lang"]).to_pandas()
+    posts = window_posts(config, results).select(["blogger_id", "tags"]).to_pandas()
+    uses = posts.explode("tags").rename(columns={"tags": "tag"})
+    pairs = uses.groupby(["blogger_id", "tag"]).size().rename("posts").reset_index().merge(people, on="blogger_id")
+    got = pa.concat_tables([window.read_table(habit_file(b)) for b in range(PAIR_BUCKETS)]).to_pandas()
+    for b in range(PAIR_BUCKETS):
+        part = window.read_table(habit_file(b)).select(["blogger_id", "tag"]).to_pylist()
+        assert part == sorted(part, key=lambda r: (r["blogger_id"].encode(), r["tag"].encode()))
+    key = ["blogger_id", "tag"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True)[["blogger_id", "tag", "lang", "posts"]],
+                                  pairs.sort_values(key).reset_index(drop=True)[["blogger_id", "tag", "lang", "posts"]],
+                                  check_dtype=False)
+    stats = pairs.groupby(["lang", "tag"]).agg(posts=("posts", "sum"), bloggers=("blogger_id", "count")).reset_index()
+    read = window.read_table(TAG_STATS).to_pandas()
+    pd.testing.assert_frame_equal(read.reset_index(drop=True),
+                                  stats.sort_values(["lang", "tag"]).reset_index(drop=True), check_dtype=False)

@@ -71,6 +71,11 @@ class FilterConfig(_Section):
         default_factory=dict, description="Per-language non-thematic tags to drop ('*' applies to all)."
     )
     review_top_n: int = Field(1000, ge=0, description="Most frequent tags per language written for review.")
+    review_margin: float = Field(
+        1.0, ge=0, description="The cooccur stage counts the top review_top_n x (1 + review_margin) tags of a "
+        "partition's first window, so that later weeks whose candidates stay inside reuse the count. Chosen by "
+        "benchmarks/bench_review_margin.py (README, 'Weekly refresh'): 0.6 of 26 partitions recounted a week at "
+        "1.0, 25 at 0.")
     generic_mode: Literal["off", "suggest", "apply"] = Field(
         "suggest", description="Generic-tag detection over the review candidates (topictensor.generic_tags): "
         "suggest = score them in review.parquet only; apply = also drop those scoring >= generic_threshold; "

@@ -7,7 +7,7 @@ those go to a curated blacklist, for which this stage writes the top tags as rev
 The stage decides on small tables only: the window's per-language tag statistics (posts and
 distinct bloggers of every tag, merged from the partitions' summaries) and, for generic-tag
 scores, the review candidates' co-occurrences counted in each prepared partition
-(``topictensor.stages.prepare.count_cooccurrence``) and summed. It writes ``kept.parquet`` (the kept tags) and ``review.parquet``;
+(``topictensor.stages.cooccur``: each counted a superset of them) and summed. It writes ``kept.parquet`` (the kept tags) and ``review.parquet``;
 the posts are filtered when the split is read (``topictensor.stages.split``), so a tag crossing the
 threshold rewrites no partition.
 """
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
-from topictensor.stages.review import review_rows, summed_cooccurrence
+from topictensor.stages.review import candidate_tags, review_rows, summed_cooccurrence
 
 STAGE = "filter"
 KEPT = "kept.parquet"
@@ -53,8 +53,8 @@ def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[Artifact
         stats = tag_stats_for(source, lang)
         if stats is None:
             raise ValueError(f"window artifact {source.ref.key} has no tag statistics (an artifact of older code)")
-        n = min(len(stats), params["review_top_n"])
-        cooc = summed_cooccurrence(parts, lang, n) if generic.mode != "off" else None
+        cooc = (summed_cooccurrence(parts, lang, candidate_tags(stats, params["review_top_n"]).to_pylist())
+                if generic.mode != "off" else None)
         per_tag, review, counts = decide_tags(stats, min_bloggers=params["min_bloggers"],
                                               blacklist=set(params["blacklist"]),
                                               review_top_n=params["review_top_n"], generic=generic, cooccurrence=cooc)

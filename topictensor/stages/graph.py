@@ -93,8 +93,9 @@ GRAPH: tuple[Stage, ...] = (
               "bloggers' languages, hold out posts by a salted hash of post_id. Keyed by what it uses of the "
               "window: an old partition is not read again."),
     Stage("cooccur", f"{_HERE}:_cooccur", inputs=("prepare", "window", "languages"), mapped="prepare",
-          doc="One prepared partition's co-occurrences of the review candidates of each language scoring "
-              "generic tags (none: an empty table, nothing read). Keyed by the candidate lists."),
+          doc="One prepared partition's co-occurrences of a superset of the review candidates of each language "
+              "scoring generic tags (none: an empty table, nothing read); an earlier count whose superset still holds "
+              "this week's candidates is reused without reading the partition."),
     Stage("filter", f"{_HERE}:_filter", inputs=("window", "cooccur", "languages"), mapped="languages",
           doc="Keep tags used by enough distinct bloggers of one language; drop its blacklist; "
               "write the top tags for blacklist review (from the window's statistics)."),
@@ -218,7 +219,7 @@ def _prepare(config, run, normalize, window):
 
 
 def _cooccur(config, run, prepare, window, languages):
-    from topictensor.stages.prepare import count_cooccurrence
+    from topictensor.stages.cooccur import count_cooccurrence
 
     return count_cooccurrence(prepare, window, list(languages), config).to_dict()
 

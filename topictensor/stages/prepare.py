@@ -18,28 +18,18 @@ uses of the window: its dropped rows and which of its bloggers the snapshot lack
 changes neither for an old partition unless a newer partition repeats one of its post_ids or a
 blogger leaves the snapshot.
 
-:func:`count_cooccurrence` (the ``cooccur`` stage, mapped over the prepared partitions) counts, for
-every language whose filter scores generic tags, the co-occurrences of that language's review
-candidates in one prepared partition (``cooc.parquet``: lang, a, b, posts for a < b, indices into
-the candidate list), which the filter sums over the partitions. It is keyed by the candidate lists
-and its bloggers' languages; the lists move at the margin most weeks (the ``review_top_n`` most
-frequent tags of a language): then every partition's tags are counted again, reading the prepared
-posts' ``blogger_id`` and ``tags`` columns.
-That is the price of exact generic-tag scores; ``filter.generic_mode: off`` removes it (measured in
-the README's weekly table).
+The ``cooccur`` stage (``topictensor.stages.cooccur``) counts the review candidates' co-occurrences
+in the prepared posts for the filter's generic-tag scores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from topictensor import contract
@@ -47,7 +37,6 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import PipelineConfig
 from topictensor.stages import streaming
 from topictensor.stages.normalize import POSTS_SCHEMA, SUMMARY_BLOGGERS
-from topictensor.stages.review import COOC, COOC_SCHEMA, candidate_tags
 
 STAGE = "prepare"
 SIDES = ("train", "heldout")
@@ -80,20 +69,6 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def review_candidates(config: PipelineConfig, window: Artifact, languages: Sequence[str]) -> dict[str, list[str]]:
-    """Per language (of ``languages``) whose filter scores generic tags: its review candidates, in the
-    filter's order."""
-    from topictensor.stages.window import TAG_STATS
-
-    fc = config.filter
-    scored = [lang for lang in languages if fc.generic_mode_for(lang) != "off"]
-    if not scored:
-        return {}
-    stats = window.read_table(TAG_STATS)  # read once for every language
-    return {lang: candidate_tags(stats.filter(pc.equal(stats.column("lang"), lang)), fc.review_top_n).to_pylist()
-            for lang in scored}
-
-
 def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
     from topictensor.stages.window import dropped_rows_of
 
@@ -116,74 +91,6 @@ def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict
     return run_stage(store, STAGE, code=code_version(__name__, "topictensor.stages.streaming", "topictensor.vocabulary",
                                                         "topictensor.stages.window", *contract.MODULES),
                      params=params, inputs={"normalized": source.ref}, compute=compute)
-
-
-def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict, languages: Sequence[str],
-                       config: PipelineConfig) -> ArtifactRef:
-    """The review candidates' co-occurrences in one prepared partition (``languages``: those the
-    filter runs for). No language scoring generic tags: an empty table, and no posts read."""
-    store = config.open_store()
-    source, window_art = Artifact(store, prepared), Artifact(store, window)
-    candidates = review_candidates(config, window_art, languages)
-    people = window_art.read_table("bloggers.parquet", columns=["blogger_id", "lang"])
-    mine = source.read_table(BLOGGERS).column("blogger_id")
-    params = {"candidates": {lang: _digest(tags) for lang, tags in sorted(candidates.items())},
-              "blogger_languages": _digest(sorted(zip(mine.to_pylist(), _languages_of(mine, people))))}
-
-    def compute(ws: Workspace) -> StageResult:
-        from scipy import sparse
-
-        from topictensor.vocabulary import Vocabulary
-
-        index = {lang: pd.Index(tags) for lang, tags in candidates.items() if tags}
-        cooc = {lang: sparse.csr_matrix((len(tags), len(tags)), dtype=np.int64) for lang, tags in index.items()}
-        positions = Vocabulary(people.column("blogger_id").combine_chunks())
-        lang_code, lang_names = pd.factorize(pd.Series(people.column("lang").to_numpy(zero_copy_only=False)))
-        wanted = {lang: (int(np.flatnonzero(lang_names == lang)[0]) if lang in set(lang_names) else -1)
-                  for lang in index}
-        posts, last = 0, None
-        for side in (SIDES if index else ()):
-            for batch in streaming.parquet_batches(source.path(side_file(side)), ["blogger_id", "tags"],
-                                                   dictionary=("blogger_id", "tags"))():
-                posts += batch.num_rows
-                flat, parent = streaming.list_parts(batch.column("tags"))
-                if not pa.types.is_dictionary(flat.type):
-                    flat = pc.dictionary_encode(flat)
-                if last is None or not last[0].equals(flat.dictionary):  # a row group's dictionary, mapped once
-                    strings = np.asarray(flat.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-                    last = (flat.dictionary, {lang: tags.get_indexer(strings) for lang, tags in index.items()})
-                indices = flat.indices.to_numpy(zero_copy_only=False)
-                use_lang = lang_code[positions.codes(batch.column("blogger_id"))][parent]  # all known (prepare)
-                for lang, tags in index.items():
-                    codes = last[1][lang][indices]
-                    inside = (use_lang == wanted[lang]) & (codes >= 0)  # tags are distinct within a post
-                    if not inside.any():
-                        continue
-                    x = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64), (parent[inside], codes[inside])),
-                                          shape=(batch.num_rows, len(tags)))
-                    cooc[lang] = cooc[lang] + (x.T @ x).tocsr()  # sparse: pairs that occur, not K x K
-        parts = []
-        for lang, matrix in sorted(cooc.items()):
-            upper = sparse.triu(matrix, 1).tocoo()
-            order = np.lexsort((upper.col, upper.row))
-            parts.append(pa.table({"lang": pa.array([lang] * upper.nnz, pa.string()),
-                                   "a": pa.array(upper.row[order], pa.int32()), "b": pa.array(upper.col[order], pa.int32()),
-                                   "posts": pa.array(upper.data[order].astype(np.int64))}, schema=COOC_SCHEMA))
-        pq.write_table(pa.concat_tables(parts) if parts else COOC_SCHEMA.empty_table(), ws.path(COOC))
-        return StageResult(counts={"posts": posts, "pairs": sum(t.num_rows for t in parts)},
-                           extra={"dt": source.manifest.get("extra", {}).get("dt"),
-                                  "candidates": {lang: len(t) for lang, t in candidates.items()}})
-
-    return run_stage(store, "cooccur", code=code_version(__name__, "topictensor.stages.review", "topictensor.stages.streaming",
-                                                        "topictensor.vocabulary"),
-                     params=params, inputs={"prepared": source.ref}, compute=compute)
-
-
-def _languages_of(ids: pa.ChunkedArray, people: pa.Table) -> list[str | None]:
-    lang = pd.Series(people.column("lang").to_numpy(zero_copy_only=False),
-                     index=np.asarray(people.column("blogger_id").to_numpy(zero_copy_only=False), dtype=object))
-    found = lang.reindex(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-    return [None if pd.isna(v) else str(v) for v in found.to_numpy()]
 
 
 def _plain(table: pa.Table) -> pa.Table:

@@ -59,12 +59,7 @@ def reweight(filtered: Sequence[ArtifactRef | dict], window: ArtifactRef | dict,
         bloggers, pairs = set(), 0
         for bucket in range(PAIR_BUCKETS):
             habit = window_art.read_table(window_habit_file(bucket))  # sorted by blogger_id, tag
-            keep = np.zeros(habit.num_rows, dtype=bool)
-            for lang, tags in kept.items():  # a mask keeps the window's order (a join would not)
-                keep |= np.asarray(pc.and_(pc.equal(habit.column("lang"), lang),
-                                           pc.is_in(habit.column("tag"), value_set=tags))
-                                   .to_numpy(zero_copy_only=False), dtype=bool)
-            habit = habit.filter(pa.array(keep))
+            habit = habit.filter(pa.array(_kept_rows(habit, kept)))
             count = habit.column("posts").to_numpy().astype(np.int64)
             pq.write_table(pa.table({"blogger_id": habit.column("blogger_id"), "tag": habit.column("tag"),
                                      "count": pa.array(count)}, schema=HABIT_SCHEMA), ws.path(habit_file(bucket)))
@@ -89,6 +84,21 @@ def reweight(filtered: Sequence[ArtifactRef | dict], window: ArtifactRef | dict,
 
     return run_stage(store, STAGE, code=code_version(__name__), params=config.reweight,
                      inputs={"filtered": [a.ref for a in sources], "window": window_art.ref}, compute=compute)
+
+
+def _kept_rows(habit: pa.Table, kept: dict[str, pa.Array]) -> np.ndarray:
+    """Mask of the (blogger, tag, lang) rows whose tag its language keeps; a mask keeps the window's
+    order (a join would not). Decided once per distinct (lang, tag) of the table, then looked up."""
+    if not habit.num_rows:
+        return np.zeros(0, dtype=bool)
+    tags = pc.dictionary_encode(habit.column("tag").combine_chunks())
+    langs = pc.dictionary_encode(habit.column("lang").combine_chunks())
+    decided = np.zeros((len(langs.dictionary), len(tags.dictionary)), dtype=bool)
+    for row, lang in enumerate(langs.dictionary.to_pylist()):
+        if lang in kept:
+            decided[row] = np.asarray(pc.is_in(tags.dictionary, value_set=kept[lang]).to_numpy(zero_copy_only=False),
+                                      dtype=bool)
+    return decided[langs.indices.to_numpy(zero_copy_only=False), tags.indices.to_numpy(zero_copy_only=False)]
 
 
 def raw_mean(occurrences_with_count: np.ndarray, power: float) -> float:

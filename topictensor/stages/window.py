@@ -145,7 +145,7 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
     pq.write_table(dropped_table, ws.path(DROPPED))
     tag_stats = _tag_stats(sources, correction, pa.table({"blogger_id": people.column("blogger_id"),
                                                           "lang": lang_of_blogger}), ws)
-    pq.write_table(tag_stats, ws.path(TAG_STATS))
+    _write_by_language(tag_stats, ws.path(TAG_STATS))
 
     # Post counts from the summaries: every partition's posts, less the older copies, less the posts of
     # bloggers missing from the snapshot (their rows are listed by the partitions' prepare artifacts).
@@ -195,6 +195,18 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
         "reject_reasons": dict(reasons.most_common()),
     }
     return StageResult(counts=counts, extra=extra)
+
+
+def _write_by_language(stats: pa.Table, path) -> None:
+    """The tag statistics (sorted by lang, tag), one row group per language, so that a filter task
+    reading its language (``tag_stats_for``) skips the others' row groups by their statistics."""
+    langs = stats.column("lang").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, langs[1:] != langs[:-1]]) if len(langs) else np.zeros(0, dtype=np.int64)
+    with pq.ParquetWriter(path, stats.schema) as writer:
+        if not len(starts):
+            writer.write_table(stats)
+        for start, end in zip(starts, np.r_[starts[1:], len(langs)]):
+            writer.write_table(stats.slice(int(start), int(end - start)))
 
 
 def habit_file(bucket: int) -> str:
@@ -277,12 +289,19 @@ def _dropped_rows(sources: list[Artifact], dropped: dict[int, np.ndarray]) -> pa
 
 def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.Table, ws: Workspace) -> pa.Table:
     """(lang, tag, posts, bloggers) over the window, merged one pair bucket of all partitions at a time;
-    each bucket's merged pairs (the bloggers' tag counts) are written as ``habit_file(bucket)``."""
+    each bucket's merged pairs (the bloggers' tag counts) are written as ``habit_file(bucket)``.
+
+    A bucket's pairs are merged on int64 keys (the rank of the blogger_id among the bucket's
+    bloggers << 32 | the rank of the tag), so one numpy sort both sums each pair and gives the
+    (blogger_id, tag) order the file is written in; no string sort, no hash group-by of the pairs."""
     flat, parent = streaming.list_parts(correction.column("tags"))
     minus = pa.table({"blogger_id": correction.column("blogger_id").take(pa.array(parent)), "tag": flat,
                       "posts": pa.array(np.full(len(flat), -1, dtype=np.int64))}, schema=PAIRS_SCHEMA)
     minus_bucket = pair_bucket(minus.column("blogger_id")) if minus.num_rows else np.zeros(0, dtype=np.int64)
-    known = blogger_lang.column("blogger_id")
+    known = blogger_lang.column("blogger_id").combine_chunks()
+    lang_code, lang_names = pd.factorize(pd.Series(blogger_lang.column("lang").to_numpy(zero_copy_only=False),
+                                                   dtype=object))
+    lang_names = pa.array(np.asarray(lang_names, dtype=object), pa.string())
     per_bucket = []
     for bucket in range(PAIR_BUCKETS):
         name = summary_pairs_file(bucket)
@@ -292,14 +311,29 @@ def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.T
         if not parts:
             pq.write_table(HABIT_SCHEMA.empty_table(), ws.path(habit_file(bucket)))
             continue
-        pairs = pa.concat_tables(parts).group_by(["blogger_id", "tag"]).aggregate([("posts", "sum")])
-        pairs = pairs.filter(pc.and_(pc.greater(pairs.column("posts_sum"), 0),
-                                     pc.is_in(pairs.column("blogger_id"), value_set=known)))
-        pairs = pairs.join(blogger_lang, "blogger_id")
-        habit = pa.table({"blogger_id": pairs.column("blogger_id"), "tag": pairs.column("tag"),
-                          "lang": pairs.column("lang"), "posts": pairs.column("posts_sum")}, schema=HABIT_SCHEMA)
-        pq.write_table(habit.sort_by([("blogger_id", "ascending"), ("tag", "ascending")]), ws.path(habit_file(bucket)))
-        per_bucket.append(pairs.group_by(["lang", "tag"]).aggregate([("posts_sum", "sum"), ("blogger_id", "count")]))
+        pairs = pa.concat_tables(parts)
+        blogger_rank, bloggers = _ranks(pairs.column("blogger_id"))
+        tag_rank, tags = _ranks(pairs.column("tag"))
+        keys, inverse = np.unique((blogger_rank << 32) | tag_rank, return_inverse=True)
+        posts = np.bincount(inverse, weights=pairs.column("posts").to_numpy(), minlength=len(keys))
+        posts = np.rint(posts).astype(np.int64)  # sums of int64 counts, exact below 2**53
+        # each blogger's row in the snapshot, -1 for a blogger the snapshot lacks (their pairs are dropped)
+        where = pc.fill_null(pc.index_in(bloggers, value_set=known), -1).to_numpy().astype(np.int64)
+        pair_blogger = (keys >> 32).astype(np.int64)
+        keep = (posts > 0) & (where[pair_blogger] >= 0)
+        keys, posts, pair_blogger = keys[keep], posts[keep], pair_blogger[keep]
+        pair_tag = (keys & 0xFFFFFFFF).astype(np.int64)
+        pair_lang = lang_code[where[pair_blogger]]
+        habit = pa.table({"blogger_id": bloggers.take(pa.array(pair_blogger)), "tag": tags.take(pa.array(pair_tag)),
+                          "lang": lang_names.take(pa.array(pair_lang)), "posts": pa.array(posts)}, schema=HABIT_SCHEMA)
+        pq.write_table(habit, ws.path(habit_file(bucket)))
+        stat_keys, stat_of = np.unique((pair_lang.astype(np.int64) << 32) | pair_tag, return_inverse=True)
+        per_bucket.append(pa.table({
+            "lang": lang_names.take(pa.array((stat_keys >> 32).astype(np.int64))),
+            "tag": tags.take(pa.array((stat_keys & 0xFFFFFFFF).astype(np.int64))),
+            "posts_sum_sum": pa.array(np.bincount(stat_of, weights=posts, minlength=len(stat_keys)).round()
+                                      .astype(np.int64)),
+            "blogger_id_count": pa.array(np.bincount(stat_of, minlength=len(stat_keys)).astype(np.int64))}))
     if not per_bucket:
         return pa.table({"lang": pa.array([], pa.string()), "tag": pa.array([], pa.string()),
                          "posts": pa.array([], pa.int64()), "bloggers": pa.array([], pa.int64())})
@@ -307,6 +341,17 @@ def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.T
         [("posts_sum_sum", "sum"), ("blogger_id_count", "sum")])
     stats = stats.rename_columns(["lang", "tag", "posts", "bloggers"]).select(["lang", "tag", "posts", "bloggers"])
     return stats.sort_by([("lang", "ascending"), ("tag", "ascending")])
+
+
+def _ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(each value's rank among the distinct values, the distinct values in sorted order)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)], encoded.dictionary.take(pa.array(order))
 
 
 def rejects_of(table: pa.Table, reason: str) -> list[dict[str, Any]]:
