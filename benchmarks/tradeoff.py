@@ -187,7 +187,7 @@ def main() -> None:
                  "quality": q_struck, "of_count": q_struck / ref},
                 {"without planted spam/generic tags in a top (n-1)": "count table's hits on the other tags",
                  "quality": c_free, "of_count": c_free / ref},
-                {"without planted spam/generic tags in a top (n-1)": "ours' (defaults, cosine) hits on the other tags",
+                {"without planted spam/generic tags in a top (n-1)": "ours' (cosine) hits on the other tags",
                  "quality": o_free_hits, "of_count": o_free_hits / ref},
             ]
             print()
