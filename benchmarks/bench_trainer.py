@@ -120,17 +120,29 @@ def run_count(train_path: str, args: argparse.Namespace, overrides: dict):
 SYSTEMS = {"ours": run_ours, "gensim": run_gensim, "ppmi-svd": run_ppmi_svd, "count": run_count}
 
 
-def planted_metrics(model, truth: dict) -> dict:
-    """topic precision@10 and the spam share of the themes' top-20 tags, for vectors (a
-    ``(vectors, index)`` pair) or the count table."""
+def theme_tops(model, truth: dict, bonus=None) -> dict:
+    """Each planted theme's top-20 tags (theme name -> list), for vectors (a ``(vectors, index)``
+    pair; ``bonus`` per row added to the cosine, see ``quality.theme_top_tags``) or the count table."""
     from topictensor import quality as qm
 
     if isinstance(model, qm.CooccurrenceCounts):
-        tops = [qm.count_theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20) for seeds in truth["themes"].values()]
+        return {name: qm.count_theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20)
+                for name, seeds in truth["themes"].items()}
+    return {name: qm.theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20, bonus=bonus)
+            for name, seeds in truth["themes"].items()}
+
+
+def planted_metrics(model, truth: dict, bonus=None, theme_bonus=None) -> dict:
+    """topic precision@10 and the spam share of the themes' top-20 tags, for vectors (a
+    ``(vectors, index)`` pair) or the count table. For vectors, ``bonus`` (one number per row) is
+    added to the cosine of the neighbour ranking (precision) and ``theme_bonus`` to the themes'."""
+    from topictensor import quality as qm
+
+    tops = theme_tops(model, truth, theme_bonus).values()
+    if isinstance(model, qm.CooccurrenceCounts):
         precision = qm.count_topic_precision(model, truth["topic_of"], 10)
     else:
-        tops = [qm.theme_top_tags(model, dict.fromkeys(seeds, 1.0), 20) for seeds in truth["themes"].values()]
-        precision = qm.topic_precision(model, truth["topic_of"], 10)
+        precision = qm.topic_precision(model, truth["topic_of"], 10, bonus=bonus)
     return {"topic_p10": precision, "spam_share": qm.spam_share(tops, set(truth["spam"]))}
 
 

@@ -11,8 +11,9 @@ For every corpus, on the same split and in one process:
   and by the cosine of the same factor rows: whether ``dim`` numbers per tag can hold the count
   ranking at all, and what cosine (what serving uses) costs it;
 * our trainer (its defaults, or ``--set field=value``), and the same vectors re-ranked by cosine +
-  gamma * log(posts(b)) (a post-hoc popularity bonus that no vector geometry gives exactly):
-  how much of our gap is popularity;
+  gamma * log(posts(b)) (a post-hoc popularity bonus that no vector geometry gives exactly;
+  ``quality(..., bonus=)``): how much of our gap is popularity (the whole curve, with topic
+  precision and spam share under the same ranking: ``benchmarks/tradeoff.py``);
 * output compositions of the same vectors that cosine can still rank (what serving could hold):
   a popularity coordinate appended (z = z0 + c * standardised ln posts(b), the rest scaled by
   sqrt(1 - z^2)) and partial centering (unit - alpha * mean direction), each with topic
@@ -94,6 +95,27 @@ def top_k_dense(score_rows, n_rows: int):
     return neighbours
 
 
+def train_aligned(train_path, counts, config: dict):
+    """Our trainer (TrainConfig(**config)) on a train file, its rows aligned to the count table's
+    index (zeros for tags below min_count): (vectors, unit vectors, TrainResult)."""
+    import pyarrow.parquet as pq
+
+    from topictensor.train.params import TrainConfig
+    from topictensor.train.trainer import train
+    from topictensor.train.vocab import encode_table
+
+    cfg = TrainConfig(**config)
+    vocab, posts = encode_table(pq.read_table(str(train_path), columns=["tags"]), cfg.min_count)
+    res = train(posts, vocab, cfg)
+    vec = np.zeros((len(counts.index), cfg.dim), dtype=np.float32)
+    for tag, i in counts.index.items():
+        j = vocab.index.get(tag)
+        if j is not None:
+            vec[i] = res.vectors[j]
+    unit = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+    return vec, unit, res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", default="bench")
@@ -102,14 +124,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
     args = ap.parse_args()
 
-    import pyarrow.parquet as pq
-    from scipy import sparse
     from sklearn.utils.extmath import randomized_svd
 
     from topictensor.quality import CooccurrenceCounts, count_ranking_quality, nearest_ids, quality
-    from topictensor.train.params import TrainConfig
-    from topictensor.train.trainer import train
-    from topictensor.train.vocab import encode_table
 
     over = bench_trainer.parse_sets(args.set)
 
@@ -152,23 +169,12 @@ def main() -> None:
         rows.append((f"SVD-{args.dim} of log(1+count), cosine of sqrt(s)-scaled rows", q_cos))
 
         # ours
-        table = pq.read_table(str(d / "train.parquet"), columns=["tags"])
-        cfg = TrainConfig(**{"dim": args.dim, "threads": args.threads, **over})
-        vocab, posts = encode_table(table, cfg.min_count)
-        res = train(posts, vocab, cfg)
-        # align our rows to the count table's index
-        vec = np.zeros((V, args.dim), dtype=np.float32)
-        for tag, i in counts.index.items():
-            j = vocab.index.get(tag)
-            if j is not None:
-                vec[i] = res.vectors[j]
-        unit = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        vec, unit, res = train_aligned(d / "train.parquet", counts, {"dim": args.dim, "threads": args.threads, **over})
         q_ours = quality((unit, counts.index), heldout).quality
         rows.append((f"ours {over or 'defaults'}", q_ours))
         logp = np.log(np.maximum(pw, 1.0))
         for gamma in (0.01, 0.02, 0.04, 0.08):
-            qg, *_ = score_posts(counts.index, heldout,
-                                 top_k_dense(lambda q, g=gamma: unit[q] @ unit.T + g * logp[None, :], V))
+            qg = quality((unit, counts.index), heldout, bonus=gamma * logp).quality
             rows.append((f"ours + {gamma} * log posts(b) (post hoc)", qg))
         print(bench_trainer.fmt_table([{"ranking": r, "quality": q, "of_count": q / ref} for r, q in rows],
                                       ["ranking", "quality", "of_count"]))

@@ -101,3 +101,30 @@ def test_topic_precision_and_spam_share_by_hand():
         topic_precision((VECTORS, index), {"zz": "x"})
     with pytest.raises(ValueError, match="none of the theme's tags"):
         theme_top_tags((VECTORS, index), {"zz": 1.0})
+
+
+def test_a_per_neighbour_bonus_reranks_by_hand():
+    """cosine + bonus[b]: e (cosine -1 to a, 0 to c, -0.0995 to d) made popular by a bonus of 1.5."""
+    from topictensor.quality import theme_top_tags, topic_precision
+
+    index = {t: i for i, t in enumerate(TAGS)}
+    bonus = np.array([0, 0, 0, 0, 1.5])
+    unit = VECTORS / np.linalg.norm(VECTORS, axis=1, keepdims=True)
+    # a: b .995, e .5, d .0995; c: e 1.5, d .995; d: e 1.40, c .995; e: c 0, d -.0995 (its own bonus never counts)
+    assert nearest_ids(unit, np.array([0, 2, 3, 4]), 2, bonus).tolist() == [[1, 4], [4, 3], [4, 2], [2, 3]]
+    assert nearest_ids(unit, np.array([0, 2]), 2, np.zeros(5)).tolist() == nearest_ids(unit, np.array([0, 2]), 2).tolist()
+    # [a,b]: 2/2; [a,c]: a->b, c->e: 0/2; [a,c,d]: a->{b,e} 0, c->{e,d} 1, d->{e,c} 1: 2/6 -> 4/10 (5/10 without)
+    res = quality((VECTORS, index), HELDOUT, bonus=bonus)
+    assert (res.hits, res.total) == (4, 10)
+    topic_of = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    assert topic_precision((VECTORS, index), topic_of, k=1) == pytest.approx(1.0)
+    assert topic_precision((VECTORS, index), topic_of, k=1, bonus=bonus) == pytest.approx(2 / 4)  # c, d -> e
+    # theme {a: 3}: the bonus is added to the cosine (0.5 for e beats d's 0.0995), not to the 3x dot
+    # product (where e's -3 + 1.5 would stay behind d's 0.3)
+    assert theme_top_tags((VECTORS, index), {"a": 3.0}, k=2) == ["b", "d"]
+    assert theme_top_tags((VECTORS, index), {"a": 3.0}, k=2, bonus=bonus) == ["b", "e"]
+    assert theme_top_tags((VECTORS, index), {"a": 3.0}, k=2, bonus=2 * bonus) == ["e", "b"]
+    with pytest.raises(ValueError, match=r"bonus has shape \(4,\), expected \(5,\)"):
+        nearest_ids(unit, np.array([0]), 2, bonus[:4])
+    with pytest.raises(ValueError, match=r"bonus has shape \(4,\), expected \(5,\)"):
+        theme_top_tags((VECTORS, index), {"a": 1.0}, bonus=bonus[:4])

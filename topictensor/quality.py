@@ -50,9 +50,16 @@ def _unpack(emb: EmbeddingsLike) -> tuple[np.ndarray, Mapping[str, int]]:
     return emb.normalized(), emb.index
 
 
-def nearest_ids(unit: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the k nearest other rows (cosine, best first) for each query row id; [len(queries), k]."""
+def nearest_ids(unit: np.ndarray, queries: np.ndarray, k: int, bonus: np.ndarray | None = None) -> np.ndarray:
+    """Ids of the k nearest other rows (cosine, best first) for each query row id; [len(queries), k].
+
+    ``bonus`` (one number per row, optional) is added to every query's cosine with that row: a
+    ranking by cosine(a, b) + bonus[b], e.g. a popularity bonus gamma * ln posts(b)."""
     v = unit.shape[0]
+    if bonus is not None:
+        bonus = np.asarray(bonus, dtype=np.float32)
+        if bonus.shape != (v,):
+            raise ValueError(f"nearest_ids: bonus has shape {bonus.shape}, expected ({v},) (one number per row)")
     k = min(k, v - 1)
     out = np.empty((len(queries), max(k, 0)), dtype=np.int64)
     if k <= 0 or len(queries) == 0:
@@ -61,6 +68,8 @@ def nearest_ids(unit: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     for start in range(0, len(queries), batch):
         q = queries[start : start + batch]
         sims = unit[q] @ unit.T
+        if bonus is not None:
+            sims += bonus[None, :]
         sims[np.arange(len(q)), q] = -np.inf  # never its own neighbour
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < v else np.argsort(-sims, axis=1)[:, :k]
         top_sims = np.take_along_axis(sims, top, axis=1)
@@ -69,10 +78,12 @@ def nearest_ids(unit: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def quality(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]]) -> QualityResult:
-    """Score embeddings on held-out posts; ``emb`` is an Embeddings or (vectors, index tag->row)."""
+def quality(emb: EmbeddingsLike, heldout_tag_lists: Iterable[Sequence[str]],
+            bonus: np.ndarray | None = None) -> QualityResult:
+    """Score embeddings on held-out posts; ``emb`` is an Embeddings or (vectors, index tag->row);
+    ``bonus``: neighbours ranked by cosine + bonus[row] (see :func:`nearest_ids`)."""
     unit, index = _unpack(emb)
-    return _score(index, heldout_tag_lists, lambda queries, k: nearest_ids(unit, queries, k))
+    return _score(index, heldout_tag_lists, lambda queries, k: nearest_ids(unit, queries, k, bonus))
 
 
 def _score(index: Mapping[str, int], heldout_tag_lists: Iterable[Sequence[str]], neighbours) -> QualityResult:
@@ -186,11 +197,13 @@ def count_ranking_quality(counts: CooccurrenceCounts, heldout_tag_lists: Iterabl
 
 # --- planted-truth metrics: topical purity and spam --------------------------------------------
 
-def topic_precision(emb: EmbeddingsLike, topic_of: Mapping[str, str], k: int = 10) -> float:
+def topic_precision(emb: EmbeddingsLike, topic_of: Mapping[str, str], k: int = 10,
+                    bonus: np.ndarray | None = None) -> float:
     """Mean over the tags with a known single topic (``topic_of``: tag -> topic) of the share of
-    their k nearest tags (cosine, whole vocabulary) that have the same topic."""
+    their k nearest tags (cosine, whole vocabulary; ``bonus`` as in :func:`nearest_ids`) that have
+    the same topic."""
     unit, index = _unpack(emb)
-    return _topic_precision(index, topic_of, k, lambda queries, kk: nearest_ids(unit, queries, kk))
+    return _topic_precision(index, topic_of, k, lambda queries, kk: nearest_ids(unit, queries, kk, bonus))
 
 
 def count_topic_precision(counts: CooccurrenceCounts, topic_of: Mapping[str, str], k: int = 10) -> float:
@@ -212,10 +225,16 @@ def _topic_precision(index: Mapping[str, int], topic_of: Mapping[str, str], k: i
     return hits / (len(queries) * k)
 
 
-def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: int = 20) -> list[str]:
+def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: int = 20,
+                   bonus: np.ndarray | None = None) -> list[str]:
     """A theme's k best tags by cosine to the weighted sum of its tags' unit vectors (the theme's
-    own tags excluded), as the search side ranks them."""
+    own tags excluded), as the search side ranks them; ``bonus`` (one number per row, optional)
+    is added to each tag's cosine."""
     unit, index = _unpack(emb)
+    if bonus is not None:
+        bonus = np.asarray(bonus, dtype=np.float32)
+        if bonus.shape != (unit.shape[0],):
+            raise ValueError(f"theme_top_tags: bonus has shape {bonus.shape}, expected ({unit.shape[0]},)")
     q = np.zeros(unit.shape[1], dtype=np.float32)
     own = []
     for tag, w in weighted_tags.items():
@@ -226,6 +245,8 @@ def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: i
     if not own:
         raise ValueError(f"theme_top_tags: none of the theme's tags {sorted(weighted_tags)} is in the vocabulary")
     sims = unit @ q
+    if bonus is not None:  # a cosine, so that the bonus is on the same scale for every theme
+        sims = sims / max(float(np.linalg.norm(q)), 1e-12) + bonus
     sims[own] = -np.inf
     top = np.argsort(-sims, kind="stable")[:k]
     tag_of_row = {i: t for t, i in index.items()}
