@@ -95,8 +95,17 @@ def test_gc_keeps_what_kept_versions_production_and_the_window_need(tmp_path, we
     # its weeks 3 and 4 went with it; week 3's re-delivery was never ingested, so nothing of it to keep
     assert {n.split("/")[0] for n in only_middle} >= {"ingest", "normalize", "window", "split"}
 
+    # the cooccur stage's lookup entries of the middle model's counts are stale once those go
+    entries = store.list("indexes/")
+    stale = [e for e in entries if f"cooccur/{e.rsplit('/', 1)[-1].removesuffix('.json')}" in only_middle]
+    assert stale and sorted(stale) == dry.stale_index_entries and store.list("indexes/") == entries
+
     done = collect(config, keep_versions=1, dry_run=False)
     assert done.deleted and set(done.delete) == only_middle
+    left = store.list("indexes/")
+    assert left and sorted(left) == sorted(set(entries) - set(stale))
+    for entry in left:  # every entry left points at a complete, kept artifact
+        assert complete(store, f"cooccur/{entry.rsplit('/', 1)[-1].removesuffix('.json')}"), entry
     for name in needed:
         assert complete(store, name), name  # production and the kept version are whole
     for name in only_middle:

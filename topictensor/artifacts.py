@@ -36,6 +36,7 @@ from topictensor.store import Store
 log = logging.getLogger(__name__)
 
 MANIFEST = "_MANIFEST.json"
+INDEXES = "indexes"  # lookup entries indexes/<stage>/<owner>/<key>.json pointing at artifacts (gc drops stale ones)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from topictensor.artifacts import MANIFEST
+from topictensor.artifacts import INDEXES, MANIFEST
 from topictensor.config import PipelineConfig
 from topictensor.errors import ArtifactNotFound, ContractError
 from topictensor.registry import Registry
@@ -47,12 +47,14 @@ class Collection:
     keep: set[str] = field(default_factory=set)
     delete: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    stale_index_entries: list[str] = field(default_factory=list)
     bytes_deleted: int = 0
     deleted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"kept_versions": self.kept_versions, "roots": self.roots, "kept": len(self.keep),
-                "delete": self.delete, "incomplete_left_alone": self.incomplete,
+                "delete": self.delete, "stale_index_entries": self.stale_index_entries,
+                "incomplete_left_alone": self.incomplete,
                 "bytes": self.bytes_deleted, "deleted": self.deleted}
 
 
@@ -83,16 +85,33 @@ def collect(config: PipelineConfig, *, keep_versions: int = 3, dry_run: bool = T
     result = Collection(kept_versions=kept, roots=roots, keep=keep, incomplete=incomplete,
                         delete=sorted(set(manifests) - keep))
     result.bytes_deleted = sum(f.get("bytes", 0) for name in result.delete for f in manifests[name].get("files", []))
+    result.stale_index_entries = stale_index_entries(store, keep)
     if not dry_run:
         for name in result.delete:
             prefix = f"artifacts/{name}"
             store.delete_prefix(f"{prefix}/{MANIFEST}")  # first: a half-deleted artifact is never complete
             store.delete_prefix(prefix)
+        for entry in result.stale_index_entries:  # after the artifacts: an entry never outlives nothing
+            store.delete_prefix(entry)
         result.deleted = True
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         store.write_text(f"gc/{stamp}.json", json.dumps(result.to_dict(), indent=2))
         log.info("gc: deleted %d artifacts (%d bytes), kept %d", len(result.delete), result.bytes_deleted, len(keep))
     return result
+
+
+def stale_index_entries(store: Store, live: set[str]) -> list[str]:
+    """Lookup entries under ``indexes/<stage>/<owner>/<key>.json`` (the cooccur stage finds a
+    partition's earlier counts through them) whose artifact ``<stage>/<key>`` is not ``live``: kept
+    ones stay, entries of deleted or never-completed artifacts go."""
+    stale = []
+    for name in store.list(f"{INDEXES}/"):
+        parts = name.split("/")
+        if len(parts) != 4 or not parts[3].endswith(".json"):
+            continue  # not an entry of this layout: left alone
+        if f"{parts[1]}/{parts[3].removesuffix('.json')}" not in live:
+            stale.append(name)
+    return sorted(stale)
 
 
 def _artifact_manifests(store: Store) -> tuple[dict[str, dict], list[str]]:

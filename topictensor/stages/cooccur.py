@@ -36,14 +36,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
+from topictensor.artifacts import INDEXES, Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
 from topictensor.errors import ArtifactNotFound, ArtifactCorrupt
 from topictensor.stages import streaming
 from topictensor.stages.review import COOC_SCHEMA, TAGS, TAGS_SCHEMA, candidate_tags, cooc_file, counted_tags, digest
 
 STAGE = "cooccur"
-INDEX = "indexes/cooccur"
+INDEX = f"{INDEXES}/{STAGE}"
 _CANDIDATES: dict[tuple, dict[str, list[str]]] = {}
 
 
