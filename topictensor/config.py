@@ -48,7 +48,7 @@ class IngestConfig(_Section):
     bucket_workers: int = Field(
         1, ge=0, description="Processes over which the window and reweight stages spread their 16 blogger hash "
         "buckets (0 = one per core, never more than 16); not part of any artifact key. Chosen by "
-        "benchmarks/bench_weekly.py --prep-only (README, 'Weekly refresh').")
+        "benchmarks/bench_bucket_workers.py (README, 'Weekly refresh').")
 
     @field_validator("window_days")
     @classmethod

@@ -4,8 +4,9 @@ blogger_id that the window and reweight stages work through one at a time).
 A stage turns its per-bucket work into a module-level function of one picklable job (refs, paths,
 parameters, small tables) that returns a small result, and maps it with :func:`map_buckets`; it
 merges the results in its own process, in job order, so its output does not depend on the number
-of workers. The pool uses the spawn start method (``topictensor.pipeline._spawn``): a worker starts
-a fresh interpreter that imports only the job function's module and what it imports, not the
+of workers. The pool uses the spawn start method (:func:`spawn_context`, also
+``topictensor.pipeline._spawn``, the context of ``topictensor run --jobs``): a worker starts a fresh
+interpreter that imports only the job function's module and what it imports, not the
 parent's state (nor a forked copy of its memory, threads or open connections).
 """
 
@@ -21,6 +22,14 @@ Result = TypeVar("Result")
 
 class BucketFailed(RuntimeError):
     """A bucket's job raised; the message names the bucket, the cause is the worker's exception."""
+
+
+def spawn_context():
+    """The multiprocessing context of every process pool of the package: spawn (a fresh interpreter,
+    no forked copy of the parent's memory, threads, locks or connections)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("spawn")
 
 
 def bucket_workers(requested: int, buckets: int) -> int:
@@ -56,9 +65,7 @@ def map_buckets(function: Callable[[Job], Result], jobs: Sequence[Job], workers:
 
     from concurrent.futures import ProcessPoolExecutor
 
-    from topictensor.pipeline import _spawn
-
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_spawn()) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=spawn_context()) as pool:
         futures = [pool.submit(function, job) for job in jobs]
         results = []
         for index, future in enumerate(futures):
@@ -71,4 +78,4 @@ def map_buckets(function: Callable[[Job], Result], jobs: Sequence[Job], workers:
         return results
 
 
-__all__ = ["BucketFailed", "bucket_workers", "map_buckets"]
+__all__ = ["BucketFailed", "bucket_workers", "map_buckets", "spawn_context"]
