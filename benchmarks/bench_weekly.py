@@ -42,11 +42,24 @@ import time  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from topictensor.stages.normalize import PAIR_BUCKETS  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 FIRST_MONDAY = date(2026, 1, 5)
 PREP = ("plan", "bloggers", "ingest", "normalize", "window", "languages", "prepare", "cooccur", "filter", "reweight",
         "split")
 PER_PARTITION = ("ingest", "normalize", "prepare")
+# The window-wide stages whose 16 blogger buckets run in a pool (ingest.bucket_workers, topictensor.pools),
+# and their parallel efficiency measured here (speed-up of 2 bucket workers over 1 / 2, window and reweight
+# together: benchmarks/bench_bucket_workers.py, README "Weekly refresh"). The projection divides their CPU
+# by min(16 buckets, 64 cores) x this efficiency: the 2-process figure taken to hold at 16 (Amdahl on the
+# stages' serial parts, e.g. the window's totals and languages, would lower it).
+BUCKETED = ("window", "reweight")
+PROJECTED_CORES = 64
+BUCKET_EFFICIENCY = 0.24  # 2 workers: 0.48x of 1 (15.19 s vs 7.25 s, 26 x 20k posts, load average 6 on 2 cores)
+BUCKETED_ASSUMPTION = (f"min({PAIR_BUCKETS} buckets, {PROJECTED_CORES} cores) x {BUCKET_EFFICIENCY:.2f}, the parallel "
+                       "efficiency of 2 bucket workers measured by bench_bucket_workers.py on 26 x 20k posts at load "
+                       "average 6 on 2 shared cores, where the pool's start dominates; taken to hold at 16")
 
 
 def write_partitions(root: Path, partitions: int, per_partition: int, seed: int = 0) -> list[str]:
@@ -265,12 +278,18 @@ def main() -> None:
                 table(f"First run over half the window ({p // 2} partitions)", small)
                 cpu1, cpu_half = ({r["stage"]: r["cpu"] for r in rows} for rows in (first, small))
                 stages = ("bloggers", "window", "filter", "reweight", "split")
-                marginal = max(sum(cpu1.get(s, 0.0) - cpu_half.get(s, 0.0) for s in stages), 0.0) / (
-                    (p - p // 2) * args.posts)
-                print(f"\nPROJECTION term (not measured): window merge and small-table stages ({', '.join(stages)}; "
-                      f"one process each) for a 1,000,000,000-post window at the marginal CPU per post between the "
-                      f"{p // 2}- and {p}-partition first runs ({marginal * 1e6:.2f} CPU s per million posts): "
-                      f"{1e9 * marginal / 3600:.2f} h")
+
+                def marginal(names):
+                    return max(sum(cpu1.get(s, 0.0) - cpu_half.get(s, 0.0) for s in names), 0.0) / (
+                        (p - p // 2) * args.posts)
+                single = tuple(s for s in stages if s not in BUCKETED)
+                divide = min(PAIR_BUCKETS, PROJECTED_CORES) * BUCKET_EFFICIENCY
+                hours = 1e9 * (marginal(single) + marginal(BUCKETED) / divide) / 3600
+                print(f"\nPROJECTION term (not measured): window merge and small-table stages ({', '.join(stages)}) "
+                      f"for a 1,000,000,000-post window at the marginal CPU per post between the {p // 2}- and "
+                      f"{p}-partition first runs ({marginal(single) * 1e6:.2f} CPU s per million posts in "
+                      f"{', '.join(single)}, one process each; {marginal(BUCKETED) * 1e6:.2f} in "
+                      f"{' and '.join(BUCKETED)}, divided by {BUCKETED_ASSUMPTION}): {hours:.2f} h")
             return
 
         if args.doubling:
@@ -352,8 +371,10 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
             window * reuse / cores / 3600,
         "recount the review candidates' co-occurrences (cooccur, every partition: 1B posts; 64 mapped tasks; "
         "0 with generic_mode off)": window * recount / cores / 3600,
-        "window merge and small-table stages (bloggers, window, filter[lang], reweight, split; one process each)":
-            window * per_post(window_stages) / 3600,
+        "window merge and small-table stages (bloggers, filter[lang], split: one process each; window and "
+        f"reweight: their blogger buckets divided by {BUCKETED_ASSUMPTION})":
+            window * (per_post(tuple(s for s in window_stages if s not in BUCKETED))
+                      + per_post(BUCKETED) / (min(PAIR_BUCKETS, cores) * BUCKET_EFFICIENCY)) / 3600,
         "warm-started training, reading the split (1B posts, 64 threads at the trainer's measured 0.88 "
         "two-thread efficiency; the read taken as parallel as the epochs)": window * train_per_post / (cores * 0.88) / 3600,
         "blogger vectors (from the kept pairs: taken as growing with posts; one process)":
@@ -365,7 +386,8 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
           "posts a week, a 64-core worker. Assumptions: CPU time linear in posts for every pass (each is a "
           "streaming pass; the window's small tables grow with distinct (blogger, tag) pairs, taken here as "
           "linear in posts, an upper bound); mapped stages spread over the 64 cores (a week's delivery cut "
-          "into 64 partitions or files); the window-wide stages run as single processes; the trainer's "
+          "into 64 partitions or files); the window-wide stages run as single processes but window and reweight, "
+          f"whose blogger buckets run in ingest.bucket_workers processes ({BUCKETED_ASSUMPTION}); the trainer's "
           "per-post cost as measured here for its warm epochs; no I/O bound beyond what was measured on "
           f"local disk (on S3 the reuse check downloads each reused file). Per-post costs: {basis}.")
     for what, h in hours.items():

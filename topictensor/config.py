@@ -45,6 +45,10 @@ class IngestConfig(_Section):
     as_of: str | None = Field(None, description="End of the window (exclusive, YYYY-MM-DD); set per run by "
                                                 "Airflow's data interval end or `topictensor run --as-of`; "
                                                 "null = the day after the newest posts partition.")
+    bucket_workers: int = Field(
+        1, ge=0, description="Processes over which the window and reweight stages spread their 16 blogger hash "
+        "buckets (0 = one per core, never more than 16); not part of any artifact key. Chosen by "
+        "benchmarks/bench_bucket_workers.py (README, 'Weekly refresh').")
 
     @field_validator("window_days")
     @classmethod

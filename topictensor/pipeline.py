@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from topictensor.config import PipelineConfig
+from topictensor.pools import spawn_context
 from topictensor.stages.graph import GRAPH, RunContext, Stage, call, inputs_of
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,4 @@ def _value(results: dict[str, Any], name: str) -> Any:
     return value[field] if field else value
 
 
-def _spawn():
-    import multiprocessing
-
-    return multiprocessing.get_context("spawn")
+_spawn = spawn_context  # the pools' spawn context (topictensor.pools), under its historical name

@@ -12,13 +12,16 @@ from the partitions' summaries, one hash bucket of bloggers at a time) and the f
 of each language. It writes the kept pairs with their counts, ``habit/bucket=NN.parquet``
 (blogger_id, tag, count), and the mean raw weight in its manifest: the split's reader
 (``topictensor.stages.split``) gives each occurrence its weight from them, and keeps only the
-occurrences whose pair is there (that is the filter). Memory: one bucket of pairs.
+occurrences whose pair is there (that is the filter). The buckets run in a pool of
+``ingest.bucket_workers`` processes (``topictensor.pools``); their counts are summed here. Memory: one
+bucket of pairs per worker.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +30,7 @@ import pyarrow.parquet as pq
 
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.pools import bucket_workers, map_buckets
 
 STAGE = "reweight"
 WEIGHTS_FIELD = pa.field("weights", pa.list_(pa.float32()))
@@ -54,36 +58,55 @@ def reweight(filtered: Sequence[ArtifactRef | dict], window: ArtifactRef | dict,
 
     def compute(ws: Workspace) -> StageResult:
         kept = {a.manifest["params"]["lang"]: a.read_table(KEPT).column("tag").combine_chunks() for a in sources}
+        jobs = [BucketReweight(bucket=bucket, habit=str(window_art.path(window_habit_file(bucket))), kept=kept,
+                               out=str(ws.path(habit_file(bucket)))) for bucket in range(PAIR_BUCKETS)]
+        results = map_buckets(reweight_bucket, jobs, bucket_workers(config.ingest.bucket_workers, PAIR_BUCKETS),
+                              label=lambda _, job: f"reweight: blogger bucket {job.bucket} "
+                                                   f"({window_habit_file(job.bucket)} of the window)")
         # occurrences_with_count[c]: how many kept occurrences belong to a (blogger, tag) pair used c times
-        occurrences_with_count = np.zeros(1, dtype=np.int64)
-        bloggers, pairs = set(), 0
-        for bucket in range(PAIR_BUCKETS):
-            habit = window_art.read_table(window_habit_file(bucket))  # sorted by blogger_id, tag
-            habit = habit.filter(pa.array(_kept_rows(habit, kept)))
-            count = habit.column("posts").to_numpy().astype(np.int64)
-            pq.write_table(pa.table({"blogger_id": habit.column("blogger_id"), "tag": habit.column("tag"),
-                                     "count": pa.array(count)}, schema=HABIT_SCHEMA), ws.path(habit_file(bucket)))
-            if len(count):
-                histogram = np.bincount(count, weights=count).astype(np.int64)
-                if len(histogram) > len(occurrences_with_count):
-                    occurrences_with_count = np.pad(occurrences_with_count,
-                                                    (0, len(histogram) - len(occurrences_with_count)))
-                occurrences_with_count[:len(histogram)] += histogram
-                bloggers.update(pc.unique(habit.column("blogger_id")).to_pylist())
-                pairs += len(count)
+        occurrences_with_count = np.zeros(max(len(h) for h, _, _ in results), dtype=np.int64)
+        for histogram, _, _ in results:
+            occurrences_with_count[:len(histogram)] += histogram
+        pairs = sum(n for _, n, _ in results)
+        bloggers = sum(n for _, _, n in results)  # the buckets' bloggers are disjoint (a hash of blogger_id)
         total = int(occurrences_with_count.sum())
         used = np.flatnonzero(occurrences_with_count)
         mean = raw_mean(occurrences_with_count, power)
         low = float(used.max()) ** -power / mean if total else 0.0
         high = float(used.min()) ** -power / mean if total else 0.0
         return StageResult(
-            counts={"occurrences": total, "pairs": pairs, "bloggers": len(bloggers), "languages": len(sources)},
+            counts={"occurrences": total, "pairs": pairs, "bloggers": bloggers, "languages": len(sources)},
             metrics={"weight_min": low, "weight_max": high},
             extra={"habit_power": power, "raw_mean": mean},
         )
 
     return run_stage(store, STAGE, code=code_version(__name__), params=config.reweight,
                      inputs={"filtered": [a.ref for a in sources], "window": window_art.ref}, compute=compute)
+
+
+@dataclass(frozen=True)
+class BucketReweight:
+    """One blogger bucket's job: the window's habit file of the bucket (a local path), each
+    language's kept tags, and the kept pairs' file to write."""
+    bucket: int
+    habit: str
+    kept: dict[str, pa.Array]
+    out: str
+
+
+def reweight_bucket(job: BucketReweight) -> tuple[np.ndarray, int, int]:
+    """Write one bucket's kept (blogger_id, tag, count) pairs in the window's order; returns the
+    bucket's occurrences per count (index c: the kept occurrences of pairs used c times; at least
+    one element), its pairs and its distinct bloggers."""
+    habit = pq.read_table(job.habit)  # sorted by blogger_id, tag
+    habit = habit.filter(pa.array(_kept_rows(habit, job.kept)))
+    count = habit.column("posts").to_numpy().astype(np.int64)
+    pq.write_table(pa.table({"blogger_id": habit.column("blogger_id"), "tag": habit.column("tag"),
+                             "count": pa.array(count)}, schema=HABIT_SCHEMA), job.out)
+    if not len(count):
+        return np.zeros(1, dtype=np.int64), 0, 0
+    histogram = np.bincount(count, weights=count).astype(np.int64)
+    return histogram, len(count), len(pc.unique(habit.column("blogger_id")))
 
 
 def _kept_rows(habit: pa.Table, kept: dict[str, pa.Array]) -> np.ndarray:

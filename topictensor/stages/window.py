@@ -9,7 +9,9 @@ posts, so its cost grows with bloggers and distinct (blogger, tag) pairs, not wi
   language (what the filter decides on);
 - ``habit/bucket=NN.parquet``: each known blogger's tag counts over the window (blogger_id, tag,
   lang, posts), one file per ``PAIR_BUCKETS`` hash bucket of blogger_id (what reweight's habit
-  weights and blogger_vectors are computed from);
+  weights and blogger_vectors are computed from); the buckets are merged in a pool of
+  ``ingest.bucket_workers`` processes (``topictensor.pools``), their statistics summed here, so the
+  files do not depend on the worker count;
 - ``dropped.parquet``: the rows (partition, row) of older copies of post_ids that a newer
   partition holds again (``duplicate post_id (newer partition wins)``), found from the
   partitions' post_id hashes; their summary contributions are subtracted so the statistics count
@@ -31,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,7 @@ import pyarrow.parquet as pq
 from topictensor import contract
 from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace, artifact_key, code_version, run_stage
 from topictensor.config import PipelineConfig
+from topictensor.pools import bucket_workers, map_buckets
 from topictensor.stages import streaming
 from topictensor.stages.normalize import (BLOGGERS_SCHEMA, PAIR_BUCKETS, PAIRS_SCHEMA, POSTS_PER_BLOGGER_FOR_DETECTION,
                                           SUMMARY_BLOGGERS, SUMMARY_POST_IDS, SUMMARY_TEXTS, SUMMARY_VOTES,
@@ -143,8 +147,9 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
         "row": pa.array(np.concatenate([rows for _, rows in sorted(dropped.items())]) if dropped
                         else np.zeros(0, dtype=np.int64), pa.int64())})
     pq.write_table(dropped_table, ws.path(DROPPED))
-    tag_stats = _tag_stats(sources, correction, pa.table({"blogger_id": people.column("blogger_id"),
-                                                          "lang": lang_of_blogger}), ws)
+    tag_stats, n_pairs = _tag_stats(sources, correction, pa.table({"blogger_id": people.column("blogger_id"),
+                                                                   "lang": lang_of_blogger}), ws,
+                                    workers=bucket_workers(config.ingest.bucket_workers, PAIR_BUCKETS))
     _write_by_language(tag_stats, ws.path(TAG_STATS))
 
     # Post counts from the summaries: every partition's posts, less the older copies, less the posts of
@@ -184,7 +189,7 @@ def _window(store, snapshot: Artifact, sources: list[Artifact], config: Pipeline
         "posts_duplicate_across_partitions": n_duplicate,
         "bloggers_detected": int(source_counts.get("detected", 0)),
         "bloggers_fallback": int(source_counts.get("fallback", 0)),
-        "pairs": sum(pq.ParquetFile(ws.path(habit_file(b))).metadata.num_rows for b in range(PAIR_BUCKETS)),
+        "pairs": n_pairs,
     }
     counts.update({f"bloggers_{lang}": int(n) for lang, n in bloggers_by_lang.items()})
     extra = {
@@ -287,60 +292,93 @@ def _dropped_rows(sources: list[Artifact], dropped: dict[int, np.ndarray]) -> pa
     return pa.concat_tables(parts)
 
 
-def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.Table, ws: Workspace) -> pa.Table:
-    """(lang, tag, posts, bloggers) over the window, merged one pair bucket of all partitions at a time;
-    each bucket's merged pairs (the bloggers' tag counts) are written as ``habit_file(bucket)``.
-
-    A bucket's pairs are merged on int64 keys (the rank of the blogger_id among the bucket's
-    bloggers << 32 | the rank of the tag), so one numpy sort both sums each pair and gives the
-    (blogger_id, tag) order the file is written in; no string sort, no hash group-by of the pairs."""
+def _tag_stats(sources: list[Artifact], correction: pa.Table, blogger_lang: pa.Table, ws: Workspace,
+               workers: int = 1) -> pa.Table:
+    """(lang, tag, posts, bloggers) over the window, merged one pair bucket of all partitions at a time
+    (``merge_bucket``, the buckets in a pool of ``workers`` processes); each bucket's merged pairs (the
+    bloggers' tag counts) are written as ``habit_file(bucket)``. The buckets' statistics are summed here.
+    Returns the statistics and the number of pairs written."""
     flat, parent = streaming.list_parts(correction.column("tags"))
     minus = pa.table({"blogger_id": correction.column("blogger_id").take(pa.array(parent)), "tag": flat,
                       "posts": pa.array(np.full(len(flat), -1, dtype=np.int64))}, schema=PAIRS_SCHEMA)
     minus_bucket = pair_bucket(minus.column("blogger_id")) if minus.num_rows else np.zeros(0, dtype=np.int64)
-    known = blogger_lang.column("blogger_id").combine_chunks()
-    lang_code, lang_names = pd.factorize(pd.Series(blogger_lang.column("lang").to_numpy(zero_copy_only=False),
-                                                   dtype=object))
-    lang_names = pa.array(np.asarray(lang_names, dtype=object), pa.string())
-    per_bucket = []
+    people = pa.table({"blogger_id": blogger_lang.column("blogger_id").combine_chunks(),
+                       "lang": blogger_lang.column("lang").combine_chunks()})
+    people_bucket = pair_bucket(people.column("blogger_id")) if people.num_rows else np.zeros(0, dtype=np.int64)
+    jobs = []
     for bucket in range(PAIR_BUCKETS):
         name = summary_pairs_file(bucket)
-        parts = [a.read_table(name) for a in sources if name in a.files]
-        if minus.num_rows:
-            parts.append(minus.filter(pa.array(minus_bucket == bucket)))
-        if not parts:
-            pq.write_table(HABIT_SCHEMA.empty_table(), ws.path(habit_file(bucket)))
-            continue
-        pairs = pa.concat_tables(parts)
-        blogger_rank, bloggers = _ranks(pairs.column("blogger_id"))
-        tag_rank, tags = _ranks(pairs.column("tag"))
-        keys, inverse = np.unique((blogger_rank << 32) | tag_rank, return_inverse=True)
-        posts = np.bincount(inverse, weights=pairs.column("posts").to_numpy(), minlength=len(keys))
-        posts = np.rint(posts).astype(np.int64)  # sums of int64 counts, exact below 2**53
-        # each blogger's row in the snapshot, -1 for a blogger the snapshot lacks (their pairs are dropped)
-        where = pc.fill_null(pc.index_in(bloggers, value_set=known), -1).to_numpy().astype(np.int64)
-        pair_blogger = (keys >> 32).astype(np.int64)
-        keep = (posts > 0) & (where[pair_blogger] >= 0)
-        keys, posts, pair_blogger = keys[keep], posts[keep], pair_blogger[keep]
-        pair_tag = (keys & 0xFFFFFFFF).astype(np.int64)
-        pair_lang = lang_code[where[pair_blogger]]
-        habit = pa.table({"blogger_id": bloggers.take(pa.array(pair_blogger)), "tag": tags.take(pa.array(pair_tag)),
-                          "lang": lang_names.take(pa.array(pair_lang)), "posts": pa.array(posts)}, schema=HABIT_SCHEMA)
-        pq.write_table(habit, ws.path(habit_file(bucket)))
-        stat_keys, stat_of = np.unique((pair_lang.astype(np.int64) << 32) | pair_tag, return_inverse=True)
-        per_bucket.append(pa.table({
-            "lang": lang_names.take(pa.array((stat_keys >> 32).astype(np.int64))),
-            "tag": tags.take(pa.array((stat_keys & 0xFFFFFFFF).astype(np.int64))),
-            "posts_sum_sum": pa.array(np.bincount(stat_of, weights=posts, minlength=len(stat_keys)).round()
-                                      .astype(np.int64)),
-            "blogger_id_count": pa.array(np.bincount(stat_of, minlength=len(stat_keys)).astype(np.int64))}))
+        jobs.append(BucketMerge(
+            bucket=bucket, pair_files=[str(a.path(name)) for a in sources if name in a.files],
+            minus=minus.filter(pa.array(minus_bucket == bucket)) if minus.num_rows else None,
+            people=people.filter(pa.array(people_bucket == bucket)), out=str(ws.path(habit_file(bucket)))))
+    results = map_buckets(merge_bucket, jobs, workers,
+                          label=lambda _, job: f"window: pair bucket {job.bucket} ({summary_pairs_file(job.bucket)} "
+                                               f"of {len(job.pair_files)} partitions)")
+    per_bucket = [stats for stats, _ in results if stats is not None]
+    pairs = sum(n for _, n in results)
     if not per_bucket:
         return pa.table({"lang": pa.array([], pa.string()), "tag": pa.array([], pa.string()),
-                         "posts": pa.array([], pa.int64()), "bloggers": pa.array([], pa.int64())})
+                         "posts": pa.array([], pa.int64()), "bloggers": pa.array([], pa.int64())}), pairs
     stats = pa.concat_tables(per_bucket).group_by(["lang", "tag"]).aggregate(
         [("posts_sum_sum", "sum"), ("blogger_id_count", "sum")])
     stats = stats.rename_columns(["lang", "tag", "posts", "bloggers"]).select(["lang", "tag", "posts", "bloggers"])
-    return stats.sort_by([("lang", "ascending"), ("tag", "ascending")])
+    return stats.sort_by([("lang", "ascending"), ("tag", "ascending")]), pairs
+
+
+@dataclass(frozen=True)
+class BucketMerge:
+    """One pair bucket's job: the partitions' pair summary files of the bucket (local paths, oldest
+    partition first), the dropped copies' pairs to subtract (posts -1), the snapshot's bloggers of
+    the bucket with their window languages, and the habit file to write."""
+    bucket: int
+    pair_files: list[str]
+    minus: pa.Table | None
+    people: pa.Table
+    out: str
+
+
+def merge_bucket(job: BucketMerge) -> tuple[pa.Table | None, int]:
+    """Merge one bucket's pairs and write its habit file; returns the bucket's (lang, tag,
+    posts_sum_sum, blogger_id_count) statistics (None when the bucket has no pairs) and its pairs.
+
+    A bucket's pairs are merged on int64 keys (the rank of the blogger_id among the bucket's
+    bloggers << 32 | the rank of the tag), so one numpy sort both sums each pair and gives the
+    (blogger_id, tag) order the file is written in; no string sort, no hash group-by of the pairs."""
+    parts = [pq.read_table(path) for path in job.pair_files]
+    if job.minus is not None and job.minus.num_rows:
+        parts.append(job.minus)
+    if not parts:
+        pq.write_table(HABIT_SCHEMA.empty_table(), job.out)
+        return None, 0
+    pairs = pa.concat_tables(parts)
+    lang_code, lang_names = pd.factorize(pd.Series(job.people.column("lang").to_numpy(zero_copy_only=False),
+                                                   dtype=object))
+    lang_names = pa.array(np.asarray(lang_names, dtype=object), pa.string())
+    blogger_rank, bloggers = _ranks(pairs.column("blogger_id"))
+    tag_rank, tags = _ranks(pairs.column("tag"))
+    keys, inverse = np.unique((blogger_rank << 32) | tag_rank, return_inverse=True)
+    posts = np.bincount(inverse, weights=pairs.column("posts").to_numpy(), minlength=len(keys))
+    posts = np.rint(posts).astype(np.int64)  # sums of int64 counts, exact below 2**53
+    # each blogger's row among the bucket's snapshot bloggers, -1 for one the snapshot lacks (its pairs are dropped)
+    known = job.people.column("blogger_id")
+    where = pc.fill_null(pc.index_in(bloggers, value_set=known), -1).to_numpy().astype(np.int64)
+    pair_blogger = (keys >> 32).astype(np.int64)
+    keep = (posts > 0) & (where[pair_blogger] >= 0)
+    keys, posts, pair_blogger = keys[keep], posts[keep], pair_blogger[keep]
+    pair_tag = (keys & 0xFFFFFFFF).astype(np.int64)
+    pair_lang = lang_code[where[pair_blogger]]
+    habit = pa.table({"blogger_id": bloggers.take(pa.array(pair_blogger)), "tag": tags.take(pa.array(pair_tag)),
+                      "lang": lang_names.take(pa.array(pair_lang)), "posts": pa.array(posts)}, schema=HABIT_SCHEMA)
+    pq.write_table(habit, job.out)
+    stat_keys, stat_of = np.unique((pair_lang.astype(np.int64) << 32) | pair_tag, return_inverse=True)
+    stats = pa.table({
+        "lang": lang_names.take(pa.array((stat_keys >> 32).astype(np.int64))),
+        "tag": tags.take(pa.array((stat_keys & 0xFFFFFFFF).astype(np.int64))),
+        "posts_sum_sum": pa.array(np.bincount(stat_of, weights=posts, minlength=len(stat_keys)).round()
+                                  .astype(np.int64)),
+        "blogger_id_count": pa.array(np.bincount(stat_of, minlength=len(stat_keys)).astype(np.int64))})
+    return stats, habit.num_rows
 
 
 def _ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
