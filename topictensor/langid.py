@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARS = 1000
 DEFAULT_MIN_CONFIDENCE = 0.5
+CONFIDENCE_DIGITS = 6  # of the identifier's confidence kept (see detect_many)
 
 
 class LanguageIdentifier:
@@ -74,7 +75,9 @@ class LanguageIdentifier:
                 continue
             best = confidences[0]
             code = best.language.iso_code_639_1.name.lower()
-            confidence = float(best.value)
+            # lingua's parallel sums differ in the last bits from run to run: rounded, a rerun writes the
+            # same bytes (and decides the same against min_confidence)
+            confidence = round(float(best.value), CONFIDENCE_DIGITS)
             results[i] = (code if confidence >= self.min_confidence else None, confidence)
         return results
 
