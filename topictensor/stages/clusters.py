@@ -26,7 +26,7 @@ ENGINE_MODULES = (
     "topictensor.topics.build", "topictensor.topics.reduce", "topictensor.topics.cluster",
     "topictensor.topics.label", "topictensor.topics.merge", "topictensor.topics.match",
     "topictensor.topics.tree", "topictensor.topics.report", "topictensor.topics.params",
-    "topictensor.topics.map",
+    "topictensor.topics.map", "topictensor.topics.place",
 )
 
 
@@ -76,7 +76,7 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
         pq.write_table(table, ws.path(MAP_FILE))
         map_seconds = time.perf_counter() - started
         log.info("clusters: explorer map of %d tags (%s) in %.1f s", table.num_rows, method, map_seconds)
-        count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics", "generic_topics",
+        count_names = ("tags", "clustered_tags", "fitted_tags", "placed_tags", "topics", "noise_tags", "soft_members", "flagged_topics", "generic_topics",
                        "groups", "topics_persisted", "topics_born", "topics_died", "topics_split",
                        "topics_merged", "ids_kept", "next_topic_id")
         return StageResult(
