@@ -82,7 +82,9 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
         return StageResult(
             counts={k: summary[k] for k in count_names},
             metrics={"noise_share": summary["noise_share"], "mean_coherence": summary["mean_coherence"],
-                     "id_kept_share": summary["id_kept_share"], "map_seconds": round(map_seconds, 3)},
+                     "id_kept_share": summary["id_kept_share"], "map_seconds": round(map_seconds, 3),
+                     "fit_seconds": round(summary.get("reduce_seconds", 0.0) + summary.get("cluster_seconds", 0.0), 3),
+                     "place_seconds": summary.get("place_seconds", 0.0)},
             extra={"reason": summary["reason"], "previous": summary["previous"], "map_method": method,
                    "map_tags": table.num_rows},
         )
