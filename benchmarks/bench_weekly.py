@@ -203,7 +203,7 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=10, help="niceness of every stage process (0: none)")
     ap.add_argument("--generic-mode", choices=("off", "suggest", "apply"), default=None,
                     help="filter.generic_mode (default: the config's, suggest)")
-    ap.add_argument("--index-bloggers", type=int, default=200_000,
+    ap.add_argument("--index-bloggers", type=int, default=100_000,
                     help="bloggers of the index build timed for the projection (0: skip it)")
     ap.add_argument("--seed-bloggers", type=float, default=0,
                     help="bloggers in the projected 1B-post window (0: the run's posts per blogger)")
