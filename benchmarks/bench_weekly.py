@@ -319,6 +319,21 @@ def index_cost(n: int) -> dict:
     return out
 
 
+def place_cost(cap: int, dim: int = 100, rows: int = 20_000) -> float:
+    """Seconds per tag of placing ``rows`` tags against ``cap`` fitted ones (clusters' placement)."""
+    import numpy as np
+
+    from topictensor.topics.place import place_by_neighbours
+
+    rng = np.random.default_rng(0)
+    space = rng.standard_normal((cap + rows, dim)).astype(np.float32)
+    space /= np.linalg.norm(space, axis=1, keepdims=True)
+    labels = rng.integers(-1, max(2, cap // 50), cap)
+    started = time.process_time()
+    place_by_neighbours(space, np.arange(cap), labels, np.arange(cap, cap + rows), 15)
+    return (time.process_time() - started) / rows
+
+
 def projection(first: list[dict], second: list[dict], partitions: int, per_partition: int,
                half: list[dict] | None = None, *, index: dict | None = None, seed_bloggers: float = 0,
                seed_tags: float = 5e6) -> None:
@@ -364,7 +379,14 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
     place_seconds, placed = clusters_facts.get("place_seconds", 0.0), clusters_facts.get("placed_tags", 0)
     fitted = clusters_facts.get("fitted_tags", run_tags)
     rest = max(cpu2.get("clusters", 0.0) - fit_seconds - map_seconds - place_seconds, 0.0)  # per tag
-    clusters_hours = (fit_seconds + map_seconds + place_seconds / max(placed, 1) * max(seed_tags - fitted, 0)
+    from topictensor.topics.params import TopicsConfig
+
+    cap = TopicsConfig().max_fit_tags or fitted
+    # A run that fitted fewer tags than the cap: the fit at the cap, by UMAP's measured ~n^1.2 (README,
+    # bench_topics scale); the placement's cost per tag timed here at the cap when the run placed none.
+    fit_at_cap = fit_seconds * (cap / fitted) ** 1.2 if fitted and fitted < cap else fit_seconds
+    per_placed = place_seconds / placed if placed else place_cost(cap)
+    clusters_hours = (fit_at_cap + map_seconds + per_placed * max(seed_tags - cap, 0)
                       + rest * max(seed_tags / run_tags, 1.0)) / 3600
     if index:
         # HNSW inserts cost ~log(n) each: scaled from the measured size by n log n, spread over 64
@@ -394,11 +416,11 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
         f"blogger vectors (from the kept pairs: taken as growing with posts; {PAIR_BUCKETS} buckets in "
         f"{vector_procs} processes: search.vector_workers 0 = one per core, at most the buckets)": vector_hours,
         f"index ({bloggers:,.0f} bloggers, HNSW on 64 threads; {index_basis})": index_hours,
-        f"clusters (UMAP + HDBSCAN fitted on {fitted:,} tags, the clusters.max_fit_tags cap: this run's "
-        f"{fit_seconds:.0f} s, and its map {map_seconds:.0f} s, taken as is; placing the other "
-        f"{max(seed_tags - fitted, 0):,.0f} tags at this run's {place_seconds / max(placed, 1) * 1e3:.2f} ms a tag "
-        f"and the rest of the stage, {rest:.0f} CPU s for {run_tags:,} tags, scaled to {seed_tags:,.0f} tags; "
-        f"one core)": clusters_hours,
+        f"clusters (UMAP + HDBSCAN fitted on the clusters.max_fit_tags cap, {cap:,} tags: this run's fit of "
+        f"{fitted:,} tags, {fit_seconds:.0f} s{' x (cap / fitted)^1.2' if fitted < cap else ''}, and its map "
+        f"{map_seconds:.0f} s; placing the other {max(seed_tags - cap, 0):,.0f} tags at {per_placed * 1e3:.2f} ms a "
+        f"tag{' (timed here at the cap)' if not placed else ''}; the rest of the stage, {rest:.0f} CPU s for "
+        f"{run_tags:,} tags, scaled to {seed_tags:,.0f} tags; one core)": clusters_hours,
     }
     print("\nPROJECTION (not measured) of the seed's weekly run: a 1,000,000,000-post window, 20,000,000 new "
           "posts a week, a 64-core worker. Assumptions: CPU time linear in posts for every pass (each is a "
