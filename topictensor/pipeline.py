@@ -52,6 +52,6 @@ def _value(results: dict[str, Any], name: str) -> Any:
 
 
 def _spawn():
-    import multiprocessing
+    from topictensor.processes import spawn
 
-    return multiprocessing.get_context("spawn")
+    return spawn()

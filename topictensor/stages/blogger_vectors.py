@@ -22,7 +22,7 @@ from topictensor.search.params import SearchConfig
 STAGE = "blogger_vectors"
 ENGINE_MODULES = ("topictensor.search.vectors", "topictensor.search.table", "topictensor.search.explain",
                   "topictensor.embeddings", "topictensor.stages.streaming", "topictensor.vocabulary",
-                  "topictensor.stages.reweight")
+                  "topictensor.stages.reweight", "topictensor.processes")
 # The profiles' weights must rebuild the stored (float32) vectors.
 MAX_PROFILE_GAP = 1e-4
 
@@ -49,9 +49,9 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         if workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            from topictensor.pipeline import _spawn
+            from topictensor.processes import spawn
 
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_spawn()) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=spawn()) as pool:
                 results = list(pool.map(bucket_vectors, jobs))
         else:
             results = [bucket_vectors(job) for job in jobs]
