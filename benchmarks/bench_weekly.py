@@ -378,6 +378,10 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
     map_seconds = clusters_facts.get("map_seconds", 0.0)  # the explorer map: a fixed 2,000 tags
     place_seconds, placed = clusters_facts.get("place_seconds", 0.0), clusters_facts.get("placed_tags", 0)
     fitted = clusters_facts.get("fitted_tags", run_tags)
+    # The manifest's parts are wall seconds: each taken as its share of the stage's CPU seconds.
+    cpu_share = cpu2.get("clusters", 0.0) / max(next((r["seconds"] for r in second if r["stage"] == "clusters"), 0.0),
+                                                1e-9)
+    fit_seconds, map_seconds, place_seconds = (x * min(cpu_share, 1.0) for x in (fit_seconds, map_seconds, place_seconds))
     rest = max(cpu2.get("clusters", 0.0) - fit_seconds - map_seconds - place_seconds, 0.0)  # per tag
     from topictensor.topics.params import TopicsConfig
 
@@ -417,7 +421,7 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
         f"{vector_procs} processes: search.vector_workers 0 = one per core, at most the buckets)": vector_hours,
         f"index ({bloggers:,.0f} bloggers, HNSW on 64 threads; {index_basis})": index_hours,
         f"clusters (UMAP + HDBSCAN fitted on the clusters.max_fit_tags cap, {cap:,} tags: this run's fit of "
-        f"{fitted:,} tags, {fit_seconds:.0f} s{' x (cap / fitted)^1.2' if fitted < cap else ''}, and its map "
+        f"{fitted:,} tags, {fit_seconds:.0f} CPU s{' x (cap / fitted)^1.2' if fitted < cap else ''}, and its map "
         f"{map_seconds:.0f} s; placing the other {max(seed_tags - cap, 0):,.0f} tags at {per_placed * 1e3:.2f} ms a "
         f"tag{' (timed here at the cap)' if not placed else ''}; the rest of the stage, {rest:.0f} CPU s for "
         f"{run_tags:,} tags, scaled to {seed_tags:,.0f} tags; one core)": clusters_hours,
@@ -432,9 +436,11 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
           f"After train: {bloggers:,.0f} bloggers in the window ({blogger_basis}); "
           f"blogger vectors' per-post cost as measured, divided over the {PAIR_BUCKETS} bucket processes (one "
           f"bucket = 1/{PAIR_BUCKETS} of the bloggers; spawning the pool ~1-2 s, left out); a model of "
-          f"{seed_tags:,.0f} tags whose clusters stage fits UMAP + HDBSCAN on the cap (the fit's cost is the "
-          f"cap's, as this run's {run_tags:,} tags were above it), the placement and the V-sized tables linear "
-          f"in tags; the index's build parallel over 64 threads.")
+          f"{seed_tags:,.0f} tags whose clusters stage fits UMAP + HDBSCAN on the {cap:,}-tag cap (this run fitted "
+          f"{fitted:,} of its {run_tags:,} tags: those used at least clusters.min_count times"
+          f"{', scaled to the cap by n^1.2' if fitted < cap else ''}; each part's wall seconds from the manifest "
+          f"taken as its share of the stage's CPU seconds), the placement and the V-sized tables linear in tags; "
+          f"the index's build parallel over 64 threads.")
     for what, h in hours.items():
         print(f"  {h:8.2f} h  {what}")
     print(f"  {sum(hours.values()):8.2f} h  total (target: under 1 hour)")
