@@ -3,6 +3,7 @@
     python benchmarks/bench_topics.py quality     # demo model: ARI / NMI / noise / coherence + sweep
     python benchmarks/bench_topics.py stability   # two seeds; a retrain on +11% posts
     python benchmarks/bench_topics.py scale --sizes 10000 100000 300000
+    python benchmarks/bench_topics.py cap --n 40000 --caps 0 20000 10000 5000   # clusters.max_fit_tags
     python benchmarks/bench_topics.py all
 
 The demo model is the production model of /work/main/.data/store (``make demo``); override with
@@ -248,14 +249,88 @@ def run_scale(args) -> None:
     print("\nprocess_s includes imports and the numba JIT of a fresh process.")
 
 
+# --- cap (clusters.max_fit_tags) ----------------------------------------------------------------
+
+def run_cap_one(args) -> None:
+    """One cap on the synthetic planted clusters, Zipfian use counts shuffled over the tags (so the
+    most used tags are a biased sample of every cluster, as in a real vocabulary)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from topictensor.topics.build import build_topics
+    from topictensor.topics.params import TopicsConfig
+
+    x, truth, k = synthetic(args.n)
+    rng = np.random.default_rng(1)
+    counts = (1e6 / np.arange(1, args.n + 1) + 20).astype(np.int64)[rng.permutation(args.n)]
+    tags = [f"tag{i}" for i in range(args.n)]
+    cap = args.cap or None
+    cfg = TopicsConfig(reducer=args.reducer, min_cluster_size=args.mcs, max_fit_tags=cap)
+    started = time.perf_counter()
+    result = build_topics(tags, counts, x, cfg)
+    total = time.perf_counter() - started
+    ids = result.members["topic_id"].to_numpy()
+    planted = truth >= 0
+    pred = np.where(ids >= 0, ids, -10**9 - np.arange(args.n))
+    print(json.dumps({
+        "n": args.n, "cap": cap or "none", "planted": k, "topics": result.summary["topics"],
+        "fitted": result.summary["fitted_tags"], "placed": result.summary["placed_tags"],
+        "ARI": adjusted_rand_score(truth[planted], pred[planted]),
+        "NMI": normalized_mutual_info_score(truth[planted], pred[planted]),
+        "noise": float(np.mean(ids[planted] < 0)),
+        "reduce_s": result.summary.get("reduce_seconds", 0.0), "hdbscan_s": result.summary.get("cluster_seconds", 0.0),
+        "place_s": result.summary.get("place_seconds", 0.0), "total_s": total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def run_cap(args) -> None:
+    rows = []
+    for cap in args.caps:
+        proc = subprocess.run([sys.executable, __file__, "cap-one", "--n", str(args.n), "--cap", str(cap),
+                               "--reducer", args.reducer, "--mcs", str(args.mcs)], capture_output=True, text=True,
+                              timeout=args.timeout)
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:], file=sys.stderr)
+            rows.append({"cap": cap, "topics": "failed"})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"  cap {cap}: ARI {rows[-1]['ARI']:.3f}, {rows[-1]['total_s']:.0f} s", file=sys.stderr)
+    print(f"\n### clusters.max_fit_tags on synthetic planted clusters: {args.n} tags, dim 100, Zipfian counts "
+          f"({args.reducer}, min_cluster_size {args.mcs}; ARI/NMI/noise over the planted tags)\n")
+    print(md_table(rows, ["cap", "fitted", "placed", "planted", "topics", "ARI", "NMI", "noise", "reduce_s",
+                          "hdbscan_s", "place_s", "total_s", "peak_rss_mb"]))
+    if args.config.exists():
+        from topictensor.topics.build import build_topics
+
+        try:
+            _, registry, emb, art = demo_model(args.config)
+        except Exception as exc:  # noqa: BLE001 - no demo store: the synthetic table stands alone
+            print(f"\n(no demo model: {exc})")
+            return
+        truth = truth_labels(emb.tags)
+        base = base_config(args)
+        demo = []
+        for share in (1.0, 0.75, 0.5, 0.25):
+            cap = max(2, int(len(emb) * share))
+            result = build_topics(emb.tags, emb.counts, emb.vectors, base.model_copy(update={"max_fit_tags": cap}))
+            demo.append({"cap": f"{cap} ({share:.0%})", "fitted": result.summary["fitted_tags"],
+                         "placed": result.summary["placed_tags"], **score(result, truth)})
+        print(f"\n### clusters.max_fit_tags on the demo model (train/{art.ref.key}: {len(emb)} tags, "
+              f"{len(truth)} single-theme tags scored)\n")
+        print(md_table(demo, ["cap", "fitted", "placed", "topics", "ARI", "NMI", "noise", "coherence"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["quality", "stability", "scale", "scale-one", "all"])
+    parser.add_argument("what", choices=["quality", "stability", "scale", "scale-one", "cap", "cap-one", "all"])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--work", default="/tmp/bench_topics")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 300_000])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--reducer", default="umap")
+    parser.add_argument("--caps", type=int, nargs="+", default=[0, 20_000, 10_000, 5_000],
+                        help="clusters.max_fit_tags values for `cap` (0: no cap)")
+    parser.add_argument("--cap", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--mcs", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -274,6 +349,10 @@ def main() -> None:
         run_scale(args)
     if args.what == "scale-one":
         run_scale_one(args)
+    if args.what == "cap":
+        run_cap(args)
+    if args.what == "cap-one":
+        run_cap_one(args)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ BUCKET_EFFICIENCY = 0.24  # 2 workers: 0.48x of 1 (15.19 s vs 7.25 s, 26 x 20k p
 BUCKETED_ASSUMPTION = (f"min({PAIR_BUCKETS} buckets, {PROJECTED_CORES} cores) x {BUCKET_EFFICIENCY:.2f}, the parallel "
                        "efficiency of 2 bucket workers measured by bench_bucket_workers.py on 26 x 20k posts at load "
                        "average 6 on 2 shared cores, where the pool's start dominates; taken to hold at 16")
+INDEX_THREAD_EFFICIENCY = 0.8  # projection: nmslib's build threads at 64 (assumed, printed with it)
 
 
 def write_partitions(root: Path, partitions: int, per_partition: int, seed: int = 0) -> list[str]:
@@ -147,7 +148,15 @@ def child(args: list[str]) -> None:
         "computed": sum(not r["reused"] for r in artifacts), "reused": sum(bool(r["reused"]) for r in artifacts),
         "posts": _posts(stage_name, refs),
         "pool_start": pool_start,
+        "facts": _facts(refs),
     }))
+
+
+def _facts(refs: list) -> dict:
+    """The counts and metrics of a stage's single artifact (what the projection's post-train terms use)."""
+    if len(refs) != 1 or not isinstance(refs[0], dict):
+        return {}
+    return {**refs[0].get("counts", {}), **refs[0].get("metrics", {})}
 
 
 def _warm(func: str) -> None:
@@ -217,6 +226,11 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=10, help="niceness of every stage process (0: none)")
     ap.add_argument("--generic-mode", choices=("off", "suggest", "apply"), default=None,
                     help="filter.generic_mode (default: the config's, suggest)")
+    ap.add_argument("--index-bloggers", type=int, default=100_000,
+                    help="bloggers of the index build timed for the projection (0: skip it)")
+    ap.add_argument("--seed-bloggers", type=float, default=0,
+                    help="bloggers in the projected 1B-post window (0: the run's posts per blogger)")
+    ap.add_argument("--seed-tags", type=float, default=5e6, help="tags of the projected model (clusters' placement)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--profile", default=None, metavar="DIR",
                     help="write a cProfile of every stage to DIR/<run>-<stage>.prof (times are then inflated)")
@@ -331,14 +345,56 @@ def main() -> None:
               f"{statistics.median(starts[args.workers]):.1f} s): {one / many:.2f}x; "
               f"target >= 1.7x. Load average (1, 5, 15 min) at the end: "
               f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-        projection(first, second, p, args.posts, small if args.doubling else None)
+        index = index_cost(args.index_bloggers) if args.index_bloggers else None
+        projection(first, second, p, args.posts, small if args.doubling else None, index=index,
+                   seed_bloggers=args.seed_bloggers, seed_tags=args.seed_tags)
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def index_cost(n: int) -> dict:
+    """The index stage's build (``topictensor.search.index.build`` at the config's defaults, every
+    core of this machine) over ``n`` synthetic blogger vectors (``bench_index.generate``: topical
+    mixtures, dim 100): wall and CPU seconds of all threads."""
+    sys.path.insert(0, str(HERE))
+    from bench_index import generate
+
+    from topictensor.search.index import build
+    from topictensor.search.params import SearchConfig
+
+    data = generate(n, 100, 300, 0.5, seed=0)
+    section = SearchConfig()
+    cpu, started = time.process_time(), time.perf_counter()
+    build(data, section)
+    out = {"bloggers": n, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+           "threads": section.index_threads or os.cpu_count() or 1, "m": section.hnsw_m,
+           "ef_construction": section.ef_construction}
+    print(f"\nIndex build (the index stage's defaults: M={out['m']}, efConstruction {out['ef_construction']}, "
+          f"{out['threads']} threads) over {n:,} synthetic blogger vectors: {out['seconds']:.1f} s, "
+          f"{out['cpu']:.1f} CPU s ({out['cpu'] / n * 1e6:,.0f} CPU s per million bloggers); load average "
+          f"{os.getloadavg()[0]:.1f}")
+    return out
+
+
+def place_cost(cap: int, dim: int = 100, rows: int = 20_000) -> float:
+    """Seconds per tag of placing ``rows`` tags against ``cap`` fitted ones (clusters' placement)."""
+    import numpy as np
+
+    from topictensor.topics.place import place_by_neighbours
+
+    rng = np.random.default_rng(0)
+    space = rng.standard_normal((cap + rows, dim)).astype(np.float32)
+    space /= np.linalg.norm(space, axis=1, keepdims=True)
+    labels = rng.integers(-1, max(2, cap // 50), cap)
+    started = time.process_time()
+    place_by_neighbours(space, np.arange(cap), labels, np.arange(cap, cap + rows), 15)
+    return (time.process_time() - started) / rows
+
+
 def projection(first: list[dict], second: list[dict], partitions: int, per_partition: int,
-               half: list[dict] | None = None) -> None:
+               half: list[dict] | None = None, *, index: dict | None = None, seed_bloggers: float = 0,
+               seed_tags: float = 5e6) -> None:
     """The seed's weekly run, scaled from the measured CPU seconds; printed with its assumptions.
     With the half-window run, per-post costs of the window-wide stages are marginal ones (the
     difference between the two windows over the difference in posts), which leaves out each stage's
@@ -364,6 +420,50 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
     recount = cpu2.get("cooccur", 0.0) / window_posts
     train_per_post = cpu2.get("train", 0.0) / window_posts  # warm-started epochs, reading the split included
     new, window, cores = 20e6, 1e9, 64
+    # Post-train terms (issue 11, h11b): blogger vectors over the 16 buckets in parallel; clusters
+    # fitted on at most clusters.max_fit_tags tags; the index from a measured per-blogger build cost.
+    facts = {r["stage"]: r.get("facts", {}) for r in second}
+    run_bloggers = facts.get("blogger_vectors", {}).get("bloggers", 0) or 1
+    bloggers = seed_bloggers or window * run_bloggers / window_posts
+    blogger_basis = "given" if seed_bloggers else f"the run's {window_posts / run_bloggers:,.0f} posts per blogger"
+    from topictensor.stages.normalize import PAIR_BUCKETS
+
+    vector_procs = min(cores, PAIR_BUCKETS)
+    vector_hours = window * per_post(("blogger_vectors",)) / vector_procs / 3600
+    clusters_facts = facts.get("clusters", {})
+    run_tags = clusters_facts.get("tags", 0) or 1
+    fit_seconds = clusters_facts.get("fit_seconds", 0.0)  # UMAP + HDBSCAN on at most the cap
+    map_seconds = clusters_facts.get("map_seconds", 0.0)  # the explorer map: a fixed 2,000 tags
+    place_seconds, placed = clusters_facts.get("place_seconds", 0.0), clusters_facts.get("placed_tags", 0)
+    fitted = clusters_facts.get("fitted_tags", run_tags)
+    # The manifest's parts are wall seconds: each taken as its share of the stage's CPU seconds.
+    cpu_share = cpu2.get("clusters", 0.0) / max(next((r["seconds"] for r in second if r["stage"] == "clusters"), 0.0),
+                                                1e-9)
+    fit_seconds, map_seconds, place_seconds = (x * min(cpu_share, 1.0) for x in (fit_seconds, map_seconds, place_seconds))
+    rest = max(cpu2.get("clusters", 0.0) - fit_seconds - map_seconds - place_seconds, 0.0)  # per tag
+    from topictensor.topics.params import TopicsConfig
+
+    cap = TopicsConfig().max_fit_tags or fitted
+    # A run that fitted fewer tags than the cap: the fit at the cap, by UMAP's measured ~n^1.2 (README,
+    # bench_topics scale); the placement's cost per tag timed here at the cap when the run placed none.
+    fit_at_cap = fit_seconds * (cap / fitted) ** 1.2 if fitted and fitted < cap else fit_seconds
+    per_placed = place_seconds / placed if placed else place_cost(cap)
+    clusters_hours = (fit_at_cap + map_seconds + per_placed * max(seed_tags - cap, 0)
+                      + rest * max(seed_tags / run_tags, 1.0)) / 3600
+    if index:
+        # HNSW inserts cost ~log(n) each: scaled from the measured size by n log n, spread over 64
+        # threads at an assumed 0.8 efficiency (CPU seconds are measured; wall time on this shared
+        # 2-core machine says more about the other work on it than about nmslib's threads).
+        import math
+
+        efficiency = INDEX_THREAD_EFFICIENCY
+        scale = bloggers * math.log(max(bloggers, 2)) / (index["bloggers"] * math.log(index["bloggers"]))
+        index_hours = index["cpu"] * scale / (cores * efficiency) / 3600
+        index_basis = (f"{index['cpu'] / index['bloggers'] * 1e6:,.0f} CPU s per million bloggers measured at "
+                       f"{index['bloggers']:,}, scaled by n log n, threads at {efficiency:.0%} efficiency (assumed)")
+    else:
+        index_hours = cpu2.get("index", 0.0) * bloggers / run_bloggers / cores / 3600
+        index_basis = "this run's index CPU, linear in bloggers"
     hours = {
         "prepare the new partition (ingest + normalize + prepare, 20M posts; 64 mapped parts)":
             new * new_partition / cores / 3600,
@@ -377,10 +477,14 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
                       + per_post(BUCKETED) / (min(PAIR_BUCKETS, cores) * BUCKET_EFFICIENCY)) / 3600,
         "warm-started training, reading the split (1B posts, 64 threads at the trainer's measured 0.88 "
         "two-thread efficiency; the read taken as parallel as the epochs)": window * train_per_post / (cores * 0.88) / 3600,
-        "blogger vectors (from the kept pairs: taken as growing with posts; one process)":
-            window * per_post(("blogger_vectors",)) / 3600,
-        "index and clusters (grow with bloggers and tags, not posts: taken as measured x 100)":
-            (cpu2.get("index", 0.0) + cpu2.get("clusters", 0.0)) * 100 / 3600,
+        f"blogger vectors (from the kept pairs: taken as growing with posts; {PAIR_BUCKETS} buckets in "
+        f"{vector_procs} processes: search.vector_workers 0 = one per core, at most the buckets)": vector_hours,
+        f"index ({bloggers:,.0f} bloggers, HNSW on 64 threads; {index_basis})": index_hours,
+        f"clusters (UMAP + HDBSCAN fitted on the clusters.max_fit_tags cap, {cap:,} tags: this run's fit of "
+        f"{fitted:,} tags, {fit_seconds:.0f} CPU s{' x (cap / fitted)^1.2' if fitted < cap else ''}, and its map "
+        f"{map_seconds:.0f} s; placing the other {max(seed_tags - cap, 0):,.0f} tags at {per_placed * 1e3:.2f} ms a "
+        f"tag{' (timed here at the cap)' if not placed else ''}; the rest of the stage, {rest:.0f} CPU s for "
+        f"{run_tags:,} tags, scaled to {seed_tags:,.0f} tags; one core)": clusters_hours,
     }
     print("\nPROJECTION (not measured) of the seed's weekly run: a 1,000,000,000-post window, 20,000,000 new "
           "posts a week, a 64-core worker. Assumptions: CPU time linear in posts for every pass (each is a "
@@ -389,7 +493,15 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
           "into 64 partitions or files); the window-wide stages run as single processes but window and reweight, "
           f"whose blogger buckets run in ingest.bucket_workers processes ({BUCKETED_ASSUMPTION}); the trainer's "
           "per-post cost as measured here for its warm epochs; no I/O bound beyond what was measured on "
-          f"local disk (on S3 the reuse check downloads each reused file). Per-post costs: {basis}.")
+          f"local disk (on S3 the reuse check downloads each reused file). Per-post costs: {basis}. "
+          f"After train: {bloggers:,.0f} bloggers in the window ({blogger_basis}); "
+          f"blogger vectors' per-post cost as measured, divided over the {PAIR_BUCKETS} bucket processes (one "
+          f"bucket = 1/{PAIR_BUCKETS} of the bloggers; spawning the pool ~1-2 s, left out); a model of "
+          f"{seed_tags:,.0f} tags whose clusters stage fits UMAP + HDBSCAN on the {cap:,}-tag cap (this run fitted "
+          f"{fitted:,} of its {run_tags:,} tags: those used at least clusters.min_count times"
+          f"{', scaled to the cap by n^1.2' if fitted < cap else ''}; each part's wall seconds from the manifest "
+          f"taken as its share of the stage's CPU seconds), the placement and the V-sized tables linear in tags; "
+          f"the index's build parallel over 64 threads.")
     for what, h in hours.items():
         print(f"  {h:8.2f} h  {what}")
     print(f"  {sum(hours.values()):8.2f} h  total (target: under 1 hour)")

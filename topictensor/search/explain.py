@@ -66,8 +66,15 @@ def profiles_from_weights(ids: list[str], matrix, emb: Embeddings, blogger_ids: 
     missing = [b for b in blogger_ids if b not in position]
     if missing:
         raise ValueError(f"{len(missing)} bloggers of the table have no posts, e.g. {missing[:3]}")
+    from scipy import sparse
+
+    from topictensor.search.vectors import used_rows
+
     rows = matrix[np.asarray([position[b] for b in blogger_ids], dtype=np.int64)]
-    summed = np.asarray(rows @ emb.normalized().astype(np.float64))
+    cols, col = np.unique(rows.indices, return_inverse=True)  # only the tags these rows use
+    compact = sparse.csr_matrix((rows.data, col.reshape(-1).astype(rows.indices.dtype), rows.indptr),
+                                shape=(rows.shape[0], len(cols)))
+    summed = np.asarray(compact @ used_rows(emb.normalized(), cols))
     norms = np.linalg.norm(summed, axis=1)
     safe = np.where(norms > 0, norms, 1.0)
     stored = np.asarray(vectors, dtype=np.float64)

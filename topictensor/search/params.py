@@ -38,6 +38,11 @@ class SearchConfig(BaseModel):
         description="reweight: each tag use counts with the reweight stage's habit weight (a tag a "
         "blogger puts in every post does not drown their other themes); uniform: every use counts 1.",
     )
+    vector_workers: int = Field(
+        0, ge=0, le=64,
+        description="Processes the blogger_vectors stage computes its 16 blogger buckets in (0: one per core, at "
+        "most 16; 1: in the stage's own process). The output does not depend on it (README: \"Weekly refresh\").",
+    )
 
     # Explanations and tag exclusions (stored per blogger by the blogger_vectors stage) ---------
     profile_tags: int = Field(

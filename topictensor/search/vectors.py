@@ -39,17 +39,18 @@ class BloggerVectorSums:
     tag uses' weighted unit vectors, tag uses, posts, likes and posts per language, and the summed
     weight of each (blogger, tag) pair (:meth:`weight_matrix`: the one definition of the weights the
     vectors and the explanations' profiles are built from). Memory is bloggers x dim (float64 sums)
-    plus the distinct (blogger, tag) pairs, whatever the number of posts; each batch multiplies only
-    the rows of the bloggers it holds."""
+    plus the distinct (blogger, tag) pairs, whatever the number of posts, beside the model's float32
+    unit vectors; each batch multiplies only the rows of the bloggers and tags it holds."""
 
-    def __init__(self, emb: Embeddings, weighting: str = "reweight"):
+    def __init__(self, emb: Embeddings, weighting: str = "reweight", tags=None):
+        """``tags``: :func:`tag_vocabulary` of ``emb``, when several sums share one model."""
         from topictensor.vocabulary import Vocabulary
 
         if weighting not in ("reweight", "uniform"):
             raise ValueError(f"unknown weighting {weighting!r}: use 'reweight' or 'uniform'")
         self.emb, self.weighting = emb, weighting
-        self.unit = emb.normalized().astype(np.float64)
-        self.tags = Vocabulary(pa.array(emb.tags.tolist(), type=pa.string()))
+        self.unit = emb.normalized()  # float32, the model's one cached copy; products are float64
+        self.tags = tags if tags is not None else tag_vocabulary(emb)
         self.ids, self.langs = Vocabulary(), Vocabulary()
         self.summed = np.zeros((0, emb.dim), dtype=np.float64)
         self.tag_uses = np.zeros(0, dtype=np.int64)
@@ -102,11 +103,11 @@ class BloggerVectorSums:
         known = tag_rows < len(self.emb)
         use_blogger = post_blogger[parent[known]]
         rows, local = np.unique(use_blogger, return_inverse=True)  # only this batch's bloggers
-        uses = sparse.csr_matrix((weights[known].astype(np.float64), (local, tag_rows[known])),
-                                 shape=(len(rows), len(self.emb)))
-        self.summed[rows] += np.asarray(uses @ self.unit)
+        cols, col = np.unique(tag_rows[known], return_inverse=True)  # and only its tags' rows
+        uses = sparse.csr_matrix((weights[known].astype(np.float64), (local, col)), shape=(len(rows), len(cols)))
+        self.summed[rows] += np.asarray(uses @ used_rows(self.unit, cols))
         uses = uses.tocoo()
-        self._pending.append((rows[uses.row], uses.col.astype(np.int64), uses.data))
+        self._pending.append((rows[uses.row], cols[uses.col].astype(np.int64), uses.data))
         self._pending_nnz += uses.nnz
         if self._pending_nnz > max(1 << 20, 2 * (self._weights.nnz if self._weights is not None else 0)):
             self.weight_matrix()  # compact: memory stays ~2x the distinct pairs
@@ -182,6 +183,20 @@ class BloggerVectorSums:
             "tags": pa.array(tag_uses[keep].astype(np.int64), type=pa.int64()),
             "vector": pa.ListArray.from_arrays(offsets, flat_vectors),
         })
+
+
+def tag_vocabulary(emb: Embeddings):
+    """The model's tags as a :class:`~topictensor.vocabulary.Vocabulary` (row i = tag i)."""
+    from topictensor.vocabulary import Vocabulary
+
+    return Vocabulary(pa.array(emb.tags.tolist(), type=pa.string()))
+
+
+def used_rows(unit: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``unit[cols]`` in float64: the only tag rows a product over those columns needs (``cols``
+    sorted, so a matrix re-indexed onto them sums each row's terms in the same order as over all
+    tags, and gives the same floats), never a float64 copy of every tag vector."""
+    return unit[cols].astype(np.float64)
 
 
 def _metadata(bloggers: pa.Table | None) -> dict[str, dict]:

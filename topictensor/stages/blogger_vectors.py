@@ -40,39 +40,27 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        from topictensor.embeddings import Embeddings
-        from topictensor.search.table import FILENAME, read_vectors
-        from topictensor.search.vectors import BloggerVectorSums
-        from topictensor.search.explain import profiles_from_weights
+        from topictensor.pools import bucket_workers, map_buckets
+        from topictensor.search.table import FILENAME
         from topictensor.stages.normalize import PAIR_BUCKETS
-        from topictensor.stages.reweight import habit_file, pair_weights
 
-        emb = Embeddings.load(model_art.path("embeddings.parquet"))
-        extra = weighted_art.manifest.get("extra", {})
-        power, mean = float(extra["habit_power"]), float(extra["raw_mean"])
-        bloggers = normalized_art.read_table("bloggers.parquet")
-        tables, gap, without = [], 0.0, 0
-        for bucket in range(PAIR_BUCKETS):
-            pairs = weighted_art.read_table(habit_file(bucket))
-            if not pairs.num_rows:
-                continue
-            sums = BloggerVectorSums(emb, params.vector_weights)
-            for uses in _pair_uses(pairs, pair_weights(pairs.column("count").to_numpy(), power, mean)):
-                sums.add(uses)
-            table = sums.table(bloggers)
-            profiles, bucket_gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
-                                                         table.column("blogger_id").to_pylist(),
-                                                         read_vectors(table.column("vector")), params.profile_tags)
-            for name, column in profiles.items():
-                table = table.append_column(name, column)
-            tables.append(table)
-            gap, without = max(gap, bucket_gap), without + len(sums.ids) - table.num_rows
+        jobs = [(config, params, model_art.ref, weighted_art.ref, normalized_art.ref, bucket)
+                for bucket in range(PAIR_BUCKETS)]
+        workers = bucket_workers(params.vector_workers, PAIR_BUCKETS)
+        results = map_buckets(bucket_vectors, jobs, workers,
+                              label=lambda _index, job: f"blogger_vectors: blogger bucket {job[-1]}")
+        _CACHE.clear()
+        tables = [r[0] for r in results if r is not None]
+        gap = max((r[1] for r in results if r is not None), default=0.0)
+        without = sum(r[2] for r in results if r is not None)
+        dim = next((r[3] for r in results if r is not None), 0)
         if gap > MAX_PROFILE_GAP:
             raise ValueError(f"blogger profiles: the tag weights rebuild the blogger vectors only up to a cosine "
                              f"gap of {gap:.2e} (> {MAX_PROFILE_GAP:g}): explanations would not add up")
         if not tables:
             raise ValueError(f"reweight artifact {weighted_art.ref.key} holds no (blogger, tag) pair")
         table = pa.concat_tables(tables)
+        del tables, results
         # Grouped by language, then by id, as BloggerVectorSums.table orders one table.
         langs, ids = table.column("lang").to_pylist(), table.column("blogger_id").to_pylist()
         order = sorted(range(table.num_rows), key=lambda i: (str(langs[i] or "").lower(), ids[i]))
@@ -83,13 +71,56 @@ def blogger_vectors(model: ArtifactRef | dict, weighted: ArtifactRef | dict, nor
             counts={"bloggers": table.num_rows, "bloggers_without_vector": without,
                     "posts": int(pc.sum(table.column("posts")).as_py() or 0), "profile_tags": int(stored.sum())},
             metrics={"profile_gap": gap},
-            extra={"dim": emb.dim, "profile_tags": params.profile_tags},
+            extra={"dim": dim, "profile_tags": params.profile_tags, "workers": workers},
         )
 
     return run_stage(store, STAGE, code=code_version(__name__, *ENGINE_MODULES),
                      params={"vector_weights": params.vector_weights, "profile_tags": params.profile_tags},
                      inputs={"model": model_art.ref, "weighted": weighted_art.ref, "normalized": normalized_art.ref},
                      compute=compute)
+
+
+# Per process: the model's tag vectors and vocabulary and the window's bloggers, loaded once for all
+# the buckets a process computes (a pool worker computes several).
+_CACHE: dict[tuple, tuple] = {}
+
+
+def bucket_vectors(job: tuple) -> tuple | None:
+    """One blogger bucket's rows of the table (``BloggerVectorSums.table`` + profile columns), the
+    profiles' largest cosine gap, the bucket's bloggers without a vector and the dimension; None
+    for an empty bucket. ``job``: (config, search section, model, weighted and normalized refs,
+    bucket). A module-level function of plain arguments, so that a spawned pool worker runs it."""
+    from topictensor.embeddings import Embeddings
+    from topictensor.search.explain import profiles_from_weights
+    from topictensor.search.table import read_vectors
+    from topictensor.search.vectors import BloggerVectorSums, tag_vocabulary
+    from topictensor.stages.reweight import habit_file, pair_weights
+
+    config, params, model, weighted, normalized, bucket = job
+    store = config.open_store()
+    weighted_art = Artifact(store, weighted)
+    pairs = weighted_art.read_table(habit_file(bucket))
+    if not pairs.num_rows:
+        return None
+    key = (ArtifactRef.from_dict(model).key, ArtifactRef.from_dict(normalized).key, params.vector_weights)
+    if key not in _CACHE:
+        _CACHE.clear()
+        emb = Embeddings.load(Artifact(store, model).path("embeddings.parquet"))
+        _CACHE[key] = (emb, tag_vocabulary(emb), Artifact(store, normalized).read_table("bloggers.parquet"))
+    emb, tags, bloggers = _CACHE[key]
+    extra = weighted_art.manifest.get("extra", {})
+    power, mean = float(extra["habit_power"]), float(extra["raw_mean"])
+    sums = BloggerVectorSums(emb, params.vector_weights, tags=tags)
+    for uses in _pair_uses(pairs, pair_weights(pairs.column("count").to_numpy(), power, mean)):
+        sums.add(uses)
+    del pairs
+    table = sums.table(bloggers)
+    profiles, gap = profiles_from_weights(sums.ids.values().to_pylist(), sums.weight_matrix(), emb,
+                                          table.column("blogger_id").to_pylist(),
+                                          read_vectors(table.column("vector")), params.profile_tags)
+    for name, column in profiles.items():
+        table = table.append_column(name, column)
+    return table, gap, len(sums.ids) - table.num_rows, emb.dim
 
 
 def _pair_uses(pairs, weights, chunk_uses: int | None = None):

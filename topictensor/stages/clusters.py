@@ -26,7 +26,7 @@ ENGINE_MODULES = (
     "topictensor.topics.build", "topictensor.topics.reduce", "topictensor.topics.cluster",
     "topictensor.topics.label", "topictensor.topics.merge", "topictensor.topics.match",
     "topictensor.topics.tree", "topictensor.topics.report", "topictensor.topics.params",
-    "topictensor.topics.map",
+    "topictensor.topics.map", "topictensor.topics.place",
 )
 
 
@@ -76,13 +76,15 @@ def clusters(model_ref: ArtifactRef | dict, config: PipelineConfig, section: Top
         pq.write_table(table, ws.path(MAP_FILE))
         map_seconds = time.perf_counter() - started
         log.info("clusters: explorer map of %d tags (%s) in %.1f s", table.num_rows, method, map_seconds)
-        count_names = ("tags", "clustered_tags", "topics", "noise_tags", "soft_members", "flagged_topics", "generic_topics",
+        count_names = ("tags", "clustered_tags", "fitted_tags", "placed_tags", "topics", "noise_tags", "soft_members", "flagged_topics", "generic_topics",
                        "groups", "topics_persisted", "topics_born", "topics_died", "topics_split",
                        "topics_merged", "ids_kept", "next_topic_id")
         return StageResult(
             counts={k: summary[k] for k in count_names},
             metrics={"noise_share": summary["noise_share"], "mean_coherence": summary["mean_coherence"],
-                     "id_kept_share": summary["id_kept_share"], "map_seconds": round(map_seconds, 3)},
+                     "id_kept_share": summary["id_kept_share"], "map_seconds": round(map_seconds, 3),
+                     "fit_seconds": round(summary.get("reduce_seconds", 0.0) + summary.get("cluster_seconds", 0.0), 3),
+                     "place_seconds": summary.get("place_seconds", 0.0)},
             extra={"reason": summary["reason"], "previous": summary["previous"], "map_method": method,
                    "map_tags": table.num_rows},
         )

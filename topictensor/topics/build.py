@@ -1,7 +1,8 @@
 """The topics engine, pure: tag vectors in, a topics table and a members table out.
 
 Steps: unit-normalise -> keep tags used at least ``min_count`` times -> reduce (UMAP to 5-D) ->
-HDBSCAN -> merge clusters whose centroids are near-duplicates -> noise and rare tags join the
+HDBSCAN (both fitted on at most ``max_fit_tags`` of them, the most used; the others then take the
+topic of their nearest fitted tags, ``topictensor.topics.place``) -> merge clusters whose centroids are near-duplicates -> noise and rare tags join the
 nearest topic as *soft* members when close enough -> label, coherence and flags per topic.
 Merging, soft membership, labels and coherence use the original (100-D) space, not the reduced
 one: the reduced space only decides who belongs together. With ``center`` (default) they use it
@@ -27,6 +28,7 @@ from topictensor.topics.cluster import Clusterer, make_clusterer
 from topictensor.topics.label import GENERIC, central_tags, centroid, coherence, topic_flags
 from topictensor.topics.merge import merge_close_clusters
 from topictensor.topics.params import TopicsConfig
+from topictensor.topics.place import place_by_neighbours
 from topictensor.topics.reduce import Reducer, make_reducer
 from topictensor.vectors import unit_rows
 
@@ -85,26 +87,33 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
     summary: dict[str, Any] = {"tags": len(tags), "clustered_tags": int(len(core)), "reducer": reducer.name,
                                "clusterer": clusterer.name, "reason": None}
 
-    reason = _degenerate(unit[core], cfg)
+    fit, placed = fit_rows(core, counts, cfg.max_fit_tags)
+    summary.update({"fitted_tags": int(len(fit)), "placed_tags": int(len(placed))})
+    reason = _degenerate(unit[fit], cfg)
     labels = np.full(len(tags), NOISE, dtype=np.int64)
     strengths = np.zeros(len(tags), dtype=np.float32)
-    coords, mapped = None, core
+    coords, mapped = None, fit
     lineage: list[list[int]] = []
     if reason is None:
         started = time.perf_counter()
-        reduced = reducer.fit_transform(unit[core])
+        reduced = reducer.fit_transform(unit[fit])
         timings["reduce_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         found = clusterer.fit(reduced)
         timings["cluster_seconds"] = time.perf_counter() - started
         summary["raw_clusters"] = int(found.labels.max() + 1) if len(found.labels) else 0
-        merged, lineage = merge_close_clusters(found.labels, space[core], cfg.merge_cosine)
-        labels[core] = merged
-        strengths[core] = found.strengths
+        merged, lineage = merge_close_clusters(found.labels, space[fit], cfg.merge_cosine)
+        labels[fit] = merged
+        strengths[fit] = found.strengths
         coords = _map_coords(reduced)
+        del reduced
         if not lineage:
             reason = (f"HDBSCAN found no cluster of at least {cfg.min_cluster_size} tags among "
-                      f"{len(core)} (all noise); lower min_cluster_size or min_samples")
+                      f"{len(fit)} (all noise); lower min_cluster_size or min_samples")
+        elif len(placed):
+            started = time.perf_counter()
+            labels[placed], strengths[placed] = place_by_neighbours(space, fit, labels[fit], placed, cfg.n_neighbors)
+            timings["place_seconds"] = time.perf_counter() - started
     summary["reason"] = reason
     summary["noise_share_hard"] = float(np.mean(labels == NOISE)) if len(tags) else 0.0
 
@@ -169,6 +178,16 @@ def build_topics(tags: Sequence[str], counts: Sequence[int] | np.ndarray, vector
         log.warning("topics: %s", reason)
     return TopicsResult(topics=topics, members=members, summary=summary, coords=coords, mapped=mapped,
                         space=space)
+
+
+def fit_rows(core: np.ndarray, counts: np.ndarray, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the reduction and clustering are fitted on (the ``cap`` most used of ``core``, ties
+    by row; all of them without a cap) and the rest of ``core``, to be placed; both ascending."""
+    if cap is None or len(core) <= cap:
+        return core, core[:0]
+    order = np.lexsort((core, -counts[core]))
+    fit = np.sort(core[order[:cap]])
+    return fit, np.setdiff1d(core, fit, assume_unique=True)
 
 
 def centred_space(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:

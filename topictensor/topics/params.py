@@ -23,6 +23,11 @@ class TopicsConfig(BaseModel):
     n_neighbors: int = Field(15, ge=2, le=500, description="UMAP neighbourhood: larger = more global structure.")
     min_dist: float = Field(0.0, ge=0, le=1, description="UMAP: 0 packs clusters tightly (good for clustering).")
     seed: int = Field(0, ge=0, description="UMAP random_state: same seed + same input = same topics.")
+    max_fit_tags: int | None = Field(
+        20_000, ge=2, description="UMAP and HDBSCAN are fitted on at most this many tags (the most used of those "
+        "above min_count); every other one takes the topic its nearest fitted tags vote for (cosine, "
+        "n_neighbors of them), so time and memory stop growing with the vocabulary beyond V x dim. None: fit "
+        "on all (README: \"Fixed topics\", the cap's table).")
     # clustering -------------------------------------------------------------------------------
     min_cluster_size: int = Field(
         10, ge=2, description="HDBSCAN's smallest topic, in tags: THE knob for the number of topics.")
