@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -168,12 +169,15 @@ def space_hint(raw: str, emb: Embeddings, max_tag_length: int = DEFAULT_MAX_LENG
             + (f" ({', '.join(known)} {'is' if len(known) == 1 else 'are'} known)" if known else ""))
 
 
-def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False) -> list[TagHit]:
-    """The ``top`` tags most cosine-similar to the theme. The query's own tags are left out by
-    default: the user knows them already, and listing them pushes new tags off the page."""
-    exclude = () if include_query_tags else theme.tags
+def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False,
+                 exclude: Iterable[str] = (), penalty: np.ndarray | None = None) -> list[TagHit]:
+    """The ``top`` tags nearest the theme: by cosine, or by cosine + ``penalty`` (one number per tag,
+    :func:`topictensor.embeddings.popularity_penalty`; the hits' relevance is still the cosine).
+    The query's own tags are left out by default (the user knows them already, and listing them
+    pushes new tags off the page), and so are the ``exclude`` tags."""
+    skip = set(exclude) if include_query_tags else {*exclude, *theme.tags}
     return [TagHit(tag, relevance, int(emb.counts[emb.index[tag]]))
-            for tag, relevance in emb.neighbours(theme.vector, k=top, exclude=exclude)]
+            for tag, relevance in emb.neighbours(theme.vector, k=top, exclude=skip, bonus=penalty)]
 
 
 class TagSuggester:
