@@ -36,7 +36,7 @@ class SearchConfig(BaseModel):
     # Chosen by benchmarks/tradeoff.py --explain-spam --theme-penalties (README, "A theme's tags: the
     # popularity penalty"): spam share and theme purity of the themes' top 20 on five corpus shapes.
     theme_popularity_penalty: float = Field(
-        0.04, ge=0, le=1, allow_inf_nan=False,
+        0.045, ge=0, le=1, allow_inf_nan=False,
         description="A theme's tags are ranked by cosine - this * ln(the tag's training count): frequent "
         "topic-free tags (love, instagood), near every sum of tags, fall down the list (0: plain cosine). "
         "The returned relevance stays the cosine. Blogger search is not affected.")
