@@ -94,10 +94,10 @@ def main() -> None:
     ap.add_argument("--explain-spam", action="store_true", help="which spam tags are in which theme, and theme-side rankings")
     ap.add_argument("--theme-penalties", default="0.01,0.02,0.04,0.08",
                     help="with --explain-spam: the themes' popularity penalties c swept (cosine - c ln posts(b), "
-                    "embeddings.popularity_penalty, the search side's search.theme_popularity_penalty)")
+                    "ranking.popularity_penalty, the search side's search.theme_popularity_penalty)")
     args = ap.parse_args()
 
-    from topictensor.embeddings import popularity_penalty
+    from topictensor.ranking import popularity_penalty
     from topictensor.quality import CooccurrenceCounts, count_ranking_quality, nearest_ids, spam_share
 
     over = bench_trainer.parse_sets(args.set)

@@ -20,40 +20,6 @@ from topictensor.vectors import unit_rows
 FILENAME = "embeddings.parquet"
 
 
-def popularity_penalty(counts: np.ndarray, weight: float) -> np.ndarray | None:
-    """What a theme's tag ranking adds to each tag's cosine: ``-weight * ln(max(count, 1))`` per row
-    (``count``: the tag's training count, :attr:`Embeddings.counts`); ``None`` at weight 0 (plain
-    cosine). Frequent topic-free tags (``love``, ``instagood``) sit near every sum of tags; this
-    pushes them down a theme's list (README, "A theme's tags: the popularity penalty")."""
-    if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"popularity penalty weight must be a finite number >= 0, got {weight!r}")
-    if weight == 0:
-        return None
-    logs = np.log(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
-    return (-weight * logs).astype(np.float32)
-
-
-def rank_rows(sims: np.ndarray, k: int, skip: Iterable[int] = (), bonus: np.ndarray | None = None) -> np.ndarray:
-    """The ``k`` rows of highest ``sims + bonus`` (``bonus`` optional, one number per row), best
-    first, ties by row; rows in ``skip`` are never returned. The one ranking of a theme's tags (the
-    search side's :meth:`Embeddings.neighbours` and ``quality.theme_top_tags``)."""
-    score = np.array(sims, dtype=np.float32)
-    if bonus is not None:
-        bonus = np.asarray(bonus, dtype=np.float32)
-        if bonus.shape != score.shape:
-            raise ValueError(f"bonus has shape {bonus.shape}, expected {score.shape} (one number per row)")
-        score += bonus
-    skip = list(skip)
-    if skip:
-        score[skip] = -np.inf
-    k = max(0, min(k, len(score) - len(set(skip))))
-    if k == 0:
-        return np.empty(0, dtype=np.int64)
-    top = np.argpartition(-score, k - 1)[:k] if k < len(score) else np.arange(len(score))
-    top = top[np.lexsort((top, -score[top]))]
-    return top[:k]
-
-
 class Embeddings:
     """Tag vectors with lookup and cosine nearest neighbours."""
 
@@ -102,11 +68,9 @@ class Embeddings:
         return self._unit
 
     def neighbours(
-        self, query: str | np.ndarray, k: int = 10, exclude: Iterable[str] = (), bonus: np.ndarray | None = None
+        self, query: str | np.ndarray, k: int = 10, exclude: Iterable[str] = ()
     ) -> list[tuple[str, float]]:
-        """The k tags most cosine-similar to a tag (itself excluded) or to a query vector, with their
-        cosines. ``bonus`` (one number per row, e.g. :func:`popularity_penalty`): rank by cosine +
-        bonus instead (the cosine is still what is returned)."""
+        """The k tags most cosine-similar to a tag (itself excluded) or to a query vector."""
         skip = {self.index[t] for t in exclude if t in self.index}
         if isinstance(query, str):
             if query not in self.index:
@@ -120,7 +84,14 @@ class Embeddings:
             norm = float(np.linalg.norm(q))
             q = q / norm if norm > 0 else q
         sims = self._unit @ q
-        return [(str(self.tags[i]), float(sims[i])) for i in rank_rows(sims, k, skip, bonus)]
+        if skip:
+            sims[list(skip)] = -np.inf
+        k = max(0, min(k, len(self) - len(skip)))
+        if k == 0:
+            return []
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+        top = top[np.lexsort((top, -sims[top]))]
+        return [(str(self.tags[i]), float(sims[i])) for i in top[:k]]
 
     def save(self, directory: str | Path) -> Path:
         """Write ``<directory>/embeddings.parquet`` (tag string, count int64, vector fixed_size_list<float32>)."""

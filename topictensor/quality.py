@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from topictensor.ranking import rank_rows
 from topictensor.vectors import unit_rows
 
 if TYPE_CHECKING:
@@ -229,10 +230,8 @@ def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: i
                    bonus: np.ndarray | None = None) -> list[str]:
     """A theme's k best tags by cosine to the weighted sum of its tags' unit vectors (the theme's
     own tags excluded), as the search side ranks them; ``bonus`` (one number per row, optional)
-    is added to each tag's cosine: ``embeddings.popularity_penalty(counts, c)`` is the search
-    side's ``search.theme_popularity_penalty`` c (same ranking, ``embeddings.rank_rows``)."""
-    from topictensor.embeddings import rank_rows
-
+    is added to each tag's cosine: ``ranking.popularity_penalty(counts, c)`` is the search
+    side's ``search.theme_popularity_penalty`` c (the same ranking, ``ranking.rank_rows``)."""
     unit, index = _unpack(emb)
     if bonus is not None and np.shape(bonus) != (unit.shape[0],):
         raise ValueError(f"theme_top_tags: bonus has shape {np.shape(bonus)}, expected ({unit.shape[0]},)")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from topictensor.embeddings import Embeddings, popularity_penalty
+from topictensor.embeddings import Embeddings
 from topictensor.quality import theme_top_tags
+from topictensor.ranking import popularity_penalty
 from topictensor.search.model import SearchModel
 from topictensor.search.params import SearchConfig
 

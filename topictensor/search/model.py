@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from topictensor.embeddings import Embeddings, popularity_penalty
+from topictensor.embeddings import Embeddings
+from topictensor.ranking import popularity_penalty
 from topictensor.search.bloggers import Cutoff, Filters, Popularity, rank_bloggers
 from topictensor.search.explain import explain
 from topictensor.search.params import SearchConfig

@@ -31,6 +31,7 @@ import numpy as np
 
 from topictensor.embeddings import Embeddings
 from topictensor.errors import NotFound, TopicTensorError
+from topictensor.ranking import rank_rows
 from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 
@@ -172,12 +173,13 @@ def space_hint(raw: str, emb: Embeddings, max_tag_length: int = DEFAULT_MAX_LENG
 def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False,
                  exclude: Iterable[str] = (), penalty: np.ndarray | None = None) -> list[TagHit]:
     """The ``top`` tags nearest the theme: by cosine, or by cosine + ``penalty`` (one number per tag,
-    :func:`topictensor.embeddings.popularity_penalty`; the hits' relevance is still the cosine).
+    :func:`topictensor.ranking.popularity_penalty`; the hits' relevance is still the cosine).
     The query's own tags are left out by default (the user knows them already, and listing them
     pushes new tags off the page), and so are the ``exclude`` tags."""
     skip = set(exclude) if include_query_tags else {*exclude, *theme.tags}
-    return [TagHit(tag, relevance, int(emb.counts[emb.index[tag]]))
-            for tag, relevance in emb.neighbours(theme.vector, k=top, exclude=skip, bonus=penalty)]
+    sims = emb.normalized() @ theme.vector
+    rows = rank_rows(sims, top, (emb.index[t] for t in skip if t in emb.index), penalty)
+    return [TagHit(str(emb.tags[i]), float(sims[i]), int(emb.counts[i])) for i in rows]
 
 
 class TagSuggester:
