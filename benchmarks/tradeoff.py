@@ -92,8 +92,12 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
     ap.add_argument("--gammas", default=",".join(map(str, GAMMAS)), help="the popularity bonus weights swept")
     ap.add_argument("--explain-spam", action="store_true", help="which spam tags are in which theme, and theme-side rankings")
+    ap.add_argument("--theme-penalties", default="0.01,0.02,0.04,0.08",
+                    help="with --explain-spam: the themes' popularity penalties c swept (cosine - c ln posts(b), "
+                    "ranking.popularity_penalty, the search side's search.theme_popularity_penalty)")
     args = ap.parse_args()
 
+    from topictensor.ranking import popularity_penalty
     from topictensor.quality import CooccurrenceCounts, count_ranking_quality, nearest_ids, spam_share
 
     over = bench_trainer.parse_sets(args.set)
@@ -233,7 +237,9 @@ def main() -> None:
                 hub = np.einsum("vd,vkd->v", unit, unit[nn]).astype(np.float32) / 10  # mean cos to its 10 nearest
                 trows = []
                 variants = [("cosine (the search side)", None)]
-                variants += [(f"cosine - {dl} ln posts(b)", -dl * logp) for dl in (0.01, 0.02, 0.04, 0.08)]
+                # posts(b): the tag's training posts here, the model's Embeddings.counts on the search side
+                variants += [(f"cosine - {dl} ln posts(b)", popularity_penalty(counts.posts_with, dl))
+                             for dl in (float(x) for x in args.theme_penalties.split(","))]
                 variants += [(f"cosine - {bt} x mean cos to its 10 nearest", -bt * hub) for bt in (0.25, 0.5, 1.0)]
                 for label, tb in variants:
                     tops = bench_trainer.theme_tops((unit, index), truth, tb)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from topictensor.ranking import rank_rows
 from topictensor.vectors import unit_rows
 
 if TYPE_CHECKING:
@@ -229,12 +230,11 @@ def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: i
                    bonus: np.ndarray | None = None) -> list[str]:
     """A theme's k best tags by cosine to the weighted sum of its tags' unit vectors (the theme's
     own tags excluded), as the search side ranks them; ``bonus`` (one number per row, optional)
-    is added to each tag's cosine."""
+    is added to each tag's cosine: ``ranking.popularity_penalty(counts, c)`` is the search
+    side's ``search.theme_popularity_penalty`` c (the same ranking, ``ranking.rank_rows``)."""
     unit, index = _unpack(emb)
-    if bonus is not None:
-        bonus = np.asarray(bonus, dtype=np.float32)
-        if bonus.shape != (unit.shape[0],):
-            raise ValueError(f"theme_top_tags: bonus has shape {bonus.shape}, expected ({unit.shape[0]},)")
+    if bonus is not None and np.shape(bonus) != (unit.shape[0],):
+        raise ValueError(f"theme_top_tags: bonus has shape {np.shape(bonus)}, expected ({unit.shape[0]},)")
     q = np.zeros(unit.shape[1], dtype=np.float32)
     own = []
     for tag, w in weighted_tags.items():
@@ -244,13 +244,9 @@ def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: i
             own.append(i)
     if not own:
         raise ValueError(f"theme_top_tags: none of the theme's tags {sorted(weighted_tags)} is in the vocabulary")
-    sims = unit @ q
-    if bonus is not None:  # a cosine, so that the bonus is on the same scale for every theme
-        sims = sims / max(float(np.linalg.norm(q)), 1e-12) + bonus
-    sims[own] = -np.inf
-    top = np.argsort(-sims, kind="stable")[:k]
+    sims = unit @ (q / max(float(np.linalg.norm(q)), 1e-12))  # a cosine: the bonus is on one scale for every theme
     tag_of_row = {i: t for t, i in index.items()}
-    return [tag_of_row[int(j)] for j in top]
+    return [tag_of_row[int(j)] for j in rank_rows(sims, k, own, bonus)]
 
 
 def count_theme_top_tags(counts: CooccurrenceCounts, weighted_tags: Mapping[str, float], k: int = 20) -> list[str]:

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from topictensor.embeddings import Embeddings
+from topictensor.ranking import popularity_penalty
 from topictensor.search.bloggers import Cutoff, Filters, Popularity, rank_bloggers
 from topictensor.search.explain import explain
 from topictensor.search.params import SearchConfig
 from topictensor.search.table import BloggerHit, BloggerTable
-from topictensor.search.themes import NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme
+from topictensor.search.themes import (NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme,
+                                      nearest_tags)
 from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 # Sort keys of a result set: value of a hit, larger first by default (order="desc").
@@ -173,6 +175,8 @@ class SearchModel:
         self.version = version
         self.max_tag_length = int(max_tag_length)
         self.suggester = TagSuggester(embeddings, self.config.suggest_edit_vocabulary, self.max_tag_length)
+        # what a theme's tags add to their cosine (search.theme_popularity_penalty; None: plain cosine)
+        self.theme_penalty = popularity_penalty(embeddings.counts, self.config.theme_popularity_penalty)
         self.loaded_at = time.time()
         if bloggers is not None and len(bloggers) and bloggers.dim != embeddings.dim:
             raise ValueError(f"blogger vectors have {bloggers.dim} dimensions, the tag embeddings {embeddings.dim}")
@@ -226,16 +230,17 @@ class SearchModel:
 
     def topic(self, query: str, top: int | None = None, *, include_query_tags: bool = False,
               cutoff: Cutoff | None = None, exclude_tags: tuple[str, ...] = ()) -> TopicResult:
-        """The ``top`` nearest tags, less those below the relevance cut-off (relative: to the nearest
-        tag) and the ``exclude_tags``."""
+        """The ``top`` tags nearest the theme, ranked by cosine - ``search.theme_popularity_penalty`` x
+        ln(the tag's training count) (0: by cosine), less the ``exclude_tags`` and those below the
+        relevance cut-off. Each hit's ``relevance`` is its cosine to the theme, and the cut-off
+        (relative: to the best cosine among the hits) is on that cosine, so a penalised tag's
+        relevance says how near it is, not where the penalty put it."""
         top = self.check_top(top)
         theme = self.theme(query)
         cutoff = cutoff or Cutoff.from_config(self.config)
         skip = {t for t in (normalize_tag(x, self.max_tag_length) for x in exclude_tags) if t}
-        if not include_query_tags:
-            skip.update(theme.tags)
-        hits = [TagHit(tag, relevance, int(self.embeddings.counts[self.embeddings.index[tag]]))
-                for tag, relevance in self.embeddings.neighbours(theme.vector, k=top, exclude=skip)]
+        hits = nearest_tags(self.embeddings, theme, top, include_query_tags=include_query_tags, exclude=skip,
+                            penalty=self.theme_penalty)
         threshold = -math.inf
         if cutoff.active and hits:
             threshold = cutoff.threshold(max(h.relevance for h in hits))

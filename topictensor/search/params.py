@@ -32,6 +32,15 @@ class SearchConfig(BaseModel):
     phi: float = Field(-0.1, ge=-1, le=1, description="Exponent of L(followers) in the score (negative: favours it).")
     tau: float = Field(0.2, ge=-1, le=1, description="Exponent of L(tag uses) in the score (negative: favours it).")
 
+    # A theme's tags (/topic, the explorer's nearest tags) --------------------------------------
+    # Chosen by benchmarks/tradeoff.py --explain-spam --theme-penalties (README, "A theme's tags: the
+    # popularity penalty"): spam share and theme purity of the themes' top 20 on five corpus shapes.
+    theme_popularity_penalty: float = Field(
+        0.045, ge=0, le=1, allow_inf_nan=False,
+        description="A theme's tags are ranked by cosine - this * ln(the tag's training count): frequent "
+        "topic-free tags (love, instagood), near every sum of tags, fall down the list (0: plain cosine). "
+        "The returned relevance stays the cosine. Blogger search is not affected.")
+
     # Blogger vectors ----------------------------------------------------------------------
     vector_weights: Literal["reweight", "uniform"] = Field(
         "reweight",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from topictensor.embeddings import Embeddings
 from topictensor.errors import NotFound, TopicTensorError
+from topictensor.ranking import rank_rows
 from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 
@@ -168,12 +170,16 @@ def space_hint(raw: str, emb: Embeddings, max_tag_length: int = DEFAULT_MAX_LENG
             + (f" ({', '.join(known)} {'is' if len(known) == 1 else 'are'} known)" if known else ""))
 
 
-def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False) -> list[TagHit]:
-    """The ``top`` tags most cosine-similar to the theme. The query's own tags are left out by
-    default: the user knows them already, and listing them pushes new tags off the page."""
-    exclude = () if include_query_tags else theme.tags
-    return [TagHit(tag, relevance, int(emb.counts[emb.index[tag]]))
-            for tag, relevance in emb.neighbours(theme.vector, k=top, exclude=exclude)]
+def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False,
+                 exclude: Iterable[str] = (), penalty: np.ndarray | None = None) -> list[TagHit]:
+    """The ``top`` tags nearest the theme: by cosine, or by cosine + ``penalty`` (one number per tag,
+    :func:`topictensor.ranking.popularity_penalty`; the hits' relevance is still the cosine).
+    The query's own tags are left out by default (the user knows them already, and listing them
+    pushes new tags off the page), and so are the ``exclude`` tags."""
+    skip = set(exclude) if include_query_tags else {*exclude, *theme.tags}
+    sims = emb.normalized() @ theme.vector
+    rows = rank_rows(sims, top, (emb.index[t] for t in skip if t in emb.index), penalty)
+    return [TagHit(str(emb.tags[i]), float(sims[i]), int(emb.counts[i])) for i in rows]
 
 
 class TagSuggester:

@@ -45,7 +45,9 @@ def topic(q: str = Query(..., description="Tags with optional weights: `apple, i
                                                                      "nearest tag's cosine."),
           exclude_tags: str | None = Query(None, description="Tags never to list, comma-separated."),
           model: SearchModel = Depends(current_model)) -> dict[str, Any]:
-    """The tags nearest to the theme, with relevance (cosine) and popularity (count)."""
+    """The tags nearest to the theme, with relevance (cosine) and popularity (count). They are ranked
+    by cosine - search.theme_popularity_penalty x ln(count), so that frequent topic-free tags do not
+    fill every theme's list; `relevance` is still the cosine, and the cut-offs are on it."""
     cutoff = Cutoff.from_config(model.config, min_relevance, relative_relevance)
     excluded = tuple(t.strip() for t in (exclude_tags or "").split(",") if t.strip())
     return model.topic(q, top, include_query_tags=include_query_tags, cutoff=cutoff,

@@ -92,7 +92,7 @@ def evaluate_model(model: ArtifactRef | dict, splits: ArtifactRef | dict, config
         return StageResult(counts=counts, metrics=metrics,
                            extra={"baseline": baseline, "comparison": comparison, "drift": drift})
 
-    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.quality", "topictensor.vectors", "topictensor.embeddings"),
+    return run_stage(store, STAGE, code=code_version(__name__, "topictensor.quality", "topictensor.ranking", "topictensor.vectors", "topictensor.embeddings"),
                      params={**config.evaluate.model_dump(mode="json"), "sample_tags": config.drift.sample_tags},
                      inputs={"model": model_art.ref, "split": split_art.ref,
                              "compared": {vid: f"{a.ref.stage}/{a.ref.key}" for vid, a in compared.items()},

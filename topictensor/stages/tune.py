@@ -23,7 +23,7 @@ STAGE = "tune"
 VALIDATION_SHARE = 0.1
 # The search trains with the trainer and scores with the quality metric: editing either (the
 # kernels included) must not reuse a choice made by the old code.
-ENGINE_MODULES = (*TRAINER_MODULES, "topictensor.train.tune", "topictensor.quality")
+ENGINE_MODULES = (*TRAINER_MODULES, "topictensor.train.tune", "topictensor.quality", "topictensor.ranking")
 
 
 def stage_code() -> str:
