@@ -478,7 +478,7 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
         "warm-started training, reading the split (1B posts, 64 threads at the trainer's measured 0.88 "
         "two-thread efficiency; the read taken as parallel as the epochs)": window * train_per_post / (cores * 0.88) / 3600,
         f"blogger vectors (from the kept pairs: taken as growing with posts; {PAIR_BUCKETS} buckets in "
-        f"{vector_procs} processes: search.vector_workers 0 = one per core, at most the buckets)": vector_hours,
+        f"{vector_procs} processes: search.vector_workers set to 0 = one per core, at most the buckets)": vector_hours,
         f"index ({bloggers:,.0f} bloggers, HNSW on 64 threads; {index_basis})": index_hours,
         f"clusters (UMAP + HDBSCAN fitted on the clusters.max_fit_tags cap, {cap:,} tags: this run's fit of "
         f"{fitted:,} tags, {fit_seconds:.0f} CPU s{' x (cap / fitted)^1.2' if fitted < cap else ''}, and its map "

@@ -229,12 +229,11 @@ def _topic_precision(index: Mapping[str, int], topic_of: Mapping[str, str], k: i
 def theme_top_tags(emb: EmbeddingsLike, weighted_tags: Mapping[str, float], k: int = 20,
                    bonus: np.ndarray | None = None) -> list[str]:
     """A theme's k best tags by cosine to the weighted sum of its tags' unit vectors (the theme's
-    own tags excluded), as the search side ranks them; ``bonus`` (one number per row, optional)
-    is added to each tag's cosine: ``ranking.popularity_penalty(counts, c)`` is the search
-    side's ``search.theme_popularity_penalty`` c (the same ranking, ``ranking.rank_rows``)."""
+    own tags excluded): the search side's ranking with ``search.theme_popularity_penalty`` 0. With
+    ``bonus`` (one number per row) added to each tag's cosine, ``ranking.popularity_penalty(counts,
+    c)`` gives the search side's ranking at penalty c (the same ``ranking.rank_rows``, which refuses
+    a bonus of the wrong shape)."""
     unit, index = _unpack(emb)
-    if bonus is not None and np.shape(bonus) != (unit.shape[0],):
-        raise ValueError(f"theme_top_tags: bonus has shape {np.shape(bonus)}, expected ({unit.shape[0]},)")
     q = np.zeros(unit.shape[1], dtype=np.float32)
     own = []
     for tag, w in weighted_tags.items():

@@ -14,14 +14,18 @@ import numpy as np
 
 def popularity_penalty(counts: np.ndarray, weight: float) -> np.ndarray | None:
     """What a theme's tag ranking adds to each tag's cosine: ``-weight * ln(max(count, 1))`` per row
-    (``count``: the tag's training count, ``Embeddings.counts``); ``None`` at weight 0 (plain
+    (``count``: the tag's training count, ``Embeddings.counts``; a count of 0 takes the largest
+    count's penalty, so a vanished tag is never favoured); ``None`` at weight 0 (plain
     cosine). Frequent topic-free tags (``love``, ``instagood``) sit near every sum of tags; this
     pushes them down a theme's list."""
     if not math.isfinite(weight) or weight < 0:
         raise ValueError(f"popularity penalty weight must be a finite number >= 0, got {weight!r}")
     if weight == 0:
         return None
-    logs = np.log(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
+    counts = np.asarray(counts, dtype=np.float64)
+    logs = np.log(np.maximum(counts, 1.0))
+    if len(logs):  # a tag kept with count 0 (a vanished one, train.keep_vanished_tags): the most penalised
+        logs[counts <= 0] = logs.max()
     return (-weight * logs).astype(np.float32)
 
 

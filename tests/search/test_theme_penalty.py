@@ -105,9 +105,15 @@ def test_relative_cutoff_is_on_the_cosine_under_the_penalty(planted):
     model = SearchModel(emb, config=SearchConfig(relative_relevance=0.9))
     seeds = next(iter(themes.values()))
     result = model.topic(", ".join(seeds), TOP)
-    best = max(h.relevance for h in result.tags)
-    assert result.threshold == pytest.approx(0.9 * best)
-    assert all(h.relevance >= result.threshold for h in result.tags)
+    # the reference is the nearest tag's cosine over every candidate (not only the hits the penalty let in)
+    theme = model.theme(", ".join(seeds))
+    sims = emb.normalized() @ theme.vector
+    sims[[emb.index[t] for t in theme.tags]] = -np.inf
+    assert result.threshold == pytest.approx(0.9 * float(sims.max()))
+    # so the cut-off does not depend on how many tags are asked for: a shorter list is a prefix
+    longer = model.topic(", ".join(seeds), 2 * TOP)
+    assert longer.threshold == pytest.approx(result.threshold)
+    assert [h.tag for h in result.tags] == [h.tag for h in longer.tags][:len(result.tags)]
     uncut = SearchModel(emb).topic(", ".join(seeds), TOP).tags
     assert [h.tag for h in result.tags] == [h.tag for h in uncut if h.relevance >= result.threshold]
 
@@ -124,3 +130,10 @@ def test_popularity_penalty_refuses_a_negative_or_non_finite_weight():
             popularity_penalty(np.array([1, 10]), bad)
     assert popularity_penalty(np.array([1, 10]), 0.0) is None
     np.testing.assert_allclose(popularity_penalty(np.array([0, 1, 100]), 0.5), [0.0, 0.0, -0.5 * np.log(100)], rtol=1e-6)
+
+
+def test_a_tag_with_count_zero_gets_the_largest_penalty_not_none():
+    """A vanished tag kept with count 0 (train.keep_vanished_tags) must not be the least penalised."""
+    penalty = popularity_penalty(np.array([0, 1, 10, 1000]), 0.05)
+    assert penalty[0] == pytest.approx(penalty.min()) and penalty[0] == pytest.approx(-0.05 * np.log(1000))
+    assert penalty[1] == 0.0 and penalty[2] > penalty[3]

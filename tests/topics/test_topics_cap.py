@@ -53,10 +53,14 @@ def test_a_cap_below_the_vocabulary_recovers_the_planted_topics_and_assigns_ever
 
 def test_the_cap_above_the_vocabulary_changes_nothing(planted):
     tags, counts, vectors, _ = planted(n_topics=4, per_topic=20, dim=16, seed=5)
-    capped = build_topics(tags, counts, vectors, TopicsConfig(reducer="pca", min_cluster_size=5, max_fit_tags=80))
-    free = build_topics(tags, counts, vectors, TopicsConfig(reducer="pca", min_cluster_size=5, max_fit_tags=None))
+    cfg = dict(reducer="pca", min_cluster_size=5, min_count=1)  # every one of the 80 tags is clustered
+    capped = build_topics(tags, counts, vectors, TopicsConfig(**cfg, max_fit_tags=80))
+    free = build_topics(tags, counts, vectors, TopicsConfig(**cfg, max_fit_tags=None))
+    assert capped.summary["clustered_tags"] == 80
     assert capped.members.equals(free.members)
     assert capped.summary["placed_tags"] == 0
+    below = build_topics(tags, counts, vectors, TopicsConfig(**cfg, max_fit_tags=79))  # the cap does bite one below
+    assert below.summary["fitted_tags"] == 79 and below.summary["placed_tags"] == 1
 
 
 def test_umap_fitted_on_a_cap_recovers_the_planted_topics(planted):

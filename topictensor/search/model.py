@@ -28,7 +28,7 @@ from topictensor.search.explain import explain
 from topictensor.search.params import SearchConfig
 from topictensor.search.table import BloggerHit, BloggerTable
 from topictensor.search.themes import (NotFoundError, QueryError, TagHit, TagSuggester, Theme, build_theme,
-                                      nearest_tags)
+                                      ranked_tags)
 from topictensor.tags import DEFAULT_MAX_LENGTH, normalize_tag
 
 # Sort keys of a result set: value of a hit, larger first by default (order="desc").
@@ -233,17 +233,19 @@ class SearchModel:
         """The ``top`` tags nearest the theme, ranked by cosine - ``search.theme_popularity_penalty`` x
         ln(the tag's training count) (0: by cosine), less the ``exclude_tags`` and those below the
         relevance cut-off. Each hit's ``relevance`` is its cosine to the theme, and the cut-off
-        (relative: to the best cosine among the hits) is on that cosine, so a penalised tag's
+        (relative: to the nearest tag's cosine, whatever the penalty let into the list, so it does
+        not depend on ``top``) is on that cosine, so a penalised tag's
         relevance says how near it is, not where the penalty put it."""
         top = self.check_top(top)
         theme = self.theme(query)
         cutoff = cutoff or Cutoff.from_config(self.config)
         skip = {t for t in (normalize_tag(x, self.max_tag_length) for x in exclude_tags) if t}
-        hits = nearest_tags(self.embeddings, theme, top, include_query_tags=include_query_tags, exclude=skip,
-                            penalty=self.theme_penalty)
+        ranked = ranked_tags(self.embeddings, theme, top, include_query_tags=include_query_tags, exclude=skip,
+                             penalty=self.theme_penalty)
+        hits = ranked.hits
         threshold = -math.inf
         if cutoff.active and hits:
-            threshold = cutoff.threshold(max(h.relevance for h in hits))
+            threshold = cutoff.threshold(ranked.nearest)
             hits = [h for h in hits if h.relevance >= threshold]
         return TopicResult(self.version, theme, hits, threshold)
 

@@ -48,9 +48,10 @@ class SearchConfig(BaseModel):
         "blogger puts in every post does not drown their other themes); uniform: every use counts 1.",
     )
     vector_workers: int = Field(
-        0, ge=0, le=64,
+        1, ge=0, le=64,
         description="Processes the blogger_vectors stage computes its 16 blogger buckets in (0: one per core, at "
-        "most 16; 1: in the stage's own process). The output does not depend on it (README: \"Weekly refresh\").",
+        "most 16; 1: in the stage's own process). The output does not depend on it. Default 1: on the 2-core "
+        "machine 2 workers took the wall time of 1 (README: \"Weekly refresh\"); set 0 or 16 on a many-core worker.",
     )
 
     # Explanations and tag exclusions (stored per blogger by the blogger_vectors stage) ---------

@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -170,16 +171,32 @@ def space_hint(raw: str, emb: Embeddings, max_tag_length: int = DEFAULT_MAX_LENG
             + (f" ({', '.join(known)} {'is' if len(known) == 1 else 'are'} known)" if known else ""))
 
 
+class RankedTags(NamedTuple):
+    hits: list[TagHit]
+    nearest: float  # the best cosine among every candidate tag (-inf: none): the relative cut-off's reference
+
+
 def nearest_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False,
                  exclude: Iterable[str] = (), penalty: np.ndarray | None = None) -> list[TagHit]:
+    """The ``top`` tags nearest the theme (see :func:`ranked_tags`)."""
+    return ranked_tags(emb, theme, top, include_query_tags=include_query_tags, exclude=exclude, penalty=penalty).hits
+
+
+def ranked_tags(emb: Embeddings, theme: Theme, top: int, *, include_query_tags: bool = False,
+                exclude: Iterable[str] = (), penalty: np.ndarray | None = None) -> RankedTags:
     """The ``top`` tags nearest the theme: by cosine, or by cosine + ``penalty`` (one number per tag,
-    :func:`topictensor.ranking.popularity_penalty`; the hits' relevance is still the cosine).
+    :func:`topictensor.ranking.popularity_penalty`; the hits' relevance is still the cosine), and
+    the best cosine of every candidate (which the penalty may have kept off the list), so that a
+    cut-off relative to it does not depend on ``top``.
     The query's own tags are left out by default (the user knows them already, and listing them
     pushes new tags off the page), and so are the ``exclude`` tags."""
     skip = set(exclude) if include_query_tags else {*exclude, *theme.tags}
     sims = emb.normalized() @ theme.vector
-    rows = rank_rows(sims, top, (emb.index[t] for t in skip if t in emb.index), penalty)
-    return [TagHit(str(emb.tags[i]), float(sims[i]), int(emb.counts[i])) for i in rows]
+    skipped = sorted({emb.index[t] for t in skip if t in emb.index})
+    rows = rank_rows(sims, top, skipped, penalty)
+    candidates = np.delete(sims, skipped) if skipped else sims
+    nearest = float(candidates.max()) if len(candidates) else -math.inf
+    return RankedTags([TagHit(str(emb.tags[i]), float(sims[i]), int(emb.counts[i])) for i in rows], nearest)
 
 
 class TagSuggester:
