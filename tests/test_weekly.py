@@ -382,6 +382,8 @@ def test_review_candidates_moving_inside_the_margin_reuse_the_old_partitions_cou
         lang = mine.manifest["params"]["lang"]
         assert by_lang[lang].read_table("review.parquet").equals(mine.read_table("review.parquet")), lang
         assert by_lang[lang].read_table("kept.parquet").equals(mine.read_table("kept.parquet")), lang
+    # and the same keys: the filter is keyed by the partitions counted, not by which count served
+    assert sorted(r["key"] for r in after["filter"]) == sorted(r["key"] for r in scratch["filter"])
     counts = [Artifact(store, r) for r in after["cooccur"]]
     for lang, candidates in now.items():
         direct = direct_cooccurrence(config, after, lang, candidates)
@@ -391,6 +393,24 @@ def test_review_candidates_moving_inside_the_margin_reuse_the_old_partitions_cou
     again = run_until(config, "filter")  # a rerun takes the same counts: a no-op
     assert [r["key"] for r in again["cooccur"]] == [r["key"] for r in after["cooccur"]]
     assert all(r["reused"] for r in again["filter"])
+
+
+def test_a_damaged_earlier_count_is_passed_over_and_that_partition_counted_again(tmp_path, raw):
+    """An earlier count whose tag list was garbled (same size) is not fatal: next week that
+    partition is counted again, the others reuse theirs, and the filter equals a fresh store's."""
+    all_days = days(raw)
+    config = margin_config(tmp_path, raw)
+    before = run_until(config, "filter", as_of=all_days[-1])
+    store = config.open_store()
+    damaged = Artifact(store, before["cooccur"][0])
+    path = damaged.path("tags.parquet")
+    path.write_bytes(b"\0" * path.stat().st_size)
+    after = run_until(config, "filter")
+    recounted = [ref for ref in after["cooccur"] if not ref["reused"]]
+    assert len(recounted) == 2 and damaged.ref.key not in {r["key"] for r in after["cooccur"]}
+    fresh = margin_config(tmp_path / "fresh", raw)
+    scratch = run_until(fresh, "filter")
+    assert sorted(r["key"] for r in after["filter"]) == sorted(r["key"] for r in scratch["filter"])
 
 
 def test_a_count_without_this_weeks_candidates_is_refused_by_name(tmp_path, raw):

@@ -66,6 +66,7 @@ def collect(config: PipelineConfig, *, keep_versions: int = 3, dry_run: bool = T
         raise ValueError("keep_versions must be >= 1: the newest version is always kept")
     store = store or config.open_store()
     registry = Registry(store)
+    entries = index_entries(store)  # before the artifacts: an entry is written after its artifact's manifest
     manifests, incomplete = _artifact_manifests(store)
     versions = registry.list_versions()
     kept = [v["version"] for v in versions[-keep_versions:]]
@@ -82,10 +83,14 @@ def collect(config: PipelineConfig, *, keep_versions: int = 3, dry_run: bool = T
     if missing:
         log.warning("gc: %d artifacts of kept versions are already missing, e.g. %s", len(missing), missing[0])
     keep = _reachable([r for group in roots.values() for r in group], manifests)
+    # A kept artifact's indexed artifacts are kept (the cooccur counts of a kept prepared partition:
+    # a run in progress may reuse any of them, and the filter records them in extra, not inputs).
+    kept_keys = {name.split("/", 1)[1] for name in keep}
+    keep |= {target for target, owner in entries.values() if owner in kept_keys and target in manifests}
     result = Collection(kept_versions=kept, roots=roots, keep=keep, incomplete=incomplete,
                         delete=sorted(set(manifests) - keep))
     result.bytes_deleted = sum(f.get("bytes", 0) for name in result.delete for f in manifests[name].get("files", []))
-    result.stale_index_entries = stale_index_entries(store, keep)
+    result.stale_index_entries = sorted(entry for entry, (target, _) in entries.items() if target not in keep)
     if not dry_run:
         for name in result.delete:
             prefix = f"artifacts/{name}"
@@ -100,18 +105,16 @@ def collect(config: PipelineConfig, *, keep_versions: int = 3, dry_run: bool = T
     return result
 
 
-def stale_index_entries(store: Store, live: set[str]) -> list[str]:
-    """Lookup entries under ``indexes/<stage>/<owner>/<key>.json`` (the cooccur stage finds a
-    partition's earlier counts through them) whose artifact ``<stage>/<key>`` is not ``live``: kept
-    ones stay, entries of deleted or never-completed artifacts go."""
-    stale = []
+def index_entries(store: Store) -> dict[str, tuple[str, str]]:
+    """Lookup entries ``indexes/<stage>/<owner key>/<key>.json`` (the cooccur stage finds a prepared
+    partition's earlier counts through them) -> (``<stage>/<key>``, the owner's key). An entry
+    whose artifact is not kept is stale and goes with it; other files there are left alone."""
+    out = {}
     for name in store.list(f"{INDEXES}/"):
         parts = name.split("/")
-        if len(parts) != 4 or not parts[3].endswith(".json"):
-            continue  # not an entry of this layout: left alone
-        if f"{parts[1]}/{parts[3].removesuffix('.json')}" not in live:
-            stale.append(name)
-    return sorted(stale)
+        if len(parts) == 4 and parts[3].endswith(".json"):
+            out[name] = (f"{parts[1]}/{parts[3].removesuffix('.json')}", parts[2])
+    return out
 
 
 def _artifact_manifests(store: Store) -> tuple[dict[str, dict], list[str]]:

@@ -64,6 +64,7 @@ def map_buckets(function: Callable[[Job], Result], jobs: Sequence[Job], workers:
         return results
 
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=spawn_context()) as pool:
         futures = [pool.submit(function, job) for job in jobs]
@@ -71,6 +72,10 @@ def map_buckets(function: Callable[[Job], Result], jobs: Sequence[Job], workers:
         for index, future in enumerate(futures):
             try:
                 results.append(future.result())
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): no bucket is to blame
+                pending = [i for i, f in enumerate(futures) if i >= index and not (f.done() and not f.exception())]
+                raise BucketFailed(f"a worker process died (killed, or out of memory?) while "
+                                   f"{', '.join(name(i, jobs[i]) for i in pending)} were not done") from exc
             except Exception as exc:
                 for rest in futures[index + 1:]:
                     rest.cancel()

@@ -5,7 +5,7 @@ partitions; the filter sums them, ``topictensor.stages.review.summed_cooccurrenc
 The review candidates of a language are its ``filter.review_top_n`` tags with most posts in the
 window; they move at the margin most weeks. So a partition does not count exactly them: it counts
 the pairs among a superset, the top ``review_top_n x (1 + filter.review_margin)`` tags of the
-window it is first counted for, stored by tag (``tags/lang=XX.parquet``: the superset in its
+window it is first counted for, stored by tag (``tags.parquet``: each language's superset in its
 order; ``cooc/lang=XX.parquet``: a, b, posts for a < b, positions in that list). A later week
 whose candidates are all inside a partition's superset sums that partition's counts of exactly its
 candidates from it, and reads none of its posts; only a partition none of whose counted supersets
@@ -27,6 +27,7 @@ it counted (a digest per language), its bloggers' languages and the prepared par
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ from topictensor.stages.review import COOC_SCHEMA, TAGS, TAGS_SCHEMA, candidate_
 
 STAGE = "cooccur"
 INDEX = f"{INDEXES}/{STAGE}"
+log = logging.getLogger(__name__)
 _CANDIDATES: dict[tuple, dict[str, list[str]]] = {}
 
 
@@ -105,31 +107,36 @@ def count_cooccurrence(prepared: ArtifactRef | dict, window: ArtifactRef | dict,
 
 def _earlier_count(store, prepared_key: str, candidates: dict[str, list[str]],
                    blogger_languages: str) -> ArtifactRef | None:
-    """The oldest complete cooccur artifact of this prepared partition that can serve
-    ``candidates`` (same bloggers' languages, every candidate list inside its superset)."""
+    """The oldest complete, intact cooccur artifact of this prepared partition that can serve
+    ``candidates`` (same bloggers' languages, every candidate list inside its superset). An entry
+    whose artifact is gone, incomplete or damaged is passed over (logged), never fatal: the next
+    qualifying count serves, else the partition is counted again."""
     found = []
     for name in store.list(f"{INDEX}/{prepared_key}/"):
         key = name.rsplit("/", 1)[-1].removesuffix(".json")
         try:
             art = Artifact(store, ArtifactRef(stage=STAGE, key=key))
+            if art.manifest.get("code_version") != _code() or \
+                    art.manifest.get("params", {}).get("blogger_languages") != blogger_languages:
+                continue
+            counted = art.manifest.get("extra", {}).get("superset", {})
+            if set(counted) != set(candidates):
+                continue
+            if all(_holds(art, lang, tags) for lang, tags in candidates.items()):
+                found.append((art.manifest.get("created_at", ""), key, art))
         except (ArtifactNotFound, ArtifactCorrupt):
             continue  # removed by gc, or never completed: not a count
-        if art.manifest.get("code_version") != _code() or \
-                art.manifest.get("params", {}).get("blogger_languages") != blogger_languages:
+        except (ValueError, OSError, pa.ArrowException) as exc:  # a damaged count: not one to reuse
+            log.warning("cooccur: earlier count %s of prepared partition %s is not reused: %s", key, prepared_key, exc)
+    for _, key, art in sorted(found, key=lambda f: (f[0], f[1])):
+        problems = art.problems()
+        if problems:  # its files no longer match their manifest (sizes, sha256): try the next one
+            log.warning("cooccur: earlier count %s is not reused: %s", key, "; ".join(problems[:3]))
             continue
-        counted = art.manifest.get("extra", {}).get("superset", {})
-        if set(counted) != set(candidates):
-            continue
-        if all(_holds(art, lang, tags) for lang, tags in candidates.items()):
-            found.append((art.manifest.get("created_at", ""), key, art))
-    if not found:
-        return None
-    _, key, art = min(found, key=lambda f: (f[0], f[1]))
-    if art.problems():  # its files no longer match their manifest (sizes, sha256): count again
-        return None
-    m = art.manifest
-    return ArtifactRef(stage=STAGE, key=key, reused=True, counts=m.get("counts", {}), metrics=m.get("metrics", {}),
-                       seconds=m.get("seconds", 0.0))
+        m = art.manifest
+        return ArtifactRef(stage=STAGE, key=key, reused=True, counts=m.get("counts", {}),
+                           metrics=m.get("metrics", {}), seconds=m.get("seconds", 0.0))
+    return None
 
 
 def _code() -> str:
@@ -139,6 +146,8 @@ def _code() -> str:
 def _holds(art: Artifact, lang: str, tags: list[str]) -> bool:
     if not tags:
         return True
+    if not art.manifest.get("extra", {}).get("superset", {}).get(lang):
+        return False  # it counted no tag of lang (the language had none in that window)
     counted = counted_tags(art, lang)
     return bool(pc.all(pc.is_in(pa.array(tags, pa.string()), value_set=counted)).as_py())
 

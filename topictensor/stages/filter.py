@@ -60,12 +60,17 @@ def filter_language(window: ArtifactRef | dict, cooccurrences: Sequence[Artifact
                                               review_top_n=params["review_top_n"], generic=generic, cooccurrence=cooc)
         pq.write_table(per_tag.filter(per_tag.column("kept")).select(["tag"]), ws.path(KEPT))
         pq.write_table(review, ws.path("review.parquet"))
-        return StageResult(counts=counts)
+        return StageResult(counts=counts, extra={"cooccur": [a.ref.key for a in parts]} if parts else {})
 
-    inputs = {"window": source.ref, **({"cooccurrences": [a.ref for a in parts]} if parts else {})}
+    # Keyed by the prepared partitions counted, not by the cooccur artifacts: which earlier count a
+    # partition's task reused (topictensor.stages.cooccur: any superset holding the candidates) does
+    # not change the sums of the current candidates, so a store run week by week and a fresh one give
+    # the same key. The counts used are recorded in the manifest's extra.
+    counted = [a.input_ref("prepared") for a in parts]
+    inputs = {"window": source.ref, **({"counted_partitions": counted} if parts else {})}
     return run_stage(store, STAGE, code=code_version(__name__, "topictensor.generic_tags", "topictensor.stages.review",
-                                                        "topictensor.stages.window"), params=params,
-                     inputs=inputs, compute=compute)
+                                                        "topictensor.stages.cooccur", "topictensor.stages.window"),
+                     params=params, inputs=inputs, compute=compute)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ in the prepared posts for the filter's generic-tag scores.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from topictensor.artifacts import Artifact, ArtifactRef, StageResult, Workspace,
 from topictensor.config import PipelineConfig
 from topictensor.stages import streaming
 from topictensor.stages.normalize import POSTS_SCHEMA, SUMMARY_BLOGGERS
+from topictensor.stages.review import digest
 
 STAGE = "prepare"
 SIDES = ("train", "heldout")
@@ -65,10 +65,6 @@ def side_file(side: str) -> str:
     return f"{side}.parquet"
 
 
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
 def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict, config: PipelineConfig) -> ArtifactRef:
     from topictensor.stages.window import dropped_rows_of
 
@@ -81,8 +77,8 @@ def prepare_partition(normalized: ArtifactRef | dict, window: ArtifactRef | dict
     params = {
         "dt": source.manifest.get("params", {}).get("dt"),
         "split": config.split.model_dump(mode="json"),
-        "dropped_rows": _digest(dropped.tolist()),
-        "bloggers_missing": _digest(sorted(b for b in mine.to_pylist() if b not in known)),
+        "dropped_rows": digest(dropped.tolist()),
+        "bloggers_missing": digest(sorted(b for b in mine.to_pylist() if b not in known)),
     }
 
     def compute(ws: Workspace) -> StageResult:
