@@ -129,7 +129,9 @@ def test_popularity_penalty_refuses_a_negative_or_non_finite_weight():
         with pytest.raises(ValueError, match="finite number >= 0"):
             popularity_penalty(np.array([1, 10]), bad)
     assert popularity_penalty(np.array([1, 10]), 0.0) is None
-    np.testing.assert_allclose(popularity_penalty(np.array([0, 1, 100]), 0.5), [0.0, 0.0, -0.5 * np.log(100)], rtol=1e-6)
+    # count 0 (a vanished tag) takes the largest count's penalty, never the smallest
+    np.testing.assert_allclose(popularity_penalty(np.array([0, 1, 100]), 0.5),
+                               [-0.5 * np.log(100), 0.0, -0.5 * np.log(100)], rtol=1e-6)
 
 
 def test_a_tag_with_count_zero_gets_the_largest_penalty_not_none():
