@@ -116,13 +116,18 @@ def train_aligned(train_path, counts, config: dict):
     return vec, unit, res
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def corpus_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options this script and ``tradeoff.py`` share: the corpora and how ours is trained."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", default="bench")
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = corpus_arguments(__doc__).parse_args()
 
     from sklearn.utils.extmath import randomized_svd
 

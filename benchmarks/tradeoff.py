@@ -26,7 +26,6 @@ hit records are ``gap_analysis.score_posts``'. Prints one block per corpus.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -85,11 +84,7 @@ def theme_purity(tops: dict, truth: dict) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpora", default="bench")
-    ap.add_argument("--dim", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--set", action="append", default=[], help="our trainer's field=value")
+    ap = gap_analysis.corpus_arguments(__doc__)
     ap.add_argument("--gammas", default=",".join(map(str, GAMMAS)), help="the popularity bonus weights swept")
     ap.add_argument("--explain-spam", action="store_true", help="which spam tags are in which theme, and theme-side rankings")
     ap.add_argument("--theme-penalties", default="0.01,0.02,0.04,0.08",

@@ -3,12 +3,8 @@ and a worker killed in the middle of a partition."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +19,8 @@ from topictensor.config import load_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stages"))
 from graph_prefix import run_until  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers.kill import kill_when_marked  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -176,19 +174,8 @@ def test_a_worker_killed_mid_partition_leaves_no_manifest_and_the_rerun_complete
     day = days(raw)[2]
     config = config_for(tmp_path, raw)
     marker = tmp_path / "uploading"
-    worker = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, config.store.uri, str(raw), str(marker), day])
-    try:
-        deadline = time.time() + 120
-        while not marker.exists():
-            assert worker.poll() is None, "the worker ended before it was killed"
-            assert time.time() < deadline, "the worker never reached its upload"
-            time.sleep(0.1)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == -signal.SIGKILL
+    kill_when_marked([sys.executable, "-c", KILLED_WORKER, config.store.uri, str(raw), str(marker), day], marker,
+                     timeout=120, what="its upload")
     store = config.open_store()
     left = store.list("artifacts/ingest")
     assert left and not [k for k in left if k.endswith("_MANIFEST.json")]  # half an artifact, not a complete one
@@ -451,19 +438,8 @@ def test_a_count_killed_mid_stage_leaves_no_manifest_and_the_rerun_completes(tmp
     config.filter.generic_mode = "suggest"
     marker = tmp_path / "uploading"
     helpers = str(Path(__file__).resolve().parent / "stages")
-    worker = subprocess.Popen([sys.executable, "-c", KILLED_COOCCUR, config.store.uri, str(raw), str(marker), helpers])
-    try:
-        deadline = time.time() + 300
-        while not marker.exists():
-            assert worker.poll() is None, "the worker ended before it was killed"
-            assert time.time() < deadline, "the worker never reached its upload"
-            time.sleep(0.1)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == -signal.SIGKILL
+    kill_when_marked([sys.executable, "-c", KILLED_COOCCUR, config.store.uri, str(raw), str(marker), helpers],
+                     marker, timeout=300, what="its upload")
     store = config.open_store()
     left = store.list("artifacts/cooccur")
     assert left and not [k for k in left if k.endswith("_MANIFEST.json")]

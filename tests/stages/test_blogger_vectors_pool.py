@@ -4,19 +4,15 @@ its pool at work leaves no manifest and the rerun completes."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
+from pathlib import Path
 import tracemalloc
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from topictensor.artifacts import Artifact, StageResult, run_stage
+from topictensor.artifacts import Artifact
 from topictensor.config import load_config
 from topictensor.embeddings import Embeddings
 from topictensor.search.table import FILENAME
@@ -24,15 +20,9 @@ from topictensor.stages.blogger_vectors import blogger_vectors
 from topictensor.stages.normalize import PAIR_BUCKETS
 from topictensor.stages.reweight import HABIT_SCHEMA, habit_file
 
-
-def planted(store, stage, tables=None, embeddings=None, extra=None):
-    def compute(ws):
-        for name, table in (tables or {}).items():
-            pq.write_table(table, ws.path(name))
-        if embeddings is not None:
-            embeddings.save(ws.root)
-        return StageResult(extra=extra or {})
-    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.kill import kill_when_marked  # noqa: E402
+from helpers.planted import planted  # noqa: E402
 
 
 def corpus(n_tags=300, n_bloggers=400, dim=12, seed=0):
@@ -158,20 +148,8 @@ def test_a_stage_killed_with_its_pool_at_work_leaves_no_manifest_and_the_rerun_c
     marker = tmp_path / "writing"
     script = tmp_path / "killed.py"
     script.write_text(KILLED_STAGE)
-    worker = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store"), str(marker),
-                               json.dumps([r.to_dict() for r in refs])])
-    try:
-        deadline = time.time() + 180
-        while not marker.exists():
-            assert worker.poll() is None, "the stage ended before it was killed"
-            assert time.time() < deadline, "the stage never reached its write"
-            time.sleep(0.1)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == -signal.SIGKILL
+    kill_when_marked([sys.executable, str(script), str(tmp_path / "store"), str(marker),
+                      json.dumps([r.to_dict() for r in refs])], marker, timeout=180, what="its write")
     store = config.open_store()
     assert not [k for k in store.list("artifacts/blogger_vectors") if k.endswith("_MANIFEST.json")]
 

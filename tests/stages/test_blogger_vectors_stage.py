@@ -1,13 +1,14 @@
 """The blogger_vectors and index stages on planted artifacts, and loading their version for search."""
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from topictensor.artifacts import Artifact, StageResult, run_stage
+from topictensor.artifacts import Artifact
 from topictensor.config import load_config
 from topictensor.embeddings import Embeddings
 from topictensor.registry import Registry
@@ -16,16 +17,8 @@ from topictensor.search.params import SearchConfig
 from topictensor.stages.blogger_vectors import blogger_vectors
 from topictensor.stages.index import build_index
 
-
-def planted(store, stage, tables=None, embeddings=None, extra=None):
-    """An artifact of ``stage`` holding the given files, as an upstream stage would have left it."""
-    def compute(ws):
-        for name, table in (tables or {}).items():
-            pq.write_table(table, ws.path(name))
-        if embeddings is not None:
-            embeddings.save(ws.root)
-        return StageResult(extra=extra or {})
-    return run_stage(store, stage, code="planted", params={"stage": stage}, inputs={}, compute=compute)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.planted import planted  # noqa: E402
 
 
 def planted_pairs(store, rows, power=0.5, mean=1.0):

@@ -4,11 +4,8 @@ gets its row; a clusters stage killed mid-way leaves no manifest and the rerun c
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +15,9 @@ from topictensor.topics import place
 from topictensor.topics.build import build_topics
 from topictensor.topics.params import TopicsConfig
 from topictensor.topics.reduce import PcaReducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.kill import kill_when_marked  # noqa: E402
 
 
 class CountingReducer(PcaReducer):
@@ -123,19 +123,8 @@ def test_a_clusters_stage_killed_mid_way_leaves_no_manifest_and_the_rerun_comple
     model = run_stage(store, "train", code="test", params={}, inputs={},
                       compute=lambda ws: (emb.save(ws.root), StageResult())[1])
     marker = tmp_path / "mapping"
-    worker = subprocess.Popen([sys.executable, "-c", KILLED_STAGE, str(tmp_path / "store"), str(marker), model.key])
-    try:
-        deadline = time.time() + 180
-        while not marker.exists():
-            assert worker.poll() is None, "the stage ended before it was killed"
-            assert time.time() < deadline, "the stage never reached its map"
-            time.sleep(0.1)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == -signal.SIGKILL
+    kill_when_marked([sys.executable, "-c", KILLED_STAGE, str(tmp_path / "store"), str(marker), model.key], marker,
+                     timeout=180, what="its map")
     assert not [k for k in store.list("artifacts/clusters") if k.endswith("_MANIFEST.json")]
     ref = clusters(model, config)
     assert not ref.reused
