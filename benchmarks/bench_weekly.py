@@ -104,7 +104,8 @@ def config_for(raw: Path, store: Path, epochs: int):
 def child(args: list[str]) -> None:
     """One stage in this fresh process: read earlier outputs, run, write outputs and measures."""
     stage_name, state_path, raw, store, as_of, jobs, epochs = args
-    from topictensor.pipeline import _spawn, run_stage_of_graph
+    from topictensor.pipeline import run_stage_of_graph
+    from topictensor.pools import spawn_context
     from topictensor.stages.graph import STAGES, RunContext
 
     state = json.loads(Path(state_path).read_text())
@@ -115,7 +116,7 @@ def child(args: list[str]) -> None:
     if int(jobs) > 1 and STAGES[stage_name].mapped:
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=int(jobs), mp_context=_spawn())
+        pool = ProcessPoolExecutor(max_workers=int(jobs), mp_context=spawn_context())
         # Start the workers (a spawned interpreter imports the stage's modules: counted in the stage's
         # time, as a pool of `run --jobs N` pays it once a run), and time that start on its own.
         list(pool.map(_warm, [STAGES[stage_name].func] * int(jobs)))
@@ -426,7 +427,6 @@ def projection(first: list[dict], second: list[dict], partitions: int, per_parti
     run_bloggers = facts.get("blogger_vectors", {}).get("bloggers", 0) or 1
     bloggers = seed_bloggers or window * run_bloggers / window_posts
     blogger_basis = "given" if seed_bloggers else f"the run's {window_posts / run_bloggers:,.0f} posts per blogger"
-    from topictensor.stages.normalize import PAIR_BUCKETS
 
     vector_procs = min(cores, PAIR_BUCKETS)
     vector_hours = window * per_post(("blogger_vectors",)) / vector_procs / 3600

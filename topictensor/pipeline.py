@@ -22,7 +22,7 @@ def run_pipeline(config: PipelineConfig, *, run_id: str | None = None, tune_budg
     run = RunContext(run_id=run_id, as_of=as_of, tune_budget_seconds=tune_budget_seconds,
                      gc_keep_versions=gc_keep_versions)
     results: dict[str, Any] = {}
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_spawn()) if jobs > 1 else None
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn_context()) if jobs > 1 else None
     try:
         for stage in GRAPH:
             results[stage.name] = run_stage_of_graph(stage, config, run, results, pool)
@@ -52,4 +52,3 @@ def _value(results: dict[str, Any], name: str) -> Any:
     return value[field] if field else value
 
 
-_spawn = spawn_context  # the pools' spawn context (topictensor.pools), under its historical name

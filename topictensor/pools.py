@@ -5,7 +5,7 @@ A stage turns its per-bucket work into a module-level function of one picklable 
 parameters, small tables) that returns a small result, and maps it with :func:`map_buckets`; it
 merges the results in its own process, in job order, so its output does not depend on the number
 of workers. The pool uses the spawn start method (:func:`spawn_context`, also
-``topictensor.pipeline._spawn``, the context of ``topictensor run --jobs``): a worker starts a fresh
+also the context of ``topictensor run --jobs``): a worker starts a fresh
 interpreter that imports only the job function's module and what it imports, not the
 parent's state (nor a forked copy of its memory, threads or open connections).
 """

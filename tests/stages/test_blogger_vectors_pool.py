@@ -140,7 +140,7 @@ if __name__ == "__main__":
 """
 
 
-def test_a_stage_killed_with_its_pool_at_work_leaves_no_manifest_and_the_rerun_completes(tmp_path):
+def test_a_stage_killed_after_its_pool_while_writing_leaves_no_manifest_and_the_rerun_completes(tmp_path):
     import json
 
     emb, pairs, bloggers = corpus(n_tags=80, n_bloggers=120)
